@@ -1,0 +1,66 @@
+"""The interface every signal source offers the runtime.
+
+A source (a BrainFlow board, the firmware bridge, a recording) delivers chunks of
+samples in physical units with timestamps, one stream per sampling rate. The runtime
+knows nothing else about where samples come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+ChannelRole = Literal["eeg", "ecg", "other"]
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel of a stream: its name (e.g. ``"AF3"``), role and physical unit."""
+
+    name: str
+    role: ChannelRole
+    unit: str = "uV"
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A group of channels sampled together at one rate (Hz)."""
+
+    sampling_rate: float
+    channels: tuple[ChannelInfo, ...]
+
+    def names(self, role: ChannelRole | None = None) -> list[str]:
+        return [c.name for c in self.channels if role is None or c.role == role]
+
+
+@dataclass
+class Chunk:
+    """Samples newly arrived on one stream.
+
+    ``data`` has shape (channels, samples) in the channels' physical units;
+    ``timestamps`` (samples,) are seconds on the source's clock; ``lost_samples`` counts
+    samples known to be missing *before* this chunk (e.g. from a sequence gap).
+    """
+
+    stream: int
+    data: np.ndarray
+    timestamps: np.ndarray
+    lost_samples: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+class SourceError(RuntimeError):
+    """A source failed (disconnect, device error). The runtime retries with back-off."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A stream of chunks. ``start`` returns the streams; ``read`` never blocks long."""
+
+    def start(self) -> tuple[StreamInfo, ...]: ...
+
+    def read(self, timeout_s: float = 0.1) -> list[Chunk]: ...
+
+    def stop(self) -> None: ...
