@@ -5,3 +5,6 @@ kernel. Batch forms work on whole recordings; streaming forms carry state across
 """
 
 # Each module's public names are re-exported here, one block per module.
+
+# features
+from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
