@@ -1,0 +1,95 @@
+"""MAAN / base model shapes, size budget, attention behaviour, and the checkpoint contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edge_emotion.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    make_checkpoint,
+    model_from_checkpoint,
+    normalization_arrays,
+    normalization_dict,
+    save_checkpoint,
+)
+from edge_emotion.training.models import (
+    build_model,
+    count_flops,
+    count_parameters,
+    example_inputs,
+    model_config,
+)
+
+
+@pytest.mark.parametrize("name", ["maan", "base"])
+def test_default_model_is_edge_sized_and_shapes_match_contract(name):
+    cfg = model_config(name)
+    model = build_model(cfg)
+    assert count_parameters(model) <= 1_000_000
+    flops = count_flops(model, cfg)
+    assert flops > 2 * count_parameters(model) // 2  # convolutions reuse weights
+    eeg = torch.randn(5, 4, 14, 10)
+    ecg = torch.randn(5, 1, 32)
+    out = model(eeg, ecg)
+    assert out.shape == (5, 2)
+    assert out.dtype == torch.float32
+    assert model.embed(eeg, ecg).shape == (5, model.embedding_dim)
+
+
+def test_fusion_attention_couples_modalities():
+    """In MAAN the EEG features depend on the ECG input through the attention masks."""
+    torch.manual_seed(0)
+    # Training mode: batch norm normalises each branch by its own batch statistics, so the
+    # base model's EEG features still cannot see the ECG input.
+    maan = build_model(model_config("maan", dropout=0.0)).train()
+    base = build_model(model_config("base", dropout=0.0)).train()
+    eeg = torch.randn(3, 4, 14, 10)
+    ecg1, ecg2 = torch.randn(3, 1, 32), torch.randn(3, 1, 32)
+    n_eeg = 16 * 14
+    with torch.no_grad():
+        e_maan = maan.embed(eeg, ecg1)[:, :n_eeg] - maan.embed(eeg, ecg2)[:, :n_eeg]
+        e_base = base.embed(eeg, ecg1)[:, :n_eeg] - base.embed(eeg, ecg2)[:, :n_eeg]
+    assert e_maan.abs().max() > 1e-3
+    assert e_base.abs().max() == 0.0
+    assert maan.attention is not None and base.attention is None
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ValueError, match="eeg_width"):
+        build_model({"name": "maan", "eeg_width": 0})
+    with pytest.raises(ValueError, match="unknown keys"):
+        build_model({"name": "maan", "colour": "red"})
+    with pytest.raises(ValueError, match="name"):
+        build_model({"name": "transformer"})
+
+
+def test_checkpoint_roundtrip_weights_only(tmp_path):
+    cfg = model_config("maan", eeg_width=4, ecg_width=4, hidden=8)
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    norm = normalization_dict(np.zeros((4, 14)), np.ones((4, 14)), 0.5, 0.25)
+    ckpt = make_checkpoint(
+        model,
+        cfg,
+        {"eeg_fs": 128.0},
+        norm,
+        metrics={"accuracy": np.float64(0.5)},
+        dataset={"name": "synthetic", "synthetic": True},
+    )
+    path = save_checkpoint(ckpt, tmp_path / "model.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == CHECKPOINT_FORMAT
+    assert raw["targets"] == ["arousal", "valence"]
+    assert raw["thresholds"] == {"arousal": 0.5, "valence": 0.5}
+    loaded = model_from_checkpoint(load_checkpoint(path))
+    x = example_inputs(cfg, 2)
+    x = (torch.randn_like(x[0]), torch.randn_like(x[1]))
+    with torch.no_grad():
+        assert torch.equal(model(*x), loaded(*x))
+    arr = normalization_arrays(raw["normalization"])
+    assert arr["eeg_mean"].shape == (1, 4, 14, 1)
+    with pytest.raises(ValueError, match="eeg_std"):
+        normalization_dict(np.zeros((4, 14)), np.zeros((4, 14)), 0.0, 1.0)

@@ -1,0 +1,213 @@
+"""The modality-aware attention network (MAAN) of Woo et al. and its base model.
+
+Reference: S. Woo, M. Zubair, S. Lim, D. Kim, "Deep Multimodal Emotion Recognition using
+Modality Aware Attention Network", NeurIPS 2023 workshop, §2.1 (intra-modality networks)
+and §2.2 (modality-aware attention).
+
+Inputs follow the feature contract (``edge_emotion.kernels.features``):
+
+- EEG: differential-entropy maps ``(B, bands, channels, subwindows)``; the bands are the
+  input channels of a 2-D U-Net that runs over the electrode × sub-window plane.
+- ECG: zero-embedded RR-interval series ``(B, 1, hrv_length)``; a 1-D U-Net.
+
+Each U-Net block is two convolutions with batch norm and ReLU followed by
+squeeze-and-excitation (Hu et al., CVPR 2018); skip connections pass through additive
+attention gates (Oktay et al., "Attention U-Net", MIDL 2018) before they are joined with
+the decoder path.
+
+Modality-aware attention (§2.2): each modality's feature map is max-pooled over its
+temporal (ECG) or spatial (EEG: electrode × sub-window) axes, leaving one descriptor per
+feature channel; the descriptors of both modalities are concatenated and mixed by a
+convolution (kernel size 1, so every mask depends on both modalities), split back per
+modality, and turned by a sigmoid into masks that rescale each modality's feature
+channels. The base model of the paper's ablation skips this step and feeds the branch
+outputs straight to the same classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel recalibration: global average pool, bottleneck MLP, sigmoid gate."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 2)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squeezed = x.flatten(2).mean(dim=2)
+        gate = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))
+        return x * gate.view(*gate.shape, *([1] * (x.dim() - 2)))
+
+
+def _conv(dims: int):
+    return nn.Conv2d if dims == 2 else nn.Conv1d
+
+
+def _norm(dims: int):
+    return nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
+
+
+class ConvSEBlock(nn.Module):
+    """Two 3-wide convolutions (batch norm, ReLU) and squeeze-and-excitation."""
+
+    def __init__(self, in_ch: int, out_ch: int, dims: int, reduction: int) -> None:
+        super().__init__()
+        conv, norm = _conv(dims), _norm(dims)
+        self.body = nn.Sequential(
+            conv(in_ch, out_ch, 3, padding=1, bias=False),
+            norm(out_ch),
+            nn.ReLU(inplace=True),
+            conv(out_ch, out_ch, 3, padding=1, bias=False),
+            norm(out_ch),
+            nn.ReLU(inplace=True),
+        )
+        self.se = SqueezeExcitation(out_ch, reduction)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.se(self.body(x))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate on a skip connection (Oktay et al. 2018).
+
+    The gating signal ``g`` (decoder, already resized to the skip's size) and the skip
+    ``x`` are projected, added, and mapped to one coefficient per position in (0, 1)
+    that weights the skip features.
+    """
+
+    def __init__(self, skip_ch: int, gate_ch: int, inter_ch: int, dims: int) -> None:
+        super().__init__()
+        conv = _conv(dims)
+        self.wx = conv(skip_ch, inter_ch, 1, bias=False)
+        self.wg = conv(gate_ch, inter_ch, 1)
+        self.psi = conv(inter_ch, 1, 1)
+
+    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        alpha = torch.sigmoid(self.psi(F.relu(self.wx(x) + self.wg(g))))
+        return x * alpha
+
+
+class SEAttentionUNet(nn.Module):
+    """U-Net with squeeze-and-excitation blocks and attention-gated skips, 1-D or 2-D.
+
+    The output keeps the input's spatial size and has ``width`` channels. Sizes that do
+    not halve evenly (14 electrodes -> 7 -> 3) are handled by resizing the decoder path to
+    the skip's size (nearest neighbour) instead of cropping.
+    """
+
+    def __init__(self, in_ch: int, width: int, depth: int, dims: int, reduction: int) -> None:
+        super().__init__()
+        self.dims = dims
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.encoders = nn.ModuleList()
+        prev = in_ch
+        for w in widths:
+            self.encoders.append(ConvSEBlock(prev, w, dims, reduction))
+            prev = w
+        self.gates = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for level in range(depth - 1, -1, -1):
+            skip_ch, gate_ch = widths[level], widths[level + 1]
+            self.gates.append(AttentionGate(skip_ch, gate_ch, max(skip_ch // 2, 4), dims))
+            self.decoders.append(ConvSEBlock(skip_ch + gate_ch, skip_ch, dims, reduction))
+        self.pool = nn.MaxPool2d(2, ceil_mode=False) if dims == 2 else nn.MaxPool1d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, enc in enumerate(self.encoders):
+            if i > 0:
+                x = self.pool(x)
+            x = enc(x)
+            skips.append(x)
+        x = skips.pop()
+        for gate, dec in zip(self.gates, self.decoders, strict=True):
+            skip = skips.pop()
+            up = F.interpolate(x, size=skip.shape[2:], mode="nearest")
+            x = dec(torch.cat([gate(skip, up), up], dim=1))
+        return x
+
+
+class ModalityAwareAttention(nn.Module):
+    """Cross-modal channel attention of §2.2 (see the module docstring)."""
+
+    def __init__(self, eeg_ch: int, ecg_ch: int, reduction: int) -> None:
+        super().__init__()
+        total = eeg_ch + ecg_ch
+        hidden = max(total // reduction, 4)
+        self.eeg_ch = eeg_ch
+        self.mix = nn.Sequential(
+            nn.Conv1d(total, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(hidden, total, 1),
+        )
+
+    def forward(
+        self, eeg_map: torch.Tensor, ecg_map: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        eeg_desc = eeg_map.flatten(2).amax(dim=2)  # spatial axes: electrodes x sub-windows
+        ecg_desc = ecg_map.amax(dim=2)  # temporal axis
+        joint = torch.cat([eeg_desc, ecg_desc], dim=1).unsqueeze(2)
+        masks = torch.sigmoid(self.mix(joint)).squeeze(2)
+        eeg_mask, ecg_mask = masks[:, : self.eeg_ch], masks[:, self.eeg_ch :]
+        return eeg_map * eeg_mask[:, :, None, None], ecg_map * ecg_mask[:, :, None]
+
+
+class MAAN(nn.Module):
+    """Two-branch EEG/ECG network; ``fusion=True`` is MAAN, ``fusion=False`` the base model.
+
+    ``forward(eeg, ecg)`` returns logits ``(B, n_targets)``; ``embed(eeg, ecg)`` returns the
+    features just before the classifier ``(B, embedding_dim)`` (used for the paper's Fig. 2).
+    """
+
+    def __init__(
+        self,
+        *,
+        fusion: bool,
+        n_bands: int,
+        n_channels: int,
+        n_subwindows: int,
+        hrv_length: int,
+        n_targets: int,
+        eeg_width: int,
+        ecg_width: int,
+        depth: int,
+        reduction: int,
+        hidden: int,
+        dropout: float,
+        ecg_pool: int,
+    ) -> None:
+        super().__init__()
+        self.fusion = fusion
+        self.input_shapes = ((n_bands, n_channels, n_subwindows), (1, hrv_length))
+        self.eeg_net = SEAttentionUNet(n_bands, eeg_width, depth, dims=2, reduction=reduction)
+        self.ecg_net = SEAttentionUNet(1, ecg_width, depth, dims=1, reduction=reduction)
+        self.attention = ModalityAwareAttention(eeg_width, ecg_width, reduction) if fusion else None
+        # Electrode identity matters for emotion (e.g. frontal alpha asymmetry), so the EEG
+        # map is pooled over sub-windows only; the ECG series is pooled to a few segments.
+        self.ecg_pool = nn.AdaptiveAvgPool1d(ecg_pool)
+        self.embedding_dim = eeg_width * n_channels + ecg_width * ecg_pool
+        self.classifier = nn.Sequential(
+            nn.Linear(self.embedding_dim, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_targets),
+        )
+
+    def embed(self, eeg: torch.Tensor, ecg: torch.Tensor) -> torch.Tensor:
+        eeg_map = self.eeg_net(eeg)
+        ecg_map = self.ecg_net(ecg)
+        if self.attention is not None:
+            eeg_map, ecg_map = self.attention(eeg_map, ecg_map)
+        eeg_vec = eeg_map.mean(dim=3).flatten(1)
+        ecg_vec = self.ecg_pool(ecg_map).flatten(1)
+        return torch.cat([eeg_vec, ecg_vec], dim=1)
+
+    def forward(self, eeg: torch.Tensor, ecg: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(eeg, ecg))
