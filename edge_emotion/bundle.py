@@ -1,0 +1,428 @@
+"""Model bundles: the folder a device loads a trained model from.
+
+A bundle is a directory written by ``python -m edge_emotion.export``::
+
+    manifest.json      what the device needs to know (schema below), sha256 of every file
+    model.onnx         fp32 ONNX graph, dynamic batch
+    model.int8.onnx    INT8 ONNX in explicit Q/DQ form (TensorRT / onnxruntime)
+    model.pt           the torch state dict (optional; torch backend only)
+    parity.json/.md    ONNX-vs-torch and INT8-vs-fp32 parity report
+
+Loading validates everything before any engine is built: schema version, required keys,
+the feature configuration (rebuilt through :class:`FeatureConfig`), channel names and
+roles against it, normalisation statistics (shape and finiteness), targets and
+thresholds, input/output shapes against the feature configuration, and the sha256 of
+every listed file. All problems found are reported together in one :class:`BundleError`.
+
+This module needs neither torch nor onnx: the Jetson runtime imports it on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "edge_emotion.bundle/1"
+SUPPORTED_SCHEMAS = (SCHEMA,)
+MANIFEST_NAME = "manifest.json"
+DEMO_BUNDLE_PATH = Path(__file__).resolve().parent / "demo_bundle"
+
+# File roles a manifest may declare; engines look files up by role, not by name.
+ROLE_ONNX_FP32 = "onnx-fp32"
+ROLE_ONNX_INT8 = "onnx-int8"
+ROLE_ONNX_FP16 = "onnx-fp16"
+ROLE_TORCH_STATE = "torch-state"
+ROLE_REPORT = "report"
+KNOWN_ROLES = (ROLE_ONNX_FP32, ROLE_ONNX_INT8, ROLE_ONNX_FP16, ROLE_TORCH_STATE, ROLE_REPORT)
+
+INPUT_EEG = "eeg"
+INPUT_ECG = "ecg"
+OUTPUT_LOGITS = "logits"
+BATCH_DIM = "batch"
+
+REQUIRED_KEYS = (
+    "schema",
+    "demo",
+    "synthetic",
+    "dataset",
+    "feature_config",
+    "channels",
+    "normalization",
+    "targets",
+    "thresholds",
+    "metrics",
+    "model",
+    "inputs",
+    "outputs",
+    "onnx",
+    "versions",
+    "files",
+)
+
+
+class BundleError(ValueError):
+    """A bundle is missing, unreadable or inconsistent; ``problems`` lists every issue."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path = Path(path)
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"model bundle {self.path} is invalid:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-feature statistics applied before the model: ``x_norm = (x - mean) / std``.
+
+    ``eeg_mean``/``eeg_std`` have shape (bands, channels) and broadcast over sub-windows;
+    ``ecg_mean``/``ecg_std`` are scalars (the HRV series is in seconds).
+    """
+
+    eeg_mean: np.ndarray
+    eeg_std: np.ndarray
+    ecg_mean: float
+    ecg_std: float
+
+    def apply(self, eeg: np.ndarray, ecg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalise model inputs eeg (B, bands, channels, sub) and ecg (B, 1, L) -> float32."""
+        eeg_n = (eeg - self.eeg_mean[None, :, :, None]) / self.eeg_std[None, :, :, None]
+        ecg_n = (ecg - self.ecg_mean) / self.ecg_std
+        return eeg_n.astype(np.float32, copy=False), ecg_n.astype(np.float32, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eeg_mean": self.eeg_mean.tolist(),
+            "eeg_std": self.eeg_std.tolist(),
+            "ecg_mean": float(self.ecg_mean),
+            "ecg_std": float(self.ecg_std),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], n_bands: int, n_channels: int) -> Normalization:
+        """Build from the checkpoint/manifest form; eeg stats flat or nested, bands x channels.
+
+        Raises ``ValueError`` naming the field for a wrong size, non-finite values or a
+        non-positive standard deviation.
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"normalization must be an object, got {type(d).__name__}")
+        missing = [k for k in ("eeg_mean", "eeg_std", "ecg_mean", "ecg_std") if k not in d]
+        if missing:
+            raise ValueError(f"normalization is missing {', '.join(missing)}")
+        arrays = {}
+        for key in ("eeg_mean", "eeg_std"):
+            try:
+                arr = np.asarray(d[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"normalization.{key} must be a list of numbers") from None
+            if arr.size != n_bands * n_channels:
+                raise ValueError(
+                    f"normalization.{key} has {arr.size} values with shape {arr.shape}; "
+                    f"expected bands x channels = {n_bands} x {n_channels} = "
+                    f"{n_bands * n_channels}"
+                )
+            arrays[key] = arr.reshape(n_bands, n_channels)
+        scalars = {}
+        for key in ("ecg_mean", "ecg_std"):
+            value = d[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"normalization.{key} must be a number, got {value!r}")
+            scalars[key] = float(value)
+        for key, value in {**arrays, **scalars}.items():
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"normalization.{key} contains NaN or infinite values")
+        if np.any(arrays["eeg_std"] <= 0) or scalars["ecg_std"] <= 0:
+            raise ValueError("normalization standard deviations must be > 0")
+        return cls(
+            eeg_mean=arrays["eeg_mean"],
+            eeg_std=arrays["eeg_std"],
+            ecg_mean=scalars["ecg_mean"],
+            ecg_std=scalars["ecg_std"],
+        )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated model bundle (see :func:`load_bundle`)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    feature_config: Any  # edge_emotion.kernels.features.FeatureConfig
+    normalization: Normalization
+    targets: tuple[str, ...]
+    thresholds: dict[str, float]
+    files: dict[str, Path] = field(default_factory=dict)  # file name -> absolute path
+
+    @property
+    def is_demo(self) -> bool:
+        """True for a demo bundle (trained on synthetic data; not an emotion model)."""
+        return bool(self.manifest.get("demo")) or bool(self.manifest.get("synthetic"))
+
+    @property
+    def input_names(self) -> tuple[str, str]:
+        return (self.manifest["inputs"][0]["name"], self.manifest["inputs"][1]["name"])
+
+    @property
+    def output_name(self) -> str:
+        return self.manifest["outputs"][0]["name"]
+
+    def file_for_role(self, role: str) -> Path | None:
+        """The path of the file with ``role`` (e.g. ``"onnx-int8"``), or None if absent."""
+        for name, entry in self.manifest["files"].items():
+            if entry.get("role") == role:
+                return self.files[name]
+        return None
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """Boolean decisions (B, n_targets): P(high) >= the target's threshold."""
+        thr = np.array([self.thresholds[t] for t in self.targets], dtype=np.float64)
+        return np.asarray(probabilities) >= thr
+
+
+def sha256_file(path: Path | str, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _feature_config_class():
+    # Imported late so that a missing/broken kernels install is reported as a bundle
+    # problem with its cause rather than as an ImportError at runtime import.
+    from edge_emotion.kernels.features import FeatureConfig
+
+    return FeatureConfig
+
+
+def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
+    """Read and validate a bundle directory (or its ``manifest.json``).
+
+    Raises :class:`BundleError` (a ``ValueError``) listing every problem found: a missing
+    directory or manifest, invalid JSON, an unsupported schema, missing keys, an invalid
+    feature configuration, channels/normalisation/shapes that disagree with it, thresholds
+    outside (0, 1), files that are missing or whose sha256 differs from the manifest.
+    """
+    path = Path(path)
+    if path.name == MANIFEST_NAME and path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        raise BundleError(path, [f"{path} is not a directory (expected a model bundle folder)"])
+    manifest_path = path / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(path, [f"{MANIFEST_NAME} not found in {path}"])
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(path, [f"{MANIFEST_NAME} is not readable JSON: {exc}"]) from None
+    if not isinstance(manifest, dict):
+        raise BundleError(path, [f"{MANIFEST_NAME} must hold a JSON object"])
+
+    schema = manifest.get("schema")
+    if schema not in SUPPORTED_SCHEMAS:
+        raise BundleError(
+            path,
+            [
+                f"schema is {schema!r}; this edge_emotion reads {', '.join(SUPPORTED_SCHEMAS)} "
+                "(re-export the bundle with this version of edge_emotion)"
+            ],
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(path, [f"manifest.json is missing key {k!r}" for k in missing])
+
+    problems: list[str] = []
+    feature_config = _check_feature_config(manifest, problems)
+    normalization = None
+    targets: tuple[str, ...] = ()
+    thresholds: dict[str, float] = {}
+    if feature_config is not None:
+        _check_channels(manifest["channels"], feature_config, problems)
+        try:
+            normalization = Normalization.from_dict(
+                manifest["normalization"],
+                n_bands=len(feature_config.bands),
+                n_channels=len(feature_config.eeg_channels),
+            )
+        except ValueError as exc:
+            problems.append(str(exc))
+    targets, thresholds = _check_targets(manifest, problems)
+    if feature_config is not None and targets:
+        _check_io(manifest, feature_config, len(targets), problems)
+    for key in ("demo", "synthetic"):
+        if not isinstance(manifest[key], bool):
+            problems.append(f"{key} must be true or false, got {manifest[key]!r}")
+    files = _check_files(path, manifest["files"], problems)
+
+    if problems or feature_config is None or normalization is None:
+        raise BundleError(path, problems or ["bundle could not be validated"])
+    return Bundle(
+        path=path.resolve(),
+        manifest=manifest,
+        feature_config=feature_config,
+        normalization=normalization,
+        targets=targets,
+        thresholds=thresholds,
+        files=files,
+    )
+
+
+def _check_feature_config(manifest: dict, problems: list[str]):
+    raw = manifest["feature_config"]
+    try:
+        feature_config_cls = _feature_config_class()
+    except ImportError as exc:
+        problems.append(f"cannot import edge_emotion.kernels.features.FeatureConfig: {exc}")
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"feature_config must be an object, got {type(raw).__name__}")
+        return None
+    try:
+        config = feature_config_cls.from_dict(raw)
+    except (TypeError, ValueError, KeyError) as exc:
+        problems.append(f"feature_config is invalid: {exc}")
+        return None
+    digest = manifest.get("feature_config_digest")
+    if digest is not None and digest != config.digest():
+        problems.append(
+            f"feature_config_digest {digest!r} does not match the feature_config "
+            f"({config.digest()!r}): the manifest was edited by hand"
+        )
+    return config
+
+
+def _check_channels(channels: Any, config, problems: list[str]) -> None:
+    if not isinstance(channels, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) and "role" in c for c in channels
+    ):
+        problems.append('channels must be a list of {"name": str, "role": "eeg"|"ecg"} objects')
+        return
+    eeg = [c["name"] for c in channels if c["role"] == "eeg"]
+    ecg = [c["name"] for c in channels if c["role"] == "ecg"]
+    other = sorted({c["role"] for c in channels} - {"eeg", "ecg"})
+    if other:
+        problems.append(f"channels has unknown roles {other}; expected 'eeg' or 'ecg'")
+    if tuple(eeg) != tuple(config.eeg_channels):
+        problems.append(
+            f"EEG channels {eeg} differ from feature_config.eeg_channels "
+            f"{list(config.eeg_channels)} (names and order must match)"
+        )
+    if ecg != [config.ecg_channel]:
+        problems.append(
+            f"ECG channels {ecg} differ from feature_config.ecg_channel {config.ecg_channel!r}"
+        )
+
+
+def _check_targets(manifest: dict, problems: list[str]) -> tuple[tuple[str, ...], dict]:
+    targets = manifest["targets"]
+    if (
+        not isinstance(targets, list)
+        or not targets
+        or not all(isinstance(t, str) and t for t in targets)
+        or len(set(targets)) != len(targets)
+    ):
+        problems.append(f"targets must be a non-empty list of distinct names, got {targets!r}")
+        return (), {}
+    raw = manifest["thresholds"]
+    if not isinstance(raw, dict):
+        problems.append(f"thresholds must be an object target -> probability, got {raw!r}")
+        return tuple(targets), {}
+    thresholds = {}
+    for t in targets:
+        value = raw.get(t)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0.0 < float(value) < 1.0
+        ):
+            problems.append(f"thresholds[{t!r}] must be a probability in (0, 1), got {value!r}")
+        else:
+            thresholds[t] = float(value)
+    extra = sorted(set(raw) - set(targets))
+    if extra:
+        problems.append(f"thresholds has entries for unknown targets {extra}")
+    return tuple(targets), thresholds
+
+
+def _check_io(manifest: dict, config, n_targets: int, problems: list[str]) -> None:
+    expected_inputs = [
+        (INPUT_EEG, [BATCH_DIM, *config.eeg_shape]),
+        (INPUT_ECG, [BATCH_DIM, 1, *config.hrv_shape]),
+    ]
+    expected_outputs = [(OUTPUT_LOGITS, [BATCH_DIM, n_targets])]
+    for key, expected in (("inputs", expected_inputs), ("outputs", expected_outputs)):
+        entries = manifest[key]
+        if not isinstance(entries, list) or len(entries) != len(expected):
+            problems.append(f"{key} must list {len(expected)} tensors, got {entries!r}")
+            continue
+        for entry, (name, shape) in zip(entries, expected, strict=True):
+            if not isinstance(entry, dict):
+                problems.append(f"{key} entries must be objects, got {entry!r}")
+                continue
+            if entry.get("name") != name:
+                problems.append(f"{key}: expected tensor {name!r}, got {entry.get('name')!r}")
+            if list(entry.get("shape", [])) != shape:
+                problems.append(
+                    f"{key}[{name!r}] shape {entry.get('shape')} does not match the feature "
+                    f"configuration: expected {shape}"
+                )
+            if entry.get("dtype") != "float32":
+                problems.append(
+                    f"{key}[{name!r}] dtype must be 'float32', got {entry.get('dtype')!r}"
+                )
+
+
+def _check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path]:
+    if not isinstance(entries, dict) or not entries:
+        problems.append("files must be an object: file name -> {sha256, bytes, role}")
+        return {}
+    files: dict[str, Path] = {}
+    for name, entry in entries.items():
+        # Plain names only: a manifest must not point outside its own folder.
+        if not name or Path(name).name != name or name in (".", "..", MANIFEST_NAME):
+            problems.append(f"files: {name!r} is not a plain file name inside the bundle")
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            problems.append(f"files[{name!r}] must be an object with a 'sha256' string")
+            continue
+        role = entry.get("role")
+        if role not in KNOWN_ROLES:
+            problems.append(f"files[{name!r}] has unknown role {role!r}; expected {KNOWN_ROLES}")
+        fpath = root / name
+        if not fpath.is_file():
+            problems.append(f"{name} is listed in the manifest but missing from {root}")
+            continue
+        actual = sha256_file(fpath)
+        if actual != entry["sha256"]:
+            problems.append(
+                f"{name}: sha256 mismatch (manifest {entry['sha256'][:12]}..., file "
+                f"{actual[:12]}...): the file changed after export; re-export the bundle"
+            )
+        size = entry.get("bytes")
+        if isinstance(size, int) and size != fpath.stat().st_size:
+            problems.append(f"{name}: size {fpath.stat().st_size} bytes, manifest says {size}")
+        files[name] = fpath.resolve()
+    roles = [e.get("role") for e in entries.values() if isinstance(e, dict)]
+    if ROLE_ONNX_FP32 not in roles:
+        problems.append(f"files lists no {ROLE_ONNX_FP32!r} model (model.onnx)")
+    for role in (ROLE_ONNX_FP32, ROLE_ONNX_INT8, ROLE_ONNX_FP16, ROLE_TORCH_STATE):
+        if roles.count(role) > 1:
+            problems.append(f"files lists more than one {role!r} file")
+    return files
+
+
+def manifest_float(value: Any) -> float | None:
+    """A JSON-safe float (None for NaN/inf) for metrics written into manifests."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
