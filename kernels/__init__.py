@@ -8,3 +8,10 @@ kernel. Batch forms work on whole recordings; streaming forms carry state across
 
 # features
 from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
+
+# rpeaks
+from edge_emotion.kernels.peak_scoring import PeakScore as PeakScore
+from edge_emotion.kernels.peak_scoring import match_peaks as match_peaks
+from edge_emotion.kernels.peak_scoring import score_peaks as score_peaks
+from edge_emotion.kernels.rpeaks import StreamingRPeakDetector as StreamingRPeakDetector
+from edge_emotion.kernels.rpeaks import detect_rpeaks as detect_rpeaks
