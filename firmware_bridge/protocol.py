@@ -1,0 +1,428 @@
+"""Frame layouts of the firmware bridge protocol (``PROTOCOL.md``, version 1): encoders
+and payload parsers.
+
+Every function here is pure: bytes in, typed values out (or the reverse). The incremental
+receiver that finds frames in a byte stream is :mod:`edge_emotion.firmware_bridge.decoder`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+SYNC = b"\xa5\x5a"
+VERSION = 1
+HEADER_SIZE = 12
+CRC_SIZE = 2
+MAX_PAYLOAD = 2048
+MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
+MAX_STREAMS = 4
+MAX_CHANNELS_PER_STREAM = 32
+MAX_CHANNELS_TOTAL = 64
+MAX_SAMPLES_PER_FRAME = 255
+DATA_HEADER_SIZE = 12
+INFO_HEADER_SIZE = 24
+STREAM_DESC_SIZE = 8
+CHANNEL_DESC_SIZE = 16
+DECISION_SIZE = 12
+NAME_SIZE = 8
+DEVICE_NAME_SIZE = 16
+
+_HEADER = struct.Struct("<2sBBHHI")  # sync, version, type, length, seq, timestamp_us
+_DATA_HEADER = struct.Struct("<BBBBII")
+_INFO_HEADER = struct.Struct("<BBHI16s")
+_STREAM_DESC = struct.Struct("<BBBBf")
+_CHANNEL_DESC = struct.Struct("<8sBBHf")
+_DECISION = struct.Struct("<IHHBBBB")
+
+
+class FrameType(IntEnum):
+    INFO = 0x01
+    DATA = 0x02
+    DECISION = 0x03
+    REQUEST_INFO = 0x04
+
+
+class SampleFormat(IntEnum):
+    INT16 = 1
+    INT24 = 2
+    INT32 = 3
+    FLOAT32 = 4
+
+    @property
+    def size(self) -> int:
+        """Bytes per sample on the wire."""
+        return _FORMAT_SIZE[self]
+
+
+_FORMAT_SIZE = {
+    SampleFormat.INT16: 2,
+    SampleFormat.INT24: 3,
+    SampleFormat.INT32: 4,
+    SampleFormat.FLOAT32: 4,
+}
+_FORMAT_RANGE = {
+    SampleFormat.INT16: (-(2**15), 2**15 - 1),
+    SampleFormat.INT24: (-(2**23), 2**23 - 1),
+    SampleFormat.INT32: (-(2**31), 2**31 - 1),
+}
+
+ROLE_CODES = {"other": 0, "eeg": 1, "ecg": 2}
+ROLE_NAMES = {v: k for k, v in ROLE_CODES.items()}
+UNIT_CODES = {"uV": 0, "mV": 1, "V": 2, "counts": 3}
+UNIT_NAMES = {v: k for k, v in UNIT_CODES.items()}
+
+
+class AbstainReason(IntEnum):
+    NONE = 0
+    SIGNAL_QUALITY = 1
+    LEAD_OFF = 2
+    NOT_ENOUGH_DATA = 3
+    MODEL_ERROR = 4
+    OTHER = 255
+
+
+class ProtocolError(ValueError):
+    """A payload does not follow PROTOCOL.md (the decoder counts these; it never raises)."""
+
+
+def crc16(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0).
+
+    ``binascii.crc_hqx`` is exactly this polynomial without reflection; with init 0xFFFF
+    it is CCITT-FALSE (check value of b"123456789" is 0x29B1).
+    """
+    return binascii.crc_hqx(data, crc)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One channel as the device describes it; physical value = raw × ``scale`` [unit]."""
+
+    name: str
+    role: str = "eeg"
+    unit: str = "uV"
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A group of channels sampled together at ``sampling_rate`` Hz."""
+
+    stream_id: int
+    sampling_rate: float
+    sample_format: SampleFormat
+    channels: tuple[ChannelSpec, ...]
+    samples_per_frame: int = 25
+
+    @property
+    def scales(self) -> np.ndarray:
+        return np.array([c.scale for c in self.channels], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Contents of an INFO frame."""
+
+    streams: tuple[StreamSpec, ...]
+    device_id: int = 0
+    firmware_version: int = 0
+    name: str = ""
+
+    def stream(self, stream_id: int) -> StreamSpec | None:
+        for s in self.streams:
+            if s.stream_id == stream_id:
+                return s
+        return None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame that passed the CRC; ``payload`` not yet interpreted."""
+
+    type: int
+    seq: int
+    timestamp_us: int
+    payload: bytes
+    version: int = VERSION
+
+
+@dataclass(frozen=True)
+class DataBlock:
+    """Contents of a DATA frame: ``raw`` is (n_samples, n_channels), int32 or float32."""
+
+    stream_id: int
+    sample_format: SampleFormat
+    sample_index: int
+    lead_off_mask: int
+    raw: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.raw.shape[0])
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Contents of a DECISION frame; probabilities of the high class in [0, 1]."""
+
+    p_arousal: float
+    p_valence: float
+    arousal_high: bool
+    valence_high: bool
+    abstained: bool = False
+    reason: int = AbstainReason.NONE
+    window_end_us: int = 0
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def encode_frame(frame_type: int, seq: int, timestamp_us: int, payload: bytes = b"") -> bytes:
+    """Header + payload + CRC. ``seq`` and ``timestamp_us`` are taken modulo their width."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload: expected at most {MAX_PAYLOAD} bytes, got {len(payload)}")
+    if not 0 <= int(frame_type) <= 255:
+        raise ValueError(f"frame_type: expected 0..255, got {frame_type}")
+    head = _HEADER.pack(
+        SYNC, VERSION, int(frame_type), len(payload), seq & 0xFFFF, timestamp_us & 0xFFFFFFFF
+    )
+    body = head[2:] + payload
+    return SYNC + body + struct.pack("<H", crc16(body))
+
+
+def _ascii_field(text: str, size: int, what: str) -> bytes:
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what}: expected ASCII, got {text!r}") from exc
+    if len(raw) > size or b"\x00" in raw:
+        raise ValueError(f"{what}: expected at most {size} ASCII characters, got {text!r}")
+    return raw.ljust(size, b"\x00")
+
+
+def encode_info_payload(info: DeviceInfo) -> bytes:
+    if not 1 <= len(info.streams) <= MAX_STREAMS:
+        raise ValueError(f"info.streams: expected 1..{MAX_STREAMS} streams")
+    if len({s.stream_id for s in info.streams}) != len(info.streams):
+        raise ValueError("info.streams: stream ids must be unique")
+    if sum(len(s.channels) for s in info.streams) > MAX_CHANNELS_TOTAL:
+        raise ValueError(f"info.streams: at most {MAX_CHANNELS_TOTAL} channels in all")
+    parts = [
+        _INFO_HEADER.pack(
+            len(info.streams),
+            0,
+            info.firmware_version & 0xFFFF,
+            info.device_id & 0xFFFFFFFF,
+            _ascii_field(info.name, DEVICE_NAME_SIZE, "info.name"),
+        )
+    ]
+    for s in info.streams:
+        if not 1 <= len(s.channels) <= MAX_CHANNELS_PER_STREAM:
+            raise ValueError(
+                f"stream {s.stream_id}: expected 1..{MAX_CHANNELS_PER_STREAM} channels"
+            )
+        if not (s.sampling_rate > 0 and np.isfinite(s.sampling_rate)):
+            raise ValueError(f"stream {s.stream_id}: sampling_rate must be > 0 Hz")
+        if not 0 <= s.stream_id <= 255 or not 0 <= s.samples_per_frame <= 255:
+            raise ValueError(f"stream {s.stream_id}: stream_id and samples_per_frame are 0..255")
+        parts.append(
+            _STREAM_DESC.pack(
+                s.stream_id,
+                int(SampleFormat(s.sample_format)),
+                len(s.channels),
+                s.samples_per_frame,
+                s.sampling_rate,
+            )
+        )
+        for c in s.channels:
+            if c.role not in ROLE_CODES:
+                raise ValueError(f"channel {c.name}: role must be one of {sorted(ROLE_CODES)}")
+            if c.unit not in UNIT_CODES:
+                raise ValueError(f"channel {c.name}: unit must be one of {sorted(UNIT_CODES)}")
+            parts.append(
+                _CHANNEL_DESC.pack(
+                    _ascii_field(c.name, NAME_SIZE, "channel name"),
+                    ROLE_CODES[c.role],
+                    UNIT_CODES[c.unit],
+                    0,
+                    c.scale,
+                )
+            )
+    return b"".join(parts)
+
+
+def encode_samples(raw: np.ndarray, sample_format: SampleFormat) -> bytes:
+    """(n_samples, n_channels) integers/floats -> sample-major little-endian bytes."""
+    fmt = SampleFormat(sample_format)
+    arr = np.asarray(raw)
+    if fmt == SampleFormat.FLOAT32:
+        return np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"raw: expected integers for {fmt.name}, got {arr.dtype}")
+    lo, hi = _FORMAT_RANGE[fmt]
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise ValueError(f"raw: values outside the {fmt.name} range [{lo}, {hi}]")
+    if fmt == SampleFormat.INT16:
+        return np.ascontiguousarray(arr, dtype="<i2").tobytes()
+    if fmt == SampleFormat.INT32:
+        return np.ascontiguousarray(arr, dtype="<i4").tobytes()
+    as_bytes = np.ascontiguousarray(arr, dtype="<i4").reshape(-1).view(np.uint8).reshape(-1, 4)
+    return as_bytes[:, :3].tobytes()
+
+
+def encode_data_payload(block: DataBlock) -> bytes:
+    raw = np.asarray(block.raw)
+    if raw.ndim != 2:
+        raise ValueError(f"raw: expected (n_samples, n_channels), got shape {raw.shape}")
+    n, ch = raw.shape
+    if not 1 <= n <= MAX_SAMPLES_PER_FRAME or not 1 <= ch <= MAX_CHANNELS_PER_STREAM:
+        raise ValueError(
+            f"raw: expected 1..{MAX_SAMPLES_PER_FRAME} samples and "
+            f"1..{MAX_CHANNELS_PER_STREAM} channels, got shape {raw.shape}"
+        )
+    fmt = SampleFormat(block.sample_format)
+    payload = _DATA_HEADER.pack(
+        block.stream_id,
+        int(fmt),
+        ch,
+        n,
+        block.sample_index & 0xFFFFFFFF,
+        block.lead_off_mask & 0xFFFFFFFF,
+    ) + encode_samples(raw, fmt)
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"raw: {n}x{ch} {fmt.name} samples exceed {MAX_PAYLOAD} payload bytes")
+    return payload
+
+
+def quantise_probability(p: float) -> int:
+    """[0, 1] -> round(p × 65535); NaN -> 0 (the abstained flag says it is not valid)."""
+    if not np.isfinite(p):
+        return 0
+    return round(min(max(float(p), 0.0), 1.0) * 65535)
+
+
+def encode_decision_payload(d: Decision) -> bytes:
+    labels = (1 if d.arousal_high else 0) | (2 if d.valence_high else 0)
+    return _DECISION.pack(
+        d.window_end_us & 0xFFFFFFFF,
+        quantise_probability(d.p_arousal),
+        quantise_probability(d.p_valence),
+        labels,
+        1 if d.abstained else 0,
+        int(d.reason) & 0xFF,
+        0,
+    )
+
+
+# --------------------------------------------------------------------------- parse
+
+
+def _ascii_parse(raw: bytes) -> str:
+    return raw.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+
+
+def parse_info_payload(payload: bytes) -> DeviceInfo:
+    if len(payload) < INFO_HEADER_SIZE:
+        raise ProtocolError("INFO payload shorter than its header")
+    n_streams, _, fw, device_id, name = _INFO_HEADER.unpack_from(payload, 0)
+    if not 1 <= n_streams <= MAX_STREAMS:
+        raise ProtocolError(f"INFO: n_streams {n_streams} outside 1..{MAX_STREAMS}")
+    pos = INFO_HEADER_SIZE
+    streams = []
+    for _ in range(n_streams):
+        if pos + STREAM_DESC_SIZE > len(payload):
+            raise ProtocolError("INFO payload truncated in a stream descriptor")
+        sid, fmt, n_ch, spf, rate = _STREAM_DESC.unpack_from(payload, pos)
+        pos += STREAM_DESC_SIZE
+        if fmt not in _FORMAT_SIZE or not 1 <= n_ch <= MAX_CHANNELS_PER_STREAM:
+            raise ProtocolError(f"INFO: stream {sid} has format {fmt}, {n_ch} channels")
+        if not (np.isfinite(rate) and rate > 0):
+            raise ProtocolError(f"INFO: stream {sid} has sampling rate {rate}")
+        if pos + n_ch * CHANNEL_DESC_SIZE > len(payload):
+            raise ProtocolError("INFO payload truncated in a channel descriptor")
+        channels = []
+        for _ in range(n_ch):
+            cname, role, unit, _, scale = _CHANNEL_DESC.unpack_from(payload, pos)
+            pos += CHANNEL_DESC_SIZE
+            channels.append(
+                ChannelSpec(
+                    name=_ascii_parse(cname),
+                    role=ROLE_NAMES.get(role, "other"),
+                    unit=UNIT_NAMES.get(unit, "counts"),
+                    scale=float(scale),
+                )
+            )
+        streams.append(StreamSpec(sid, float(rate), SampleFormat(fmt), tuple(channels), spf))
+    if len({s.stream_id for s in streams}) != len(streams):
+        raise ProtocolError("INFO: duplicate stream ids")
+    # Trailing bytes are allowed: later minor revisions may append fields (PROTOCOL.md §4).
+    return DeviceInfo(tuple(streams), device_id, fw, _ascii_parse(name))
+
+
+def decode_samples(data: bytes | memoryview, sample_format: int, n: int, ch: int) -> np.ndarray:
+    """Sample-major wire bytes -> (n, ch) int32 (or float32 for FLOAT32), vectorised."""
+    fmt = SampleFormat(sample_format)
+    if fmt == SampleFormat.INT16:
+        return np.frombuffer(data, dtype="<i2", count=n * ch).astype(np.int32).reshape(n, ch)
+    if fmt == SampleFormat.INT32:
+        return np.frombuffer(data, dtype="<i4", count=n * ch).astype(np.int32).reshape(n, ch)
+    if fmt == SampleFormat.FLOAT32:
+        return np.frombuffer(data, dtype="<f4", count=n * ch).astype(np.float32).reshape(n, ch)
+    b = np.frombuffer(data, dtype=np.uint8, count=3 * n * ch).reshape(-1, 3).astype(np.int32)
+    # Place the 24-bit word in the top of an int32, then an arithmetic shift sign-extends it.
+    v = (b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)
+    return (v >> 8).reshape(n, ch)
+
+
+def parse_data_payload(payload: bytes) -> DataBlock:
+    if len(payload) < DATA_HEADER_SIZE:
+        raise ProtocolError("DATA payload shorter than its header")
+    sid, fmt, ch, n, index, lead_off = _DATA_HEADER.unpack_from(payload, 0)
+    if fmt not in _FORMAT_SIZE:
+        raise ProtocolError(f"DATA: unknown sample format {fmt}")
+    if not 1 <= ch <= MAX_CHANNELS_PER_STREAM or n < 1:
+        raise ProtocolError(f"DATA: {n} samples x {ch} channels")
+    expected = DATA_HEADER_SIZE + n * ch * _FORMAT_SIZE[fmt]
+    if len(payload) != expected:
+        raise ProtocolError(f"DATA: length {len(payload)} != {expected} for {n}x{ch}")
+    raw = decode_samples(memoryview(payload)[DATA_HEADER_SIZE:], fmt, n, ch)
+    return DataBlock(sid, SampleFormat(fmt), index, lead_off, raw)
+
+
+def parse_decision_payload(payload: bytes) -> Decision:
+    if len(payload) < DECISION_SIZE:
+        raise ProtocolError("DECISION payload shorter than 12 bytes")
+    end_us, pa, pv, labels, flags, reason, _ = _DECISION.unpack_from(payload, 0)
+    return Decision(
+        p_arousal=pa / 65535.0,
+        p_valence=pv / 65535.0,
+        arousal_high=bool(labels & 1),
+        valence_high=bool(labels & 2),
+        abstained=bool(flags & 1),
+        reason=reason,
+        window_end_us=end_us,
+    )
+
+
+def encode_info(info: DeviceInfo, seq: int, timestamp_us: int) -> bytes:
+    return encode_frame(FrameType.INFO, seq, timestamp_us, encode_info_payload(info))
+
+
+def encode_data(block: DataBlock, seq: int, timestamp_us: int) -> bytes:
+    return encode_frame(FrameType.DATA, seq, timestamp_us, encode_data_payload(block))
+
+
+def encode_decision(decision: Decision, seq: int, timestamp_us: int = 0) -> bytes:
+    return encode_frame(FrameType.DECISION, seq, timestamp_us, encode_decision_payload(decision))
+
+
+def encode_request_info(seq: int, timestamp_us: int = 0) -> bytes:
+    return encode_frame(FrameType.REQUEST_INFO, seq, timestamp_us)
