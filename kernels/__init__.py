@@ -9,6 +9,14 @@ kernel. Batch forms work on whole recordings; streaming forms carry state across
 # features
 from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
 
+# hrv
+from edge_emotion.kernels.hrv import CleanedRR as CleanedRR
+from edge_emotion.kernels.hrv import clean_rr as clean_rr
+from edge_emotion.kernels.hrv import hrv_series as hrv_series
+from edge_emotion.kernels.hrv import hrv_time as hrv_time
+from edge_emotion.kernels.hrv import hrv_window as hrv_window
+from edge_emotion.kernels.hrv import rr_intervals as rr_intervals
+
 # rpeaks
 from edge_emotion.kernels.peak_scoring import PeakScore as PeakScore
 from edge_emotion.kernels.peak_scoring import match_peaks as match_peaks
