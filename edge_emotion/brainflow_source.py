@@ -1,0 +1,308 @@
+"""BrainFlow boards as a :class:`~edge_emotion.source.Source`.
+
+Any board BrainFlow supports, by name (``CYTON_DAISY_BOARD``, ``cyton-daisy``) or id
+(``2``), with its connection parameters (BrainFlow's ``BrainFlowInputParams``: serial
+port, MAC address, IP address/port/protocol, serial number, other_info, file, master
+board) and a channel map that says which of the board's ExG channels carries which EEG
+electrode and which carries the ECG lead. BrainFlow labels every ExG input as EEG, EMG,
+ECG and EOG at once; only the map knows what was wired where.
+
+Channel maps: ``{"AF3": 1, ..., "ECG": 16}`` — names to the 1-based position among the
+board's ExG channels (``BoardShim.get_exg_channels``: the "N1P".."N8P" inputs of an
+OpenBCI Cyton are 1..8, the Daisy's 9..16) — or ``"row:R"`` for a raw row of BrainFlow's
+data array. :func:`parse_channel_map` reads ``"AF3=1,F7=2,ECG=16"`` or a JSON file.
+
+Lifecycle: ``start`` = ``prepare_session`` + ``start_stream``; ``read`` drains
+``get_board_data``; ``stop`` = ``stop_stream`` + ``release_session``. Every BrainFlow
+failure becomes a :class:`~edge_emotion.source.SourceError`, which the run loop retries
+with back-off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
+
+log = logging.getLogger("edge_emotion.run")
+
+PARAM_FIELDS = (
+    "serial_port",
+    "mac_address",
+    "ip_address",
+    "ip_address_aux",
+    "ip_address_anc",
+    "ip_port",
+    "ip_port_aux",
+    "ip_port_anc",
+    "ip_protocol",
+    "other_info",
+    "timeout",
+    "serial_number",
+    "file",
+    "file_aux",
+    "file_anc",
+    "master_board",
+)
+
+
+def _brainflow():
+    """Import brainflow's board module (it imports pkg_resources, which warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from brainflow import board_shim
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise SourceError(
+                f"brainflow is not installed ({exc}); pip install 'edge-emotion[board]' "
+                "(on aarch64 build BrainFlow from source, see the README)"
+            ) from None
+    return board_shim
+
+
+def board_id(board: str | int) -> int:
+    """BrainFlow board id from a name (``CYTON_DAISY_BOARD``, ``cyton-daisy``) or an id.
+
+    Raises ``ValueError`` naming close matches for an unknown board.
+    """
+    ids = _brainflow().BoardIds
+    if isinstance(board, (int, np.integer)) or (
+        isinstance(board, str) and board.lstrip("-").isdigit()
+    ):
+        value = int(board)
+        if value not in {b.value for b in ids}:
+            raise ValueError(f"board: {value} is not a BrainFlow board id")
+        return value
+    key = str(board).strip().upper().replace("-", "_")
+    for candidate in (key, key + "_BOARD"):
+        if candidate in ids.__members__:
+            return ids[candidate].value
+    close = [n for n in ids.__members__ if key.replace("_BOARD", "") in n][:8]
+    hint = f"; did you mean {', '.join(close)}?" if close else " (see brainflow.BoardIds)"
+    raise ValueError(f"board: unknown BrainFlow board {board!r}{hint}")
+
+
+def board_name(bid: int) -> str:
+    return _brainflow().BoardIds(bid).name
+
+
+def parse_channel_map(spec: str | dict | None) -> dict[str, int | str]:
+    """A channel map from ``"AF3=1,F7=2,ECG=16"``, a JSON file path, or a dict.
+
+    Values are 1-based ExG positions (int) or ``"row:R"``; raises ``ValueError`` naming
+    the bad entry.
+    """
+    if spec is None:
+        return {}
+    if isinstance(spec, dict):
+        items = list(spec.items())
+    else:
+        text = str(spec).strip()
+        path = Path(text)
+        if text.endswith(".json") or (path.suffix and path.is_file()):
+            if not path.is_file():
+                raise ValueError(f"channel map: file {text} not found")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"channel map: {text} is not valid JSON ({exc})") from None
+            if not isinstance(data, dict):
+                raise ValueError(f'channel map: {text} must hold an object {{"AF3": 1, ...}}')
+            items = list(data.items())
+        else:
+            items = []
+            for part in filter(None, (p.strip() for p in text.split(","))):
+                if "=" not in part:
+                    raise ValueError(
+                        f"channel map: entry {part!r} must look like NAME=CHANNEL (e.g. AF3=1)"
+                    )
+                name, value = (s.strip() for s in part.split("=", 1))
+                items.append((name, value))
+    out: dict[str, int | str] = {}
+    for name, value in items:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"channel map: channel names must be non-empty, got {name!r}")
+        if name in out:
+            raise ValueError(f"channel map: {name} is mapped twice")
+        if isinstance(value, str) and value.startswith("row:") and value[4:].isdigit():
+            out[name] = value
+        else:
+            try:
+                pos = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"channel map: {name}={value!r}; expected a 1-based ExG channel number or row:N"
+                ) from None
+            if pos < 1:
+                raise ValueError(f"channel map: {name}={pos}; ExG channels are numbered from 1")
+            out[name] = pos
+    return out
+
+
+@dataclass
+class BoardConfig:
+    """A BrainFlow board and how to reach it.
+
+    ``board``: name or id; ``params``: fields of ``BrainFlowInputParams`` (see
+    ``PARAM_FIELDS``; ``master_board`` may be a name); ``channel_map``: see the module
+    docstring — empty means BrainFlow's own EEG names for the board's EEG channels;
+    ``ecg_names``: names in the map that are ECG leads (the rest are EEG);
+    ``commands``: strings sent with ``config_board`` after ``prepare_session`` (e.g.
+    ``"loopback_true"`` for the playback board); ``file_rows``: for a playback file, its
+    number of samples, so the end of the recording ends the run.
+    """
+
+    board: str | int
+    params: dict = field(default_factory=dict)
+    channel_map: dict = field(default_factory=dict)
+    ecg_names: tuple[str, ...] = ("ECG",)
+    commands: tuple[str, ...] = ()
+    file_rows: int | None = None
+    poll_s: float = 0.005
+
+
+class BrainFlowSource:
+    """A :class:`~edge_emotion.source.Source` over ``brainflow.BoardShim``."""
+
+    def __init__(self, config: BoardConfig) -> None:
+        bf = _brainflow()
+        self.config = config
+        self.board_id = board_id(config.board)
+        params = bf.BrainFlowInputParams()
+        for key, value in config.params.items():
+            if key not in PARAM_FIELDS:
+                raise ValueError(f"board params: unknown field {key!r}; known: {PARAM_FIELDS}")
+            if key == "master_board":
+                value = board_id(value)
+            setattr(params, key, value)
+        self.params = params
+        # The playback and streaming boards take their data layout from the master board.
+        self.layout_id = (
+            params.master_board
+            if self.board_id
+            in (bf.BoardIds.PLAYBACK_FILE_BOARD.value, bf.BoardIds.STREAMING_BOARD.value)
+            else self.board_id
+        )
+        if self.layout_id < -50:
+            raise ValueError("board params: the playback/streaming board needs master_board")
+        descr = bf.BoardShim.get_board_descr(self.layout_id)
+        self.sampling_rate = float(descr["sampling_rate"])
+        exg = list(bf.BoardShim.get_exg_channels(self.layout_id))
+        self.timestamp_row = int(descr["timestamp_channel"])
+        names = descr.get("eeg_names", "")
+        channel_map = dict(config.channel_map)
+        if not channel_map and names:
+            channel_map = {n: i + 1 for i, n in enumerate(names.split(","))}
+        rows, infos = [], []
+        for name, where in channel_map.items():
+            if isinstance(where, str):
+                row = int(where[4:])
+                if not 0 <= row < int(descr["num_rows"]):
+                    raise ValueError(
+                        f"channel map: {name}={where}; {board_name(self.layout_id)} has rows "
+                        f"0..{int(descr['num_rows']) - 1}"
+                    )
+            else:
+                if not 1 <= where <= len(exg):
+                    raise ValueError(
+                        f"channel map: {name}={where}; {board_name(self.layout_id)} has ExG "
+                        f"channels 1..{len(exg)}"
+                    )
+                row = exg[where - 1]
+            rows.append(row)
+            role = "ecg" if name.upper() in {n.upper() for n in config.ecg_names} else "eeg"
+            infos.append(ChannelInfo(name=name, role=role, unit="uV"))
+        if len(set(rows)) != len(rows):
+            raise ValueError("channel map: two names point at the same board channel")
+        self.rows = rows
+        self.stream = StreamInfo(sampling_rate=self.sampling_rate, channels=tuple(infos))
+        self._shim = None
+        self._streaming = False
+        self.samples_read = 0
+
+    def start(self) -> tuple[StreamInfo, ...]:
+        bf = _brainflow()
+        if self.params.file and not Path(self.params.file).is_file():
+            raise SourceError(f"board file {self.params.file} not found")
+        try:
+            bf.BoardShim.disable_board_logger()
+            self._shim = bf.BoardShim(self.board_id, self.params)
+            self._shim.prepare_session()
+            for cmd in self.config.commands:
+                self._shim.config_board(cmd)
+            self._shim.start_stream()
+            self._streaming = True
+        except bf.BrainFlowError as exc:
+            self.stop()
+            raise SourceError(
+                f"{board_name(self.board_id)}: cannot start ({exc}); check the connection "
+                "parameters (serial port, MAC/IP address) and that the board is on"
+            ) from None
+        self.samples_read = 0
+        log.info(
+            "started %s at %g Hz (%d mapped channels)",
+            board_name(self.board_id),
+            self.sampling_rate,
+            len(self.rows),
+        )
+        return (self.stream,)
+
+    def read(self, timeout_s: float = 0.1) -> list[Chunk]:
+        if self._shim is None:
+            raise SourceError("read() before start()")
+        bf = _brainflow()
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                if self._shim.get_board_data_count() > 0:
+                    data = self._shim.get_board_data()
+                    break
+                if self._exhausted():
+                    raise _exhausted_error()
+                if time.monotonic() >= deadline:
+                    return []
+                time.sleep(self.config.poll_s)
+        except bf.BrainFlowError as exc:
+            raise SourceError(f"{board_name(self.board_id)}: {exc}") from None
+        self.samples_read += data.shape[1]
+        return [
+            Chunk(
+                stream=0,
+                data=data[self.rows],
+                timestamps=data[self.timestamp_row],
+            )
+        ]
+
+    def _exhausted(self) -> bool:
+        rows = self.config.file_rows
+        return rows is not None and self.samples_read >= rows
+
+    def stop(self) -> None:
+        shim, self._shim = self._shim, None
+        if shim is None:
+            return
+        bf = _brainflow()
+        try:
+            if self._streaming:
+                shim.stop_stream()
+        except bf.BrainFlowError as exc:
+            log.warning("stop_stream failed: %s", exc)
+        finally:
+            self._streaming = False
+            try:
+                shim.release_session()
+            except bf.BrainFlowError as exc:
+                log.warning("release_session failed: %s", exc)
+
+
+def _exhausted_error():
+    from edge_emotion.loop import SourceExhausted
+
+    return SourceExhausted("end of recording")

@@ -1,0 +1,212 @@
+"""Recordings: BrainFlow files through BrainFlow's playback board, and a converter from
+the OpenBCI GUI text format to such a file.
+
+BrainFlow's ``PLAYBACK_FILE_BOARD`` replays a file written by ``DataFilter.write_file``
+(or by a board's ``file://`` streamer) in real time, with the row layout and sampling
+rate of the board that recorded it (the *master board*), so a recording runs through
+exactly the code path of a live board. The file does not say which board that was: the
+converter writes a sidecar ``<file>.json`` (master board, sampling rate, channel names)
+that :func:`playback_config` reads; for other files pass the master board.
+
+Converting (uses :func:`edge_emotion.openbci.read_openbci_gui_txt`)::
+
+    python -m edge_emotion.playback convert OpenBCI-RAW-2024.txt session.csv
+    python -m edge_emotion.run --source playback:session.csv --channel-map AF3=1,...,ECG=8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_emotion.brainflow_source import BoardConfig, _brainflow, board_id, board_name
+
+SIDECAR_FORMAT = "edge_emotion.recording/1"
+
+
+def sidecar_path(path: str | Path) -> Path:
+    return Path(str(path) + ".json")
+
+
+def count_samples(path: str | Path) -> int:
+    """Samples (lines) in a BrainFlow file."""
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def playback_config(
+    path: str | Path,
+    master_board: str | int | None = None,
+    channel_map: dict | None = None,
+    loop: bool = False,
+    ecg_names: tuple[str, ...] = ("ECG",),
+) -> BoardConfig:
+    """A :class:`BoardConfig` that replays ``path`` on BrainFlow's playback board.
+
+    ``master_board`` defaults to the sidecar's; ``channel_map`` to the sidecar's channel
+    names (position i -> ExG i+1). With ``loop`` the file repeats (``loopback_true``);
+    otherwise the run ends with the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"recording: {path} not found")
+    meta = {}
+    side = sidecar_path(path)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"recording: sidecar {side} is not valid JSON ({exc})") from None
+    master = master_board if master_board is not None else meta.get("master_board")
+    if master is None:
+        raise ValueError(
+            f"recording: {path} has no sidecar {side.name}; say which board recorded it with "
+            "--master-board (e.g. CYTON_DAISY_BOARD)"
+        )
+    if channel_map is None or not channel_map:
+        names = meta.get("channels") or []
+        channel_map = {name: i + 1 for i, name in enumerate(names)}
+    return BoardConfig(
+        board="PLAYBACK_FILE_BOARD",
+        params={"file": str(path.resolve()), "master_board": board_id(master)},
+        channel_map=dict(channel_map),
+        ecg_names=ecg_names,
+        commands=("loopback_true",) if loop else (),
+        file_rows=None if loop else count_samples(path),
+    )
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """What :func:`convert_openbci_txt` wrote."""
+
+    path: Path
+    sidecar: Path
+    master_board: str
+    sampling_rate: float
+    n_channels: int
+    n_samples: int
+
+
+def _field(obj, *names):
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+# OpenBCI boards by ExG channel count (the GUI's own file says which; the count decides).
+_MASTER_BY_CHANNELS = {4: "GANGLION_BOARD", 8: "CYTON_BOARD", 16: "CYTON_DAISY_BOARD"}
+
+
+def convert_openbci_txt(
+    txt_path: str | Path, out_path: str | Path, master_board: str | int | None = None
+) -> Conversion:
+    """Convert an OpenBCI GUI text recording to a BrainFlow file the playback board plays.
+
+    ExG channels (µV) go to the master board's ExG rows, the GUI's Unix timestamps (ms)
+    to its timestamp row (s), the sample counter to its package row. The master board is
+    chosen from the channel count (4 Ganglion, 8 Cyton, 16 Cyton+Daisy) unless given;
+    its sampling rate must equal the file's, or playback would run at the wrong speed.
+    """
+    from edge_emotion.openbci import read_openbci_gui_txt
+
+    rec = read_openbci_gui_txt(txt_path)
+    exg = np.asarray(_field(rec, "exg", "eeg", "data"), dtype=np.float64)
+    fs = float(_field(rec, "fs", "sampling_rate"))
+    if exg.ndim != 2:
+        raise ValueError(f"{txt_path}: expected (channels, samples) ExG data, got {exg.shape}")
+    n_ch, n = exg.shape
+    master = master_board if master_board is not None else _MASTER_BY_CHANNELS.get(n_ch)
+    if master is None:
+        raise ValueError(
+            f"{txt_path}: {n_ch} ExG channels match no OpenBCI board; pass master_board"
+        )
+    bf = _brainflow()
+    bid = board_id(master)
+    descr = bf.BoardShim.get_board_descr(bid)
+    if abs(float(descr["sampling_rate"]) - fs) > 1e-6:
+        raise ValueError(
+            f"{txt_path} was sampled at {fs:g} Hz but {board_name(bid)} plays at "
+            f"{descr['sampling_rate']} Hz; pass a master board with the file's rate"
+        )
+    rows = list(bf.BoardShim.get_exg_channels(bid))
+    if n_ch > len(rows):
+        raise ValueError(f"{txt_path}: {n_ch} channels do not fit {board_name(bid)}")
+    data = np.zeros((int(descr["num_rows"]), n))
+    data[rows[:n_ch]] = exg
+    ts = _field(rec, "timestamps", "timestamp", "time_s")
+    ts = np.arange(n) / fs if ts is None else np.asarray(ts, dtype=np.float64)
+    if ts.size == n and np.nanmedian(ts) > 1e11:  # milliseconds since the epoch
+        ts = ts / 1000.0
+    data[int(descr["timestamp_channel"])] = ts if ts.size == n else np.arange(n) / fs
+    pkg = descr.get("package_num_channel")
+    if pkg is not None:
+        data[int(pkg)] = np.arange(n) % 256
+    accel = _field(rec, "accel", "accelerometer")
+    if accel is not None and "accel_channels" in descr:
+        accel = np.asarray(accel, dtype=np.float64)
+        if accel.ndim == 2 and accel.shape[1] == n:
+            k = min(accel.shape[0], len(descr["accel_channels"]))
+            data[descr["accel_channels"][:k]] = accel[:k]
+    out_path = Path(out_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from brainflow.data_filter import DataFilter
+
+    DataFilter.write_file(np.ascontiguousarray(data), str(out_path), "w")
+    names = _field(rec, "channel_names", "names")
+    names = list(names) if names is not None else [f"EXG{i + 1}" for i in range(n_ch)]
+    side = sidecar_path(out_path)
+    side.write_text(
+        json.dumps(
+            {
+                "format": SIDECAR_FORMAT,
+                "master_board": board_name(bid),
+                "sampling_rate": fs,
+                "channels": names,
+                "source": Path(txt_path).name,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return Conversion(out_path, side, board_name(bid), fs, n_ch, n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m edge_emotion.playback",
+        description="Convert recordings for BrainFlow's playback board.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    conv = sub.add_parser("convert", help="OpenBCI GUI .txt -> BrainFlow file (+ .json sidecar)")
+    conv.add_argument("txt", help="OpenBCI GUI recording (OpenBCI-RAW-*.txt)")
+    conv.add_argument("out", help="BrainFlow file to write (e.g. session.csv)")
+    conv.add_argument("--master-board", default=None, help="board layout (default: by channels)")
+    args = parser.parse_args(argv)
+    try:
+        c = convert_openbci_txt(args.txt, args.out, args.master_board)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {c.path} ({c.n_samples} samples x {c.n_channels} ExG channels at "
+        f"{c.sampling_rate:g} Hz, {c.n_samples / c.sampling_rate:.1f} s; master board "
+        f"{c.master_board})\nwrote {c.sidecar}\nplay it: python -m edge_emotion.run "
+        f"--source playback:{c.path} --channel-map NAME=N,...,ECG=N"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

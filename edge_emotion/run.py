@@ -1,0 +1,321 @@
+"""``python -m edge_emotion.run``: continuous arousal/valence decisions from a board.
+
+With no arguments it runs the built-in demo: a generated recording (ECG with QRS
+complexes, EEG with band structure; see :mod:`edge_emotion.demo_recording`) replayed in
+real time through BrainFlow's playback board and classified by the demo bundle, for
+25 s. Otherwise::
+
+    python -m edge_emotion.run --board CYTON_DAISY_BOARD --serial-port /dev/ttyUSB0 \\
+        --channel-map AF3=1,F7=2,...,AF4=14,ECG=16 --bundle path/to/bundle --out run.jsonl
+    python -m edge_emotion.run --source playback:session.csv --channel-map ...
+    python -m edge_emotion.run --source openbci:OpenBCI-RAW-2024.txt --channel-map ...
+    python -m edge_emotion.run --source bridge:/dev/ttyACM0
+
+Each hop (0.25 s) prints one line — P(high) per target and its label, or the reason it
+abstained — and ``--out`` appends the full record as JSON lines. Ctrl-C ends cleanly.
+Needs no torch: engines are TensorRT or onnxruntime unless ``--backend torch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+from collections import Counter, deque
+from pathlib import Path
+
+import numpy as np
+
+from edge_emotion.decision import Decision
+from edge_emotion.loop import POLICIES, Classifier, ConfigurationError, LoopConfig, run
+from edge_emotion.quality import QualityConfig
+from edge_emotion.source import SourceError
+
+log = logging.getLogger("edge_emotion.run")
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "onnxruntime-fp32", "torch")
+DEMO_DURATION_S = 25.0
+
+
+class _Summary:
+    """Counts and recent latencies for the end-of-run summary (bounded memory)."""
+
+    def __init__(self, keep: int = 20_000) -> None:
+        self.records = 0
+        self.abstained = 0
+        self.reasons: Counter = Counter()
+        self.total_ms: deque = deque(maxlen=keep)
+        self.features_ms: deque = deque(maxlen=keep)
+        self.inference_ms: deque = deque(maxlen=keep)
+
+    def write(self, d: Decision) -> None:
+        self.records += 1
+        if d.abstained:
+            self.abstained += 1
+            self.reasons[(d.reason or "").split(" (")[0].split(":")[0]] += 1
+        elif "inference" in d.latency_ms:
+            self.total_ms.append(d.latency_ms["total"])
+            self.features_ms.append(d.latency_ms.get("features", np.nan))
+            self.inference_ms.append(d.latency_ms["inference"])
+
+    def close(self) -> None:
+        pass
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.records} decisions, {self.records - self.abstained} classified, "
+            f"{self.abstained} abstained"
+            + (
+                " (" + ", ".join(f"{r}: {c}" for r, c in self.reasons.most_common(4)) + ")"
+                if self.reasons
+                else ""
+            )
+        ]
+        if self.total_ms:
+
+            def stat(q):
+                return " / ".join(
+                    f"{np.percentile(np.asarray(v), q):.3f}"
+                    for v in (self.features_ms, self.inference_ms, self.total_ms)
+                )
+
+            out.append(
+                f"latency ms (features / inference / total): median {stat(50)}, p99 {stat(99)}"
+            )
+        return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m edge_emotion.run",
+        description="Continuous arousal/valence recognition from a BrainFlow board, a "
+        "recording or the firmware bridge. No arguments: the built-in demo.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_argument_group("source")
+    src.add_argument(
+        "--source",
+        default=None,
+        help="demo (default) | board | playback:FILE | openbci:FILE.txt | bridge:SPEC",
+    )
+    src.add_argument("--board", help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)")
+    for name in ("serial-port", "mac-address", "ip-address", "other-info", "serial-number"):
+        src.add_argument(f"--{name}", default=None, help=f"BrainFlow {name.replace('-', '_')}")
+    src.add_argument("--ip-port", type=int, default=None)
+    src.add_argument("--ip-protocol", type=int, default=None, help="BrainFlow IpProtocolTypes")
+    src.add_argument("--timeout", type=int, default=None, help="board discovery timeout (s)")
+    src.add_argument("--master-board", default=None, help="board that recorded a playback file")
+    src.add_argument(
+        "--channel-map",
+        default=None,
+        help="NAME=EXG,... (1-based ExG channel, or row:N) or a JSON file; e.g. "
+        "AF3=1,F7=2,...,ECG=16",
+    )
+    src.add_argument("--loop", action="store_true", help="repeat a playback file")
+    run_g = p.add_argument_group("model and loop")
+    run_g.add_argument("--bundle", default=None, help="model bundle folder (default: demo)")
+    run_g.add_argument("--backend", choices=BACKENDS, default="auto")
+    run_g.add_argument("--hop", type=float, default=None, help="seconds between decisions")
+    run_g.add_argument(
+        "--on-bad-modality",
+        choices=POLICIES,
+        default="abstain",
+        help="when EEG or ECG alone is bad: abstain, or a single-modality fallback model",
+    )
+    run_g.add_argument("--saturation-uv", type=float, default=QualityConfig.saturation_uv)
+    run_g.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help=f"stop after this many seconds (demo default {DEMO_DURATION_S:g})",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--out", default=None, help="append decisions to this JSONL file")
+    out.add_argument(
+        "--lsl",
+        nargs="?",
+        const="edge_emotion",
+        default=None,
+        help="publish decisions as an LSL stream (optional name)",
+    )
+    out.add_argument("--print-every", type=int, default=1, help="print every n-th decision")
+    out.add_argument("--quiet", action="store_true", help="no per-decision lines")
+    out.add_argument("--log-level", default="INFO")
+    return p
+
+
+def _board_params(args) -> dict:
+    params = {}
+    for key in (
+        "serial_port",
+        "mac_address",
+        "ip_address",
+        "other_info",
+        "serial_number",
+        "ip_port",
+        "ip_protocol",
+        "timeout",
+        "master_board",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = value
+    return params
+
+
+def open_source(args, bundle, workdir: Path):
+    """Build the source the arguments ask for; returns (source, description)."""
+    from edge_emotion.brainflow_source import BoardConfig, BrainFlowSource, parse_channel_map
+
+    spec = args.source or ("board" if args.board else "demo")
+    ecg_names = (bundle.feature_config.ecg_channel,)
+    channel_map = parse_channel_map(args.channel_map)
+    if spec.startswith("bridge:") or spec == "bridge":
+        import edge_emotion.firmware_bridge as fb
+
+        opener = getattr(fb, "open_bridge_source", None)
+        if opener is None:
+            from edge_emotion.firmware_bridge import host as fb_host  # type: ignore
+
+            opener = fb_host.open_bridge_source
+        return opener(spec.partition(":")[2]), f"firmware bridge {spec.partition(':')[2]}"
+    if spec == "demo":
+        from edge_emotion.demo_recording import write_demo_recording
+        from edge_emotion.playback import playback_config
+
+        rec = write_demo_recording(
+            workdir / "demo_recording.csv", eeg_channels=bundle.feature_config.eeg_channels
+        )
+        cfg = playback_config(
+            rec.path, rec.master_board, rec.channel_map, loop=True, ecg_names=ecg_names
+        )
+        return BrainFlowSource(cfg), (
+            f"demo recording ({rec.duration_s:g} s generated EEG+ECG, {rec.master_board} "
+            f"layout at {rec.sampling_rate:g} Hz) on BrainFlow PLAYBACK_FILE_BOARD"
+        )
+    if spec.startswith("playback:") or spec.startswith("openbci:"):
+        from edge_emotion.playback import convert_openbci_txt, playback_config
+
+        kind, _, path = spec.partition(":")
+        if kind == "openbci":
+            conv = convert_openbci_txt(
+                path, workdir / (Path(path).stem + ".csv"), args.master_board
+            )
+            log.info("converted %s -> %s (%s)", path, conv.path, conv.master_board)
+            path = str(conv.path)
+        cfg = playback_config(
+            path, args.master_board, channel_map, loop=args.loop, ecg_names=ecg_names
+        )
+        return BrainFlowSource(cfg), f"recording {path} on BrainFlow PLAYBACK_FILE_BOARD"
+    if spec == "board":
+        if not args.board:
+            raise ValueError("--source board needs --board NAME (e.g. CYTON_DAISY_BOARD)")
+        cfg = BoardConfig(
+            board=args.board,
+            params=_board_params(args),
+            channel_map=channel_map,
+            ecg_names=ecg_names,
+        )
+        src = BrainFlowSource(cfg)
+        from edge_emotion.brainflow_source import board_name
+
+        return src, f"BrainFlow {board_name(src.board_id)} at {src.sampling_rate:g} Hz"
+    raise ValueError(
+        f"--source {spec!r}: expected demo, board, playback:FILE, openbci:FILE.txt or bridge:SPEC"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.engines import create_engine
+    from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink
+
+    is_demo = (args.source or ("board" if args.board else "demo")) == "demo"
+    duration = (
+        args.duration if args.duration is not None else (DEMO_DURATION_S if is_demo else None)
+    )
+    try:
+        bundle = load_bundle(args.bundle or DEMO_BUNDLE_PATH)
+        engine = create_engine(bundle, args.backend)
+        loop_config = LoopConfig(
+            hop_s=args.hop,
+            policy=args.on_bad_modality,
+            quality=QualityConfig(saturation_uv=args.saturation_uv),
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = _Summary()
+    sinks: list = [summary]
+    if not args.quiet:
+        sinks.append(StdoutSink(every=args.print_every))
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    with tempfile.TemporaryDirectory(prefix="edge_emotion_") as tmp:
+        try:
+            source, description = open_source(args, bundle, Path(tmp))
+            if args.out:
+                sinks.append(JsonlSink(args.out))
+            if args.lsl:
+                sinks.append(
+                    LslSink(args.lsl, list(bundle.targets), args.hop or bundle.feature_config.hop_s)
+                )
+        except (ValueError, SourceError, OSError, ImportError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        kind = "DEMO bundle (synthetic data; not an emotion model)" if bundle.is_demo else "bundle"
+        print(f"source : {description}")
+        print(f"model  : {kind} {bundle.path}")
+        print(
+            f"engine : {engine.name}"
+            + (
+                f"  (skipped: {'; '.join(engine.fallback)})"
+                if getattr(engine, "fallback", None)
+                else ""
+            )
+        )
+        fc = bundle.feature_config
+        print(
+            f"windows: {fc.window_s:g} s every {args.hop or fc.hop_s:g} s; EEG "
+            f"{len(fc.eeg_channels)} ch at {fc.eeg_fs:g} Hz, ECG at {fc.ecg_fs:g} Hz; "
+            f"bad modality -> {args.on_bad_modality}"
+            + (f"; stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
+            flush=True,
+        )
+
+        def make_classifier(streams):
+            return Classifier(bundle, engine, streams, loop_config)
+
+        try:
+            stats = run(
+                source,
+                make_classifier,
+                sinks,
+                duration_s=duration,
+                should_stop=lambda: stop["flag"],
+            )
+        except ConfigurationError as exc:
+            print(f"error: the source cannot feed this model:\n{exc}", file=sys.stderr)
+            return 2
+    for line in summary.lines():
+        print(line)
+    print(
+        f"ended: {stats.ended_by}"
+        + (f"; {stats.reconnects} reconnects" if stats.reconnects else "")
+    )
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

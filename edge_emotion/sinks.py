@@ -1,0 +1,96 @@
+"""Where decisions go: the terminal, a JSON-lines file, a Lab Streaming Layer outlet.
+
+Each sink has ``write(decision)`` and ``close()``. The JSONL file is flushed after
+every record, so a run that is killed loses nothing already decided.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from edge_emotion.decision import Decision
+
+
+class Sink(Protocol):
+    def write(self, decision: Decision) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StdoutSink:
+    """One readable line per decision (``every`` > 1 prints every n-th hop only)."""
+
+    def __init__(self, stream: TextIO | None = None, every: int = 1) -> None:
+        if every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.stream = stream if stream is not None else sys.stdout
+        self.every = int(every)
+
+    def write(self, decision: Decision) -> None:
+        if decision.hop % self.every == 0:
+            print(decision.format_line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class JsonlSink:
+    """Appends one JSON object per decision to ``path`` and flushes it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.is_dir():
+            raise ValueError(f"out: folder {self.path.parent} does not exist")
+        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.records = 0
+
+    def write(self, decision: Decision) -> None:
+        self._f.write(decision.to_json() + "\n")
+        self._f.flush()
+        self.records += 1
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+
+class LslSink:
+    """A Lab Streaming Layer outlet with one float channel per target (P(high)) and an
+    ``abstained`` channel (1.0/0.0); abstentions carry NaN probabilities.
+
+    The stream's type is ``EmotionDecision`` and its nominal rate is one sample per hop,
+    so LabRecorder and other LSL tools record it beside the raw signals. Samples are
+    stamped with the host's LSL clock when pushed.
+    """
+
+    def __init__(self, name: str, targets: list[str], hop_s: float, source_id: str = "") -> None:
+        import pylsl
+
+        self.targets = list(targets)
+        info = pylsl.StreamInfo(
+            name,
+            "EmotionDecision",
+            len(self.targets) + 1,
+            1.0 / hop_s,
+            pylsl.cf_float32,
+            source_id or f"edge_emotion-{name}",
+        )
+        chans = info.desc().append_child("channels")
+        for label in [*self.targets, "abstained"]:
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", label)
+            ch.append_child_value("unit", "probability" if label != "abstained" else "flag")
+        self._outlet = pylsl.StreamOutlet(info)
+
+    def write(self, decision: Decision) -> None:
+        if decision.probabilities is None:
+            sample = [math.nan] * len(self.targets) + [1.0]
+        else:
+            sample = [float(decision.probabilities[t]) for t in self.targets] + [0.0]
+        self._outlet.push_sample(sample)
+
+    def close(self) -> None:
+        self._outlet = None
