@@ -1,0 +1,167 @@
+"""torch -> ONNX export with a dynamic batch axis, checked against torch.
+
+Exporter choice (torch 2.13): the TorchScript exporter (``dynamo=False``) fails on
+MAAN — ``adaptive_avg_pool1d`` with a symbolic input size is not supported — so the
+dynamo exporter (``torch.export`` + onnxscript, ``dynamo=True``) is used, with
+``dynamic_shapes`` marking dimension 0 of both inputs as one shared ``batch`` symbol.
+It emits opset 18 natively (asking for 17 triggers a down-conversion that fails on
+``ReduceMean`` axes), folds batch norm into the convolutions and gives a graph of plain
+Conv/Gemm/Relu/Sigmoid/Resize/Reduce ops that TensorRT 10's ONNX parser accepts.
+Weights are stored inside the ``.onnx`` file (``external_data=False``): the bundle is
+one file per model and its sha256 covers the weights.
+
+The example batch is 2 (never 1), so no size-1 batch can be specialised into the graph;
+:func:`check_dynamic_batch` verifies the saved graph's batch dimension is symbolic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_emotion.bundle import BATCH_DIM, INPUT_ECG, INPUT_EEG, OUTPUT_LOGITS
+
+OPSET = 18
+EXPORTER = "torch.onnx.export(dynamo=True)"
+
+
+@dataclass(frozen=True)
+class OnnxCheck:
+    """Max |onnxruntime - torch| over the logits at each checked batch size."""
+
+    max_abs_diff: dict[int, float]
+    n_nodes: int
+    opset: int
+
+    @property
+    def worst(self) -> float:
+        return max(self.max_abs_diff.values())
+
+
+def export_onnx(
+    model,
+    eeg_shape: tuple[int, int, int],
+    hrv_length: int,
+    path: Path | str,
+    opset: int = OPSET,
+    example_batch: int = 2,
+) -> Path:
+    """Export ``model`` (eval mode is set) to ``path`` with inputs ``eeg``/``ecg``.
+
+    ``eeg_shape`` is (bands, channels, subwindows); ECG is (1, hrv_length). Output
+    ``logits`` (batch, n_targets). Raises ``ValueError`` for ``example_batch < 2``.
+    """
+    import torch
+    from torch.export import Dim
+
+    if example_batch < 2:
+        raise ValueError(f"example_batch must be >= 2 so batch stays dynamic, got {example_batch}")
+    path = Path(path)
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    eeg = torch.randn(example_batch, *eeg_shape, generator=gen)
+    ecg = torch.randn(example_batch, 1, hrv_length, generator=gen)
+    batch = Dim(BATCH_DIM, min=1, max=4096)
+    # The exporter prints progress and deprecation chatter from its dependencies; the
+    # result is checked below, so keep the command line's output to what matters.
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        _quiet_loggers("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"),
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (eeg, ecg),
+            str(path),
+            input_names=[INPUT_EEG, INPUT_ECG],
+            output_names=[OUTPUT_LOGITS],
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes={"eeg": {0: batch}, "ecg": {0: batch}},
+            verbose=False,
+        )
+    check_dynamic_batch(path)
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
+def graph_io(path: Path | str) -> dict[str, list[tuple[str, list]]]:
+    """Inputs and outputs of an ONNX file: name and shape (str for symbolic dims)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+
+    def dims(v):
+        return [d.dim_param if d.dim_param else d.dim_value for d in v.type.tensor_type.shape.dim]
+
+    return {
+        "inputs": [(v.name, dims(v)) for v in model.graph.input],
+        "outputs": [(v.name, dims(v)) for v in model.graph.output],
+    }
+
+
+def check_dynamic_batch(path: Path | str) -> None:
+    """Raise ``ValueError`` unless every graph input/output has a symbolic first dimension."""
+    io_ = graph_io(path)
+    for kind in ("inputs", "outputs"):
+        for name, shape in io_[kind]:
+            if not shape or not isinstance(shape[0], str) or not shape[0]:
+                raise ValueError(
+                    f"{path}: {kind[:-1]} {name!r} has shape {shape}; the batch dimension "
+                    "must be symbolic (re-export with a dynamic batch)"
+                )
+
+
+def compare_with_torch(
+    model,
+    onnx_path: Path | str,
+    eeg: np.ndarray,
+    ecg: np.ndarray,
+    batch_sizes: tuple[int, ...] = (1, 2, 7),
+) -> OnnxCheck:
+    """Run normalised inputs through torch and onnxruntime; max |diff| per batch size.
+
+    ``eeg``/``ecg`` are normalised model inputs; the first ``b`` rows are used for batch
+    size ``b`` (rows are repeated when fewer are given).
+    """
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    diffs = {}
+    model.eval()
+    for b in batch_sizes:
+        idx = np.arange(b) % len(eeg)
+        e = np.ascontiguousarray(eeg[idx], dtype=np.float32)
+        c = np.ascontiguousarray(ecg[idx], dtype=np.float32)
+        with torch.inference_mode():
+            ref = model(torch.from_numpy(e), torch.from_numpy(c)).numpy()
+        out = session.run([OUTPUT_LOGITS], {INPUT_EEG: e, INPUT_ECG: c})[0]
+        if out.shape != ref.shape:
+            raise ValueError(f"ONNX output shape {out.shape} != torch {ref.shape} at batch {b}")
+        diffs[int(b)] = float(np.max(np.abs(out - ref)))
+    m = onnx.load(str(onnx_path), load_external_data=False)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), -1)
+    return OnnxCheck(max_abs_diff=diffs, n_nodes=len(m.graph.node), opset=int(opset))
