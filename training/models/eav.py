@@ -1,0 +1,500 @@
+"""Transformers for EEG + audio + video emotion recognition (arXiv 2411.00822, EAV dataset).
+
+Three encoders, one per modality, and a fusion head, all plain torch:
+
+- :class:`EEGTransformer`: convolutional front end (temporal conv, then a spatial conv across
+  all electrodes, as in ShallowConvNet / EEG-Conformer) that turns (channels, time) into a
+  sequence of temporal tokens, then a transformer encoder.
+- :class:`SpectrogramTransformer`: AST-style (Gong et al., Interspeech 2021) — a log-mel
+  spectrogram cut into (optionally overlapping) 2-D patches, a [CLS] token, learned positions.
+- :class:`VisionTransformer`: ViT (Dosovitskiy et al., ICLR 2021) applied to each sampled video
+  frame; the per-frame [CLS] outputs plus a learned time embedding form the video's tokens.
+- :class:`EAVFusionModel`: ``fusion="attention"`` — a few tokens from each modality (its [CLS]
+  and pooled groups of its sequence), projected to a common width and tagged with a modality
+  embedding, attend to each other and to a fusion [CLS] in transformer blocks; tokens of a
+  missing modality are removed from every softmax by the mask, so the prediction does not depend
+  on them at all. ``fusion="concat_linear"`` reproduces the paper's code: concatenated [CLS]
+  vectors pass through multi-head attention over a sequence of length 1, whose softmax is
+  identically 1, so the block is an affine map — kept as the ablation baseline.
+  Modality dropout (training only) hides random modalities per sample, always keeping one.
+
+``build_eav_model(config)`` builds from a dict/:class:`EAVModelConfig`; presets ``"edge"``
+(default, ~0.3 M parameters) and ``"paper"`` (ViT-B/16, AST-base, 12-layer EEG transformer).
+Inputs: ``eeg`` (B, 30, T) z-scored, ``audio`` (B, n_mels, frames) standardised log-mel,
+``video`` (B, F, 3, H, W) in [0, 1], ``mask`` (B, 3) with 1 where eeg/audio/video is present.
+Output: logits (B, 5) over ``EMOTIONS`` (neutral, sadness, anger, happiness, calmness).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+MODALITIES = ("eeg", "audio", "video")
+FUSIONS = ("attention", "concat_linear")
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional key mask (B, N) bool, True = attend."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        scores = (q @ k.transpose(-2, -1)) * self.scale
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        attn = self.drop(scores.softmax(dim=-1))
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block (attention + GELU MLP)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), key_mask))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class Encoder(nn.Module):
+    """[CLS] + learned positions + blocks + final norm over a (B, N, dim) token sequence."""
+
+    def __init__(self, n_tokens: int, dim: int, depth: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.zeros(1, n_tokens + 1, dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        nn.init.trunc_normal_(self.cls, std=0.02)
+        self.blocks = nn.ModuleList(Block(dim, heads, 4.0, dropout) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos
+        for blk in self.blocks:
+            x = blk(x)
+        return self.norm(x)
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+@dataclass(frozen=True)
+class EEGConfig:
+    channels: int = 30
+    samples: int = 500  # 5 s at 100 Hz
+    filters: int = 16
+    kernel: int = 13
+    pool: int = 35
+    stride: int = 7
+    dim: int = 64
+    depth: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+
+
+class EEGTransformer(nn.Module):
+    """(B, channels, samples) -> tokens (B, 1 + n, dim); token 0 is [CLS]."""
+
+    def __init__(self, c: EEGConfig) -> None:
+        super().__init__()
+        self.config = c
+        self.temporal = nn.Conv2d(1, c.filters, (1, c.kernel), padding=(0, c.kernel // 2))
+        self.spatial = nn.Conv2d(c.filters, c.dim, (c.channels, 1), bias=False)
+        self.bn = nn.BatchNorm2d(c.dim)
+        self.pool = nn.AvgPool2d((1, c.pool), stride=(1, c.stride))
+        n = (c.samples - c.pool) // c.stride + 1
+        if n < 1:
+            raise ValueError(
+                f"EEG samples ({c.samples}) shorter than the pooling window ({c.pool})"
+            )
+        self.n_tokens = n
+        self.drop = nn.Dropout(c.dropout)
+        self.encoder = Encoder(n, c.dim, c.depth, c.heads, c.dropout)
+
+    def forward(self, eeg: torch.Tensor) -> torch.Tensor:
+        x = self.spatial(self.temporal(eeg.unsqueeze(1)))  # B, dim, 1, T
+        x = self.pool(F.elu(self.bn(x)))  # B, dim, 1, n
+        return self.encoder(self.drop(x.squeeze(2).transpose(1, 2)))
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    n_mels: int = 64
+    frames: int = 251  # 5 s, 20 ms hop
+    patch: int = 16
+    stride: int = 16  # AST uses 10 (overlapping patches)
+    dim: int = 64
+    depth: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+
+
+class SpectrogramTransformer(nn.Module):
+    """AST-style: (B, n_mels, frames) -> tokens (B, 1 + n_patches, dim)."""
+
+    def __init__(self, c: AudioConfig) -> None:
+        super().__init__()
+        self.config = c
+        if c.n_mels < c.patch or c.frames < c.patch:
+            raise ValueError(f"spectrogram {c.n_mels}x{c.frames} smaller than patch {c.patch}")
+        self.patch = nn.Conv2d(1, c.dim, c.patch, stride=c.stride)
+        n = ((c.n_mels - c.patch) // c.stride + 1) * ((c.frames - c.patch) // c.stride + 1)
+        self.n_tokens = n
+        self.encoder = Encoder(n, c.dim, c.depth, c.heads, c.dropout)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        x = self.patch(spec.unsqueeze(1)).flatten(2).transpose(1, 2)
+        return self.encoder(x)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    frames: int = 5
+    image_size: int = 64
+    patch: int = 16
+    dim: int = 64
+    depth: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+
+
+class VisionTransformer(nn.Module):
+    """ViT per frame: (B, F, 3, H, W) in [0, 1] -> tokens (B, 1 + F, dim): the mean of the
+    per-frame [CLS] outputs, then each frame's [CLS] plus a learned time embedding."""
+
+    def __init__(self, c: VideoConfig) -> None:
+        super().__init__()
+        self.config = c
+        if c.image_size % c.patch:
+            raise ValueError(f"image_size ({c.image_size}) must be a multiple of patch ({c.patch})")
+        self.patch = nn.Conv2d(3, c.dim, c.patch, stride=c.patch)
+        self.encoder = Encoder((c.image_size // c.patch) ** 2, c.dim, c.depth, c.heads, c.dropout)
+        self.time = nn.Parameter(torch.zeros(1, c.frames, c.dim))
+        nn.init.trunc_normal_(self.time, std=0.02)
+
+    def frame_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> ViT tokens (N, 1 + patches, dim)."""
+        x = self.patch((frames - 0.5) / 0.5).flatten(2).transpose(1, 2)
+        return self.encoder(x)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        if not video.is_floating_point():  # uint8 frames keep datasets 4x smaller
+            video = video.float() / 255.0
+        b, f = video.shape[:2]
+        cls = self.frame_tokens(video.flatten(0, 1))[:, 0].reshape(b, f, -1)
+        return torch.cat([cls.mean(dim=1, keepdim=True), cls + self.time], dim=1)
+
+
+# --------------------------------------------------------------------------- fusion model
+
+
+@dataclass(frozen=True)
+class EAVModelConfig:
+    """Whole model. ``modalities`` selects the encoders (one = unimodal baseline)."""
+
+    modalities: tuple[str, ...] = MODALITIES
+    fusion: str = "attention"
+    n_classes: int = 5
+    fusion_dim: int = 64
+    fusion_depth: int = 1
+    fusion_heads: int = 4
+    tokens_per_modality: int = 4
+    modality_dropout: float = 0.25
+    dropout: float = 0.1
+    eeg: EEGConfig = field(default_factory=EEGConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+    pretrained: dict = field(default_factory=dict)  # modality -> local state-dict path
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modalities if m not in MODALITIES]
+        if bad or not self.modalities or len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(
+                f"modalities must be distinct names from {MODALITIES}, got {self.modalities}"
+            )
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError("modality_dropout must be in [0, 1)")
+        if self.tokens_per_modality < 1:
+            raise ValueError("tokens_per_modality must be >= 1")
+        if self.n_classes < 2:
+            raise ValueError("n_classes must be >= 2")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EAVModelConfig:
+        d = dict(d)
+        sub = {"eeg": EEGConfig, "audio": AudioConfig, "video": VideoConfig}
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown EAV model config keys: {sorted(unknown)}")
+        for k, typ in sub.items():
+            if isinstance(d.get(k), dict):
+                d[k] = typ(**d[k])
+        if "modalities" in d:
+            d["modalities"] = tuple(d["modalities"])
+        return cls(**d)
+
+
+def preset(name: str = "edge", **overrides) -> EAVModelConfig:
+    """``"edge"``: small widths for a Jetson; ``"paper"``: ViT-B/16 on 25 frames of 224 px,
+    AST-base on 128-mel x 501-frame spectrograms with stride-10 patches, the reference
+    12-layer, 40-wide EEG transformer, a 768-wide fusion."""
+    if name == "edge":
+        base = EAVModelConfig()
+    elif name == "paper":
+        base = EAVModelConfig(
+            fusion_dim=768,
+            fusion_heads=12,
+            fusion_depth=1,
+            eeg=EEGConfig(filters=40, dim=40, depth=12, heads=4, kernel=13, pool=35, stride=7),
+            audio=AudioConfig(
+                n_mels=128, frames=501, patch=16, stride=10, dim=768, depth=12, heads=12
+            ),
+            video=VideoConfig(frames=25, image_size=224, patch=16, dim=768, depth=12, heads=12),
+        )
+    else:
+        raise ValueError(f"preset must be 'edge' or 'paper', got {name!r}")
+    return replace(base, **overrides)
+
+
+class EAVFusionModel(nn.Module):
+    """Encoders for ``config.modalities`` and a fusion head (see the module docstring)."""
+
+    def __init__(self, config: EAVModelConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        builders = {
+            "eeg": lambda: EEGTransformer(c.eeg),
+            "audio": lambda: SpectrogramTransformer(c.audio),
+            "video": lambda: VisionTransformer(c.video),
+        }
+        self.encoders = nn.ModuleDict({m: builders[m]() for m in c.modalities})
+        dims = {"eeg": c.eeg.dim, "audio": c.audio.dim, "video": c.video.dim}
+        self.index = [MODALITIES.index(m) for m in c.modalities]
+        if len(c.modalities) == 1:
+            m = c.modalities[0]
+            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(dims[m], c.n_classes))
+        elif c.fusion == "attention":
+            self.proj = nn.ModuleDict({m: nn.Linear(dims[m], c.fusion_dim) for m in c.modalities})
+            self.modality_embed = nn.Parameter(torch.zeros(len(c.modalities), c.fusion_dim))
+            self.slot_embed = nn.Parameter(torch.zeros(c.tokens_per_modality, c.fusion_dim))
+            self.fusion_cls = nn.Parameter(torch.zeros(1, 1, c.fusion_dim))
+            for p in (self.modality_embed, self.slot_embed, self.fusion_cls):
+                nn.init.trunc_normal_(p, std=0.02)
+            self.blocks = nn.ModuleList(
+                Block(c.fusion_dim, c.fusion_heads, 4.0, c.dropout) for _ in range(c.fusion_depth)
+            )
+            self.norm = nn.LayerNorm(c.fusion_dim)
+            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.n_classes))
+        else:  # paper's code: attention over one token = affine map
+            self.proj_cat = nn.Linear(sum(dims[m] for m in c.modalities), c.fusion_dim)
+            self.blocks = nn.ModuleList(
+                Block(c.fusion_dim, c.fusion_heads, 4.0, c.dropout) for _ in range(c.fusion_depth)
+            )
+            self.norm = nn.LayerNorm(c.fusion_dim)
+            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.n_classes))
+        for m, path in (c.pretrained or {}).items():
+            if m not in self.encoders:
+                raise ValueError(
+                    f"pretrained weights given for {m!r}, not a modality of this model"
+                )
+            load_pretrained(self.encoders[m], path)
+
+    def _drop_modalities(self, mask: torch.Tensor) -> torch.Tensor:
+        p = self.config.modality_dropout
+        if not self.training or p == 0 or mask.shape[1] < 2:
+            return mask
+        keep = mask & (torch.rand(mask.shape, device=mask.device) >= p)
+        # never drop everything: fall back to the sample's own mask where all were dropped
+        empty = ~keep.any(dim=1, keepdim=True)
+        return torch.where(empty, mask, keep)
+
+    def _group_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[CLS] plus the rest averaged into tokens_per_modality - 1 contiguous groups."""
+        k = self.config.tokens_per_modality
+        if k == 1:
+            return tokens[:, :1]
+        rest = F.adaptive_avg_pool1d(tokens[:, 1:].transpose(1, 2), k - 1).transpose(1, 2)
+        return torch.cat([tokens[:, :1], rest], dim=1)
+
+    def features(
+        self,
+        eeg: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
+        video: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The representation before the classifier (B, width)."""
+        inputs = {"eeg": eeg, "audio": audio, "video": video}
+        c = self.config
+        missing = [m for m in c.modalities if inputs[m] is None]
+        if missing:
+            raise ValueError(f"inputs missing for modalities {missing} (pass zeros and mask them)")
+        b = inputs[c.modalities[0]].shape[0]
+        device = inputs[c.modalities[0]].device
+        if mask is None:
+            present = torch.ones(b, len(c.modalities), dtype=torch.bool, device=device)
+        else:
+            if mask.ndim != 2 or mask.shape[1] != len(MODALITIES):
+                raise ValueError(
+                    f"mask must have shape (B, {len(MODALITIES)}), got {tuple(mask.shape)}"
+                )
+            present = mask[:, self.index].float() > 0.5
+        present = self._drop_modalities(present)
+        cls = {m: self.encoders[m](inputs[m]) for m in c.modalities}
+        if len(c.modalities) == 1:
+            return cls[c.modalities[0]][:, 0]
+        if c.fusion == "concat_linear":
+            parts = [cls[m][:, 0] * present[:, i : i + 1] for i, m in enumerate(c.modalities)]
+            x = self.proj_cat(torch.cat(parts, dim=1)).unsqueeze(1)  # sequence of length 1
+            for blk in self.blocks:
+                x = blk(x)
+            return self.norm(x[:, 0])
+        toks, keys = [self.fusion_cls.expand(b, -1, -1)], [present.new_ones(b, 1)]
+        for i, m in enumerate(c.modalities):
+            t = self.proj[m](self._group_tokens(cls[m])) + self.modality_embed[i] + self.slot_embed
+            toks.append(t)
+            keys.append(present[:, i : i + 1].expand(-1, t.shape[1]))
+        x = torch.cat(toks, dim=1)
+        key_mask = torch.cat(keys, dim=1)
+        for blk in self.blocks:
+            x = blk(x, key_mask)
+        return self.norm(x[:, 0])
+
+    def forward(
+        self,
+        eeg: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
+        video: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.head(self.features(eeg, audio, video, mask))
+
+
+def load_pretrained(module: nn.Module, path: str | Path) -> dict:
+    """Load a locally stored state dict into ``module`` (``torch.load(weights_only=True)``;
+    nothing is downloaded). Keys whose shapes differ are skipped and listed, so e.g. position
+    embeddings of another input size do not abort the load. Returns
+    ``{"loaded": [...], "skipped": [...], "missing": [...]}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model_state" in state:
+        state = state["model_state"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict (name -> tensor)")
+    own = module.state_dict()
+    ok = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    skipped = sorted(k for k in state if k not in ok)
+    if not ok:
+        raise ValueError(f"{path}: no tensor matches the module's names and shapes")
+    module.load_state_dict(ok, strict=False)
+    return {"loaded": sorted(ok), "skipped": skipped, "missing": sorted(set(own) - set(ok))}
+
+
+def build_eav_model(config: dict | EAVModelConfig | None = None) -> EAVFusionModel:
+    """Model from a config dict (JSON form, see :class:`EAVModelConfig`) or dataclass.
+
+    A dict may carry ``"preset": "edge" | "paper"``; its other keys override the preset.
+    """
+    if config is None:
+        return EAVFusionModel(preset("edge"))
+    if isinstance(config, EAVModelConfig):
+        return EAVFusionModel(config)
+    d = dict(config)
+    base = preset(d.pop("preset", "edge")).to_dict()
+    for k in ("eeg", "audio", "video"):
+        if k in d:
+            base[k] = {**base[k], **d.pop(k)}
+    base.update(d)
+    return EAVFusionModel(EAVModelConfig.from_dict(base))
+
+
+def example_inputs(config: EAVModelConfig, batch: int = 2) -> dict[str, torch.Tensor]:
+    """Random inputs of the right shapes (for export, FLOP counting, tests)."""
+    g = torch.Generator().manual_seed(0)
+    c = config
+    return {
+        "eeg": torch.randn(batch, c.eeg.channels, c.eeg.samples, generator=g),
+        "audio": torch.randn(batch, c.audio.n_mels, c.audio.frames, generator=g),
+        "video": torch.rand(
+            batch, c.video.frames, 3, c.video.image_size, c.video.image_size, generator=g
+        ),
+        "mask": torch.ones(batch, len(MODALITIES)),
+    }
+
+
+def count_parameters(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_flops(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
+    """FLOPs of one forward pass for the given batch (torch's FlopCounterMode: 2 per MAC of
+    matmuls/convolutions; element-wise ops not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(**inputs)
+    model.train(was)
+    return int(counter.get_total_flops())
+
+
+def model_config_for_data(
+    data_shapes: dict[str, tuple[int, ...]], base: EAVModelConfig
+) -> EAVModelConfig:
+    """``base`` with its input sizes set from ``EAVConfig.shapes``."""
+    eeg, audio, video = data_shapes["eeg"], data_shapes["audio"], data_shapes["video"]
+    patch = min(base.audio.patch, audio[0], audio[1])
+    vpatch = (
+        base.video.patch
+        if video[2] % base.video.patch == 0
+        else math.gcd(video[2], base.video.patch)
+    )
+    return replace(
+        base,
+        eeg=replace(base.eeg, channels=eeg[0], samples=eeg[1], pool=min(base.eeg.pool, eeg[1])),
+        audio=replace(
+            base.audio,
+            n_mels=audio[0],
+            frames=audio[1],
+            patch=patch,
+            stride=min(base.audio.stride, patch),
+        ),
+        video=replace(base.video, frames=video[0], image_size=video[2], patch=vpatch),
+    )
