@@ -1,0 +1,449 @@
+"""A device emulator: streams a recording through the bridge protocol, like a wearable.
+
+It plays EEG and ECG (simulated, or arrays from an ``.npz``) as a device would: an INFO
+frame at start, on request and every ``info_interval_s``; DATA frames of
+``samples_per_frame`` samples paced in real time (``speed`` > 1 plays faster; 0 as fast
+as the link takes them); DECISION frames from the host are decoded and counted. It can
+inject faults (dropped frames, corrupted bytes) and records exactly what it dropped, so a
+test can compare with what the host counted.
+
+Endpoints: a TCP socket bound to 127.0.0.1 only, or a pseudo-terminal pair (the host
+opens the slave path with pyserial, as it would a USB serial device). Runs are bounded by
+``duration_s`` and by an accept timeout.
+
+    python -m edge_emotion.firmware_bridge.emulator --tcp 0 --duration 20
+    # emulator: listening on bridge:tcp://127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import select
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_emotion.firmware_bridge.decoder import DecisionEvent, HostDecoder, RequestInfoEvent
+from edge_emotion.firmware_bridge.protocol import (
+    ChannelSpec,
+    DataBlock,
+    Decision,
+    DeviceInfo,
+    SampleFormat,
+    StreamSpec,
+    encode_data,
+    encode_info,
+)
+
+# The 14 electrodes of the AMIGOS recordings (Emotiv EPOC), the default feature layout.
+EMOTIV_14 = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
+# ADS1299 LSB in µV at PGA gain g: 4.5 V reference / g / 2^23, rounded to float32 because
+# that is what travels in INFO.
+EEG_SCALE_UV = float(np.float32(4.5 / 24 / 2**23 * 1e6))
+ECG_SCALE_UV = float(np.float32(4.5 / 6 / 2**23 * 1e6))
+_INT24 = (-(2**23), 2**23 - 1)
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """What the emulated device streams and how."""
+
+    eeg_names: tuple[str, ...] = EMOTIV_14
+    eeg_fs: float = 128.0
+    ecg_fs: float = 128.0
+    samples_per_frame: int = 16
+    speed: float = 1.0
+    drop_prob: float = 0.0
+    corrupt_prob: float = 0.0
+    info_interval_s: float = 1.0
+    clock_start_us: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.eeg_names or any(len(n.encode()) > 8 for n in self.eeg_names):
+            raise ValueError("eeg_names: expected 1..32 names of at most 8 ASCII characters")
+        if len(self.eeg_names) > 32:
+            raise ValueError("eeg_names: at most 32 EEG channels in one stream")
+        if not (self.eeg_fs > 0 and self.ecg_fs > 0):
+            raise ValueError("eeg_fs, ecg_fs: expected sampling rates > 0 Hz")
+        if not 1 <= self.samples_per_frame <= 255:
+            raise ValueError("samples_per_frame: expected 1..255")
+        if self.speed < 0:
+            raise ValueError("speed: expected >= 0 (0 = as fast as possible)")
+        if not (0 <= self.drop_prob < 1 and 0 <= self.corrupt_prob < 1):
+            raise ValueError("drop_prob, corrupt_prob: expected probabilities in [0, 1)")
+
+
+def device_info(config: EmulatorConfig) -> DeviceInfo:
+    """Stream 0: EEG (int24, µV); stream 1: one ECG lead (int24, µV)."""
+    eeg = StreamSpec(
+        0,
+        config.eeg_fs,
+        SampleFormat.INT24,
+        tuple(ChannelSpec(n, "eeg", "uV", EEG_SCALE_UV) for n in config.eeg_names),
+        config.samples_per_frame,
+    )
+    ecg = StreamSpec(
+        1,
+        config.ecg_fs,
+        SampleFormat.INT24,
+        (ChannelSpec("ECG", "ecg", "uV", ECG_SCALE_UV),),
+        config.samples_per_frame,
+    )
+    return DeviceInfo((eeg, ecg), device_id=0xEE01, firmware_version=0x0100, name="emulator")
+
+
+def simulate_recording(config: EmulatorConfig, duration_s: float = 60.0) -> dict[int, np.ndarray]:
+    """A plausible recording in µV: EEG = pink-ish noise + 10 Hz alpha (~20 µV RMS);
+    ECG = Gaussian P-QRS-T waves at ~70 bpm with respiratory HRV (~1 mV R peaks)."""
+    rng = np.random.default_rng(config.seed)
+    n_eeg = round(duration_s * config.eeg_fs)
+    t = np.arange(n_eeg) / config.eeg_fs
+    white = rng.standard_normal((len(config.eeg_names), n_eeg))
+    # Leaky integration gives a 1/f-like spectrum without scipy.
+    pink = np.empty_like(white)
+    acc = np.zeros(len(config.eeg_names))
+    for i in range(n_eeg):
+        acc = 0.95 * acc + white[:, i]
+        pink[:, i] = acc
+    pink -= pink.mean(axis=1, keepdims=True)
+    phase = rng.uniform(0, 2 * np.pi, (len(config.eeg_names), 1))
+    alpha = 8.0 * np.sin(2 * np.pi * 10.0 * t + phase)
+    eeg = 4.0 * pink + alpha
+
+    n_ecg = round(duration_s * config.ecg_fs)
+    te = np.arange(n_ecg) / config.ecg_fs
+    beats = [0.3]
+    while beats[-1] < duration_s + 1:
+        rr = 60 / 70 + 0.04 * np.sin(2 * np.pi * 0.25 * beats[-1]) + rng.normal(0, 0.01)
+        beats.append(beats[-1] + rr)
+    ecg = np.zeros(n_ecg)
+    waves = (
+        (-0.2, 0.025, 120.0),
+        (-0.03, 0.008, -100.0),
+        (0.0, 0.01, 1100.0),
+        (0.03, 0.008, -200.0),
+        (0.25, 0.04, 250.0),
+    )  # (offset s, width s, µV): P Q R S T
+    for b in beats:
+        for off, width, amp in waves:
+            ecg += amp * np.exp(-0.5 * ((te - b - off) / width) ** 2)
+    ecg += rng.normal(0, 10.0, n_ecg)
+    return {0: eeg, 1: ecg[None, :]}
+
+
+@dataclass
+class EmulatorReport:
+    """What the device did; ``samples_dropped`` counts samples in frames it did not send."""
+
+    frames_sent: int = 0
+    frames_dropped: int = 0
+    frames_corrupted: int = 0
+    info_sent: int = 0
+    samples_sent: dict[int, int] = field(default_factory=dict)
+    samples_dropped: dict[int, int] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    requests: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"emulator: sent {self.frames_sent} frames ({self.info_sent} INFO), dropped "
+            f"{self.frames_dropped} (samples {self.samples_dropped}), corrupted "
+            f"{self.frames_corrupted}; received {len(self.decisions)} decisions, "
+            f"{self.requests} info requests"
+        )
+
+
+class DeviceEmulator:
+    """Plays ``signals`` ({stream_id: (channels, n) physical units}) as DATA frames."""
+
+    def __init__(self, config: EmulatorConfig, signals: dict[int, np.ndarray] | None = None):
+        self.config = config
+        self.info = device_info(config)
+        self.signals = signals if signals is not None else simulate_recording(config)
+        self._raw: dict[int, np.ndarray] = {}
+        for s in self.info.streams:
+            sig = np.asarray(self.signals.get(s.stream_id), dtype=np.float64)
+            if sig.ndim != 2 or sig.shape[0] != len(s.channels) or sig.shape[1] < 1:
+                raise ValueError(
+                    f"signals[{s.stream_id}]: expected ({len(s.channels)}, n) samples, "
+                    f"got {None if sig is None else sig.shape}"
+                )
+            counts = np.round(np.nan_to_num(sig) / s.scales[:, None])
+            self._raw[s.stream_id] = np.clip(counts, *_INT24).astype(np.int32).T.copy()
+        self._rng = np.random.default_rng(config.seed + 1)
+        self._seq = 0
+        self.report = EmulatorReport()
+        self._downlink = HostDecoder(max_payload=64)
+
+    def _seq_next(self) -> int:
+        s = self._seq
+        self._seq = (s + 1) & 0xFFFF
+        return s
+
+    def _now_us(self, t_s: float) -> int:
+        return (self.config.clock_start_us + round(t_s * 1e6)) & 0xFFFFFFFF
+
+    def info_frame(self, t_s: float) -> bytes:
+        self.report.info_sent += 1
+        self.report.frames_sent += 1
+        return encode_info(self.info, self._seq_next(), self._now_us(t_s))
+
+    def schedule(self, duration_s: float) -> list[tuple[float, int, int]]:
+        """(device time s of the first sample, stream id, sample index) of every DATA
+        frame in ``duration_s``, in time order; the recording loops if shorter."""
+        out = []
+        spf = self.config.samples_per_frame
+        for s in self.info.streams:
+            n_total = int(duration_s * s.sampling_rate) // spf * spf
+            out += [(i / s.sampling_rate, s.stream_id, i) for i in range(0, n_total, spf)]
+        out.sort()
+        return out
+
+    def data_frame(self, t_s: float, stream_id: int, index: int) -> bytes | None:
+        """The frame, or None if the fault injector dropped it (its seq is still used)."""
+        raw = self._raw[stream_id]
+        spf = self.config.samples_per_frame
+        rows = np.arange(index, index + spf) % raw.shape[0]
+        seq = self._seq_next()
+        if self.config.drop_prob and self._rng.random() < self.config.drop_prob:
+            self.report.frames_dropped += 1
+            self.report.samples_dropped[stream_id] = (
+                self.report.samples_dropped.get(stream_id, 0) + spf
+            )
+            return None
+        block = DataBlock(stream_id, SampleFormat.INT24, index, 0, raw[rows])
+        frame = encode_data(block, seq, self._now_us(t_s))
+        if self.config.corrupt_prob and self._rng.random() < self.config.corrupt_prob:
+            # A flipped bit: the host must reject the frame and count its samples lost.
+            buf = bytearray(frame)
+            pos = int(self._rng.integers(0, len(buf)))
+            buf[pos] ^= 1 << int(self._rng.integers(0, 8))
+            frame = bytes(buf)
+            self.report.frames_corrupted += 1
+        self.report.frames_sent += 1
+        self.report.samples_sent[stream_id] = self.report.samples_sent.get(stream_id, 0) + spf
+        return frame
+
+    def handle_downlink(self, data: bytes, t_s: float) -> bytes:
+        """Decodes host frames; returns what the device answers (INFO on request)."""
+        reply = b""
+        for ev in self._downlink.feed(data):
+            if isinstance(ev, DecisionEvent):
+                self.report.decisions.append(ev.decision)
+            elif isinstance(ev, RequestInfoEvent):
+                self.report.requests += 1
+                reply += self.info_frame(t_s)
+        return reply
+
+    def run(
+        self,
+        write: Callable[[bytes], None],
+        read: Callable[[], bytes],
+        duration_s: float,
+        stop: threading.Event | None = None,
+    ) -> EmulatorReport:
+        """Streams for ``duration_s`` of device time (wall time = duration / speed)."""
+        speed = self.config.speed
+        t_wall0 = time.monotonic()
+        write(self.info_frame(0.0))
+        next_info = self.config.info_interval_s
+        for t_s, sid, index in self.schedule(duration_s):
+            if stop is not None and stop.is_set():
+                break
+            if speed > 0:
+                delay = t_wall0 + t_s / speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            out = self.handle_downlink(read(), t_s)
+            if t_s >= next_info:
+                out += self.info_frame(t_s)
+                next_info += self.config.info_interval_s
+            frame = self.data_frame(t_s, sid, index)
+            if frame is not None:
+                out += frame
+            write(out)
+        self.handle_downlink(read(), duration_s)
+        return self.report
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def serve_tcp(
+    emulator: DeviceEmulator,
+    duration_s: float,
+    port: int = 0,
+    accept_timeout_s: float = 30.0,
+    on_ready: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> EmulatorReport:
+    """Listens on 127.0.0.1 only, serves one host, then closes. ``on_ready`` gets the
+    source spec (``bridge:tcp://127.0.0.1:PORT``) once listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", port))
+        srv.listen(1)
+        srv.settimeout(accept_timeout_s)
+        spec = f"bridge:tcp://127.0.0.1:{srv.getsockname()[1]}"
+        if on_ready is not None:
+            on_ready(spec)
+        try:
+            conn, _ = srv.accept()
+        except TimeoutError:
+            return emulator.report
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def read() -> bytes:
+                chunks = []
+                while select.select([conn], [], [], 0)[0]:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    chunks.append(data)
+                return b"".join(chunks)
+
+            def write(data: bytes) -> None:
+                conn.settimeout(5.0)
+                conn.sendall(data)
+
+            try:
+                return emulator.run(write, read, duration_s, stop)
+            except OSError:  # the host went away: the device just stops
+                return emulator.report
+
+
+class PtyPair:
+    """A pseudo-terminal pair in raw mode; the host opens :attr:`path` like a serial port."""
+
+    def __init__(self) -> None:
+        import tty  # POSIX only
+
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no newline translation: a byte pipe
+        self.path = os.ttyname(self.slave)
+
+    def read(self) -> bytes:
+        chunks = []
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+    def write(self, data: bytes, timeout_s: float = 2.0) -> None:
+        view = memoryview(data)
+        deadline = time.monotonic() + timeout_s
+        while view:
+            # Like a UART without flow control: if nobody reads for timeout_s, bytes are lost.
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self.master], [], left)[1]:
+                return
+            view = view[os.write(self.master, view) :]
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def serve_pty(
+    emulator: DeviceEmulator,
+    duration_s: float,
+    pty: PtyPair,
+    stop: threading.Event | None = None,
+) -> EmulatorReport:
+    return emulator.run(pty.write, pty.read, duration_s, stop)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _load_npz(path: str, config: EmulatorConfig) -> dict[int, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        if "eeg" not in z or "ecg" not in z:
+            raise ValueError(f"{path}: expected arrays 'eeg' (channels, n) and 'ecg' (n,) in µV")
+        eeg = np.asarray(z["eeg"], dtype=np.float64)
+        ecg = np.asarray(z["ecg"], dtype=np.float64).reshape(1, -1)
+    if eeg.ndim != 2 or eeg.shape[0] != len(config.eeg_names):
+        raise ValueError(
+            f"{path}: 'eeg' has shape {eeg.shape}; expected ({len(config.eeg_names)}, n) "
+            "for the --eeg-names given"
+        )
+    return {0: eeg, 1: ecg}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m edge_emotion.firmware_bridge.emulator",
+        description="Emulate a wearable speaking the bridge protocol (loopback only).",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        default=None,
+        help="listen on 127.0.0.1:PORT (0 = any free port; default)",
+    )
+    where.add_argument("--pty", action="store_true", help="use a pseudo-terminal pair instead")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of signal (30)")
+    p.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = max (1)")
+    p.add_argument("--eeg-names", default=",".join(EMOTIV_14), help="comma-separated names")
+    p.add_argument("--eeg-fs", type=float, default=128.0)
+    p.add_argument("--ecg-fs", type=float, default=128.0)
+    p.add_argument("--samples-per-frame", type=int, default=16)
+    p.add_argument("--drop-prob", type=float, default=0.0, help="drop DATA frames (0)")
+    p.add_argument("--corrupt-prob", type=float, default=0.0, help="flip a bit in frames (0)")
+    p.add_argument("--npz", help="play arrays eeg (channels, n) and ecg (n,) in µV from a file")
+    p.add_argument("--accept-timeout", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    try:
+        config = EmulatorConfig(
+            eeg_names=tuple(n.strip() for n in a.eeg_names.split(",") if n.strip()),
+            eeg_fs=a.eeg_fs,
+            ecg_fs=a.ecg_fs,
+            samples_per_frame=a.samples_per_frame,
+            speed=a.speed,
+            drop_prob=a.drop_prob,
+            corrupt_prob=a.corrupt_prob,
+            seed=a.seed,
+        )
+        signals = _load_npz(a.npz, config) if a.npz else None
+        emulator = DeviceEmulator(config, signals)
+    except (ValueError, OSError) as exc:
+        p.error(str(exc))
+    if a.pty:
+        pty = PtyPair()
+        print(f"emulator: pty ready, connect with --source bridge:{pty.path}", flush=True)
+        try:
+            report = serve_pty(emulator, a.duration, pty)
+        finally:
+            pty.close()
+    else:
+        report = serve_tcp(
+            emulator,
+            a.duration,
+            port=a.tcp or 0,
+            accept_timeout_s=a.accept_timeout,
+            on_ready=lambda spec: print(f"emulator: listening on {spec}", flush=True),
+        )
+    print(report.summary(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
