@@ -32,7 +32,7 @@ def rational_ratio(fs_in: float, fs_out: float, max_denominator: int = 1000) -> 
     fs_in = check_fs(fs_in, "fs_in", lo=1.0)
     fs_out = check_fs(fs_out, "fs_out", lo=1.0)
     frac = Fraction(fs_out / fs_in).limit_denominator(max_denominator)
-    if abs(fs_in * frac.numerator / frac.denominator - fs_out) > 1e-6 * fs_out:
+    if abs(fs_in * frac.numerator / frac.denominator - fs_out) > 1e-9 * fs_out:
         raise ValueError(
             f"cannot resample {fs_in:g} Hz to {fs_out:g} Hz with a rational factor "
             f"up/down of terms <= {max_denominator}; pick a board rate with a simpler ratio"

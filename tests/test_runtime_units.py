@@ -1,0 +1,283 @@
+"""Runtime building blocks: resampler (vs scipy), ring buffer, quality checks, channel
+maps and the refusal of sources that cannot feed a bundle, Decision JSON, sinks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.signal import resample_poly, upfirdn
+
+from edge_emotion.decision import Decision
+from edge_emotion.kernels.features import FeatureConfig
+from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
+from edge_emotion.quality import QualityConfig, WindowStats, assess_heart, assess_signal
+from edge_emotion.resample import StreamingResampler, design_resample_filter, rational_ratio
+from edge_emotion.ringbuffer import RingBuffer
+from edge_emotion.sinks import JsonlSink, StdoutSink
+from edge_emotion.source import ChannelInfo, StreamInfo
+
+RATES = [(250, 128), (125, 128), (256, 128), (500, 128), (1000, 256), (200, 128), (128, 128)]
+
+
+def _chunked(res, x, sizes):
+    out, i = [], 0
+    for n in sizes:
+        out.append(res.process(x[:, i : i + n]))
+        i += n
+    out.append(res.process(x[:, i:]))
+    return np.concatenate(out, axis=1)
+
+
+@pytest.mark.parametrize(("fs_in", "fs_out"), RATES)
+def test_resampler_equals_scipy_in_any_chunking(fs_in, fs_out):
+    rng = np.random.default_rng(fs_in)
+    x = rng.standard_normal((3, 2500)) * 50 + 1000.0
+    res = StreamingResampler(fs_in, fs_out, 3)
+    y = _chunked(res, x, rng.integers(0, 90, size=60))
+    ref = resample_poly(x, res.up, res.down, axis=1)
+    if res.passthrough:
+        np.testing.assert_array_equal(y, x)
+        return
+    full = upfirdn(design_resample_filter(res.up, res.down), x, res.up, res.down, axis=1)
+    np.testing.assert_allclose(y, full[:, : y.shape[1]], rtol=0, atol=1e-9)
+    # After the causal delay it is resample_poly's output, sample for sample.
+    d = res.delay_samples
+    np.testing.assert_allclose(y[:, d:], ref[:, : y.shape[1] - d], rtol=0, atol=1e-9)
+    # Every input determines its outputs: y is as long as the rate ratio allows.
+    assert y.shape[1] == ((x.shape[1] - 1) * res.up) // res.down + 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    pair=st.sampled_from(RATES[:5]),
+)
+def test_resampler_chunking_invariance(sizes, pair):
+    x = np.random.default_rng(1).standard_normal((2, sum(sizes) + 5))
+    a = _chunked(StreamingResampler(*pair, 2), x, sizes)
+    b = StreamingResampler(*pair, 2).process(x)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_resampler_bad_input():
+    with pytest.raises(ValueError, match="fs_in"):
+        StreamingResampler(0, 128, 1)
+    with pytest.raises(ValueError, match="rational"):
+        rational_ratio(250.0, 128.0 * np.pi)
+    r = StreamingResampler(250, 128, 2)
+    with pytest.raises(ValueError, match="2 channels"):
+        r.process(np.zeros((3, 10)))
+
+
+def test_ring_buffer_keeps_newest_contiguously():
+    rb = RingBuffer(2, 7)
+    stream = np.arange(200.0).reshape(2, 100)
+    i = 0
+    for n in [3, 0, 5, 7, 1, 12, 2, 30]:
+        rb.push(stream[:, i : i + n])
+        i += n
+        held = min(i, 7)
+        np.testing.assert_array_equal(rb.latest(), stream[:, i - held : i])
+        assert rb.latest().strides[1] == rb.latest().itemsize  # rows are contiguous views
+        np.testing.assert_array_equal(rb.latest(2), stream[:, i - 2 : i])
+    with pytest.raises(ValueError, match="shape"):
+        rb.push(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="n must be"):
+        rb.latest(8)
+
+
+def test_window_stats_match_numpy_over_the_last_blocks():
+    rng = np.random.default_rng(3)
+    ws = WindowStats(3, n_blocks=4, saturation_uv=100.0)
+    blocks = []
+    for _ in range(9):
+        x = rng.standard_normal((3, int(rng.integers(5, 30)))) * 10 + 60_000.0
+        x[1, :2] = -150.0  # beyond the (negative) rail
+        miss = rng.random(x.shape) < 0.1
+        for part in np.array_split(np.arange(x.shape[1]), 3):
+            ws.add(x[:, part], miss[:, part], x[:, part])
+        ws.close_block()
+        blocks.append((x, miss))
+    win = ws.window()
+    xs = np.concatenate([b[0] for b in blocks[-4:]], axis=1)
+    ms = np.concatenate([b[1] for b in blocks[-4:]], axis=1)
+    np.testing.assert_allclose(win["std"], xs.std(axis=1), rtol=1e-9)
+    np.testing.assert_array_equal(win["missing"], ms.sum(axis=1))
+    np.testing.assert_array_equal(win["saturated"], (np.abs(xs) >= 100.0).sum(axis=1))
+    assert win["count"][0] == xs.shape[1]
+
+
+def test_assess_signal_reasons():
+    cfg = QualityConfig()
+    names = ["A", "B", "C"]
+    good = {
+        "count": np.full(3, 1000.0),
+        "std": np.full(3, 20.0),
+        "missing": np.zeros(3),
+        "saturated": np.zeros(3),
+    }
+    assert assess_signal(good, names, cfg).ok
+    bad = dict(
+        good,
+        std=np.array([20.0, 0.01, 20.0]),
+        missing=np.array([0.0, 0.0, 300.0]),
+        saturated=np.array([50.0, 0.0, 0.0]),
+    )
+    q = assess_signal(bad, names, cfg)
+    assert not q.ok
+    assert q.flat_channels == ["B"] and q.saturated_channels == ["A"]
+    assert any("missing" in r for r in q.reasons)
+
+
+def test_assess_heart():
+    cfg = QualityConfig()
+    q = assess_signal(
+        {
+            "count": np.ones(1) * 100,
+            "std": np.ones(1) * 300,
+            "missing": np.zeros(1),
+            "saturated": np.zeros(1),
+        },
+        ["ECG"],
+        cfg,
+    )
+    rr = np.zeros(32, np.float32)
+    rr[:12] = 0.8
+    assess_heart(rr, q, cfg)
+    assert q.ok and q.heart_rate_bpm == pytest.approx(75.0) and q.n_beats == 12
+    rr[:] = 0
+    rr[:3] = 0.8
+    assess_heart(rr, q, cfg)
+    assert not q.ok and "too few beats" in q.reasons[0]
+    q.reasons.clear()
+    rr[:20] = 0.2  # 300 bpm
+    assess_heart(rr, q, cfg)
+    assert not q.ok and "implausible heart rate" in q.reasons[0]
+
+
+def test_hold_missing_replaces_nonfinite_with_previous_value():
+    last = np.array([1.0, 2.0])
+    x = np.array([[np.nan, 5.0, np.nan, np.inf, 7.0], [3.0, np.nan, np.nan, 4.0, np.nan]])
+    v, m = _hold_missing(x, last)
+    np.testing.assert_array_equal(v, [[1.0, 5.0, 5.0, 5.0, 7.0], [3.0, 3.0, 3.0, 4.0, 4.0]])
+    np.testing.assert_array_equal(m, ~np.isfinite(x))
+    np.testing.assert_array_equal(last, [7.0, 4.0])
+
+
+def _streams(names, fs=250.0, ecg="ECG"):
+    chans = tuple(ChannelInfo(n, "eeg") for n in names)
+    if ecg:
+        chans += (ChannelInfo(ecg, "ecg"),)
+    return (StreamInfo(fs, chans),)
+
+
+def test_plan_lanes_maps_names_and_refuses_what_cannot_work():
+    fc = FeatureConfig()
+    names = list(reversed(fc.eeg_channels))
+    plans = plan_lanes(_streams(names), fc)
+    assert [names[r] for r in plans["eeg"].rows] == list(fc.eeg_channels)
+    assert plans["ecg"].rows == (len(names),)
+    with pytest.raises(ConfigurationError, match=r"T7.*--channel-map"):
+        plan_lanes(_streams([n for n in names if n != "T7"]), fc)
+    with pytest.raises(ConfigurationError, match="ECG"):
+        plan_lanes(_streams(names, ecg=None), fc)
+    with pytest.raises(ConfigurationError, match="too slow"):
+        plan_lanes(_streams(names, fs=80.0), fc)
+    with pytest.raises(ConfigurationError, match="rational"):
+        plan_lanes(_streams(names, fs=250.0 * np.sqrt(2)), fc)
+
+
+def test_loop_config_validates():
+    with pytest.raises(ValueError, match="policy"):
+        LoopConfig(policy="guess")
+    with pytest.raises(ValueError, match="hop_s"):
+        LoopConfig(hop_s=0)
+
+
+def test_channel_map_parsing(tmp_path):
+    pytest.importorskip("brainflow")
+    from edge_emotion.brainflow_source import board_id, parse_channel_map
+
+    assert parse_channel_map("AF3=1, F7=2,ECG=row:5") == {"AF3": 1, "F7": 2, "ECG": "row:5"}
+    p = tmp_path / "map.json"
+    p.write_text(json.dumps({"O1": 7, "ECG": 16}))
+    assert parse_channel_map(str(p)) == {"O1": 7, "ECG": 16}
+    for bad, msg in [
+        ("AF3", "NAME=CHANNEL"),
+        ("AF3=x", "ExG channel number"),
+        ("AF3=0", "numbered from 1"),
+        ("AF3=1,AF3=2", "twice"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            parse_channel_map(bad)
+    assert board_id("cyton-daisy") == board_id("CYTON_DAISY_BOARD") == board_id("2") == 2
+    with pytest.raises(ValueError, match="unknown BrainFlow board"):
+        board_id("no_such_board")
+
+
+def _decision(hop, abstained=False):
+    if abstained:
+        return Decision(hop=hop, window_end_s=hop * 0.25, abstained=True, reason="warming up")
+    return Decision(
+        hop=hop,
+        window_end_s=hop * 0.25,
+        probabilities={"arousal": 0.7, "valence": 0.2},
+        labels={"arousal": "high", "valence": "low"},
+        modalities=["eeg", "ecg"],
+        latency_ms={"total": 0.4},
+    )
+
+
+def test_jsonl_sink_flushes_every_record(tmp_path):
+    path = tmp_path / "out.jsonl"
+    sink = JsonlSink(path)
+    for i in range(3):
+        sink.write(_decision(i, abstained=i == 1))
+        # readable before close: flushed per record
+        lines = path.read_text().splitlines()
+        assert len(lines) == i + 1
+    sink.close()
+    recs = [json.loads(s) for s in lines]
+    assert [r["hop"] for r in recs] == [0, 1, 2]
+    assert recs[1]["abstained"] and recs[1]["probabilities"] is None
+    assert recs[2]["labels"] == {"arousal": "high", "valence": "low"}
+
+
+def test_stdout_sink_prints_one_line_per_decision(capsys):
+    sink = StdoutSink(every=1)
+    sink.write(_decision(0))
+    sink.write(_decision(1, abstained=True))
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "arousal HIGH 0.70" in out[0] and "abstain: warming up" in out[1]
+
+
+def test_lsl_outlet_can_be_received():
+    pylsl = pytest.importorskip("pylsl")
+    from edge_emotion.sinks import LslSink
+
+    sink = LslSink("ee_test_outlet", ["arousal", "valence"], 0.25, source_id="ee-test-units")
+    streams = pylsl.resolve_byprop("source_id", "ee-test-units", timeout=5.0)
+    assert streams, "LSL outlet not visible on this host"
+    inlet = pylsl.StreamInlet(streams[0])
+    inlet.open_stream(timeout=5.0)
+    samples = []
+    for i in range(20):
+        sink.write(_decision(i, abstained=i % 2 == 1))
+        chunk, _ = inlet.pull_chunk(timeout=0.05)
+        samples += chunk
+        if len(samples) >= 4:
+            break
+    chunk, _ = inlet.pull_chunk(timeout=1.0)
+    samples += chunk
+    sink.close()
+    assert len(samples) >= 2
+    first = np.asarray(samples[0])
+    assert first[2] in (0.0, 1.0)
+    classified = [s for s in samples if s[2] == 0.0]
+    assert classified and classified[0][0] == pytest.approx(0.7, abs=1e-6)
+    abstained = [s for s in samples if s[2] == 1.0]
+    assert all(np.isnan(s[0]) for s in abstained)
