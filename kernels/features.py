@@ -28,7 +28,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from edge_emotion.kernels._validate import FS_RANGE_HZ
+import numpy as np
+from numba import njit
+
+from edge_emotion.kernels._validate import FS_RANGE_HZ, as_signal
+from edge_emotion.kernels.hrv import (
+    DEFAULT_HALF_WINDOW,
+    DEFAULT_RR_RANGE_MS,
+    DEFAULT_THRESHOLD,
+    RR_METHODS,
+    _window_series_kernel,
+    as_peaks,
+)
 
 # The same default as edge_emotion.kernels.de.DEFAULT_BANDS (theta, alpha, beta, gamma in Hz).
 DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -307,3 +318,294 @@ class FeatureConfig:
     def digest(self) -> str:
         """Stable sha256 hex digest of the canonical JSON form (feature-cache key)."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# the feature path: batch (training) and streaming (device)
+# --------------------------------------------------------------------------------------
+#
+# Window alignment, shared by both paths:
+# - a window ending at ``end_s`` holds the samples with timestamps k / fs < end_s, i.e.
+#   the first ceil(end_s * fs) samples of the stream (a stream of n samples ends at n / fs);
+# - EEG: the last ``window_s`` of those samples, band-passed causally from the stream's
+#   first sample (filter state at rest), DE per consecutive ``subwindow_s`` sub-window;
+# - ECG: the beats in [stop - window, stop) with stop = n_ecg - delay, where ``delay`` is
+#   the streaming R-peak detector's look-ahead (``StreamingRPeakDetector.delay_samples``,
+#   about 2.5 s): every peak before ``stop`` is confirmed by then, so the device sees
+#   exactly the beats that batch detection on the whole trial finds there. The ECG
+#   window is therefore ``delay / ecg_fs`` seconds older than the EEG window.
+
+_TIME_EPS = 1e-6  # samples; absorbs float error in end_s * fs
+_CLEAN_ARGS = (DEFAULT_THRESHOLD, DEFAULT_HALF_WINDOW, *DEFAULT_RR_RANGE_MS)
+
+
+def ecg_window(n_ecg: int, delay_samples: int, window_samples: int) -> tuple[int, int]:
+    """``[start, stop)`` sample range of the ECG window of a stream ``n_ecg`` samples long.
+
+    ``stop = n_ecg - delay_samples`` (every R-peak before it is confirmed by the streaming
+    detector), ``start = stop - window_samples``, both clipped at 0.
+    """
+    stop = max(0, n_ecg - delay_samples)
+    return max(0, stop - window_samples), stop
+
+
+def samples_before(end_s: float, fs: float) -> int:
+    """Number of samples with timestamps ``k / fs < end_s`` (the stream length at ``end_s``)."""
+    return max(0, math.ceil(end_s * fs - _TIME_EPS))
+
+
+@njit(cache=True)
+def _de_windows_kernel(filtered, ends, n_sub, sub_len):
+    # filtered: (bands, channels, n) causal band-passed EEG; ends: (W,) sample counts.
+    # Prefix sums per (band, channel) make every window O(sub-windows), not O(samples);
+    # the mean is removed per sub-window, so the variance matches np.var (ddof=0).
+    n_b, n_c, n = filtered.shape
+    n_w = ends.shape[0]
+    out = np.empty((n_w, n_b, n_c, n_sub), dtype=np.float32)
+    s1 = np.empty(n + 1, dtype=np.float64)
+    s2 = np.empty(n + 1, dtype=np.float64)
+    two_pi_e = 2.0 * np.pi * np.e
+    for b in range(n_b):
+        for c in range(n_c):
+            s1[0] = 0.0
+            s2[0] = 0.0
+            for k in range(n):
+                x = filtered[b, c, k]
+                s1[k + 1] = s1[k] + x
+                s2[k + 1] = s2[k] + x * x
+            for w in range(n_w):
+                first = ends[w] - n_sub * sub_len
+                for s in range(n_sub):
+                    a = first + s * sub_len
+                    z = a + sub_len
+                    m = (s1[z] - s1[a]) / sub_len
+                    var = (s2[z] - s2[a]) / sub_len - m * m
+                    if var < 1e-300:
+                        var = 1e-300
+                    out[w, b, c, s] = 0.5 * np.log(two_pi_e * var)
+    return out
+
+
+def _check_eeg(eeg, config: FeatureConfig, name: str) -> np.ndarray:
+    x = as_signal(eeg, name, ndim=2, min_samples=0)
+    if x.shape[0] != len(config.eeg_channels):
+        raise ValueError(
+            f"{name} must have {len(config.eeg_channels)} channels in the order "
+            f"{', '.join(config.eeg_channels)} (FeatureConfig.eeg_channels), got shape {x.shape}"
+        )
+    return x
+
+
+def _check_config(config) -> FeatureConfig:
+    if not isinstance(config, FeatureConfig):
+        raise ValueError(f"config must be a FeatureConfig, got {type(config).__name__}")
+    return config
+
+
+def trial_features(
+    eeg,
+    ecg,
+    config: FeatureConfig,
+    window_ends_s,
+    return_beats: bool = False,
+):
+    """Model inputs for windows of one trial (the training path).
+
+    The whole trial is filtered causally and its R-peaks detected once
+    (:func:`edge_emotion.kernels.detect_rpeaks`), then each window is cut out; the
+    result equals what :class:`StreamingFeatureExtractor` returns when the same samples
+    are streamed and ``features()`` is called at each window end (see the alignment
+    notes above).
+
+    Args:
+        eeg: ``(channels, n_eeg)`` at ``config.eeg_fs``, channels in
+            ``config.eeg_channels`` order, from the start of the stream (filter state at
+            rest at sample 0, so include any lead-in/baseline you have).
+        ecg: ``(n_ecg,)`` at ``config.ecg_fs``, starting at the same instant as ``eeg``.
+        config: the :class:`FeatureConfig`.
+        window_ends_s: ``(W,)`` window end times in seconds from the trial start; each must
+            leave a full EEG window (``end_s >= window_s``) and lie within both signals.
+        return_beats: also return ``n_beats`` (W,) int64, the beats inside each ECG window
+            (a quality gate abstains when there are too few).
+
+    Returns:
+        ``(de_maps (W, bands, channels, subwindows) float32, hrv (W, hrv_length) float32)``,
+        plus ``n_beats`` when asked. DE in nats of the band-passed signal's unit; HRV in s.
+    """
+    from edge_emotion.kernels.filters import StreamingFilterBank, bandpass_bank_sos
+    from edge_emotion.kernels.rpeaks import StreamingRPeakDetector, detect_rpeaks
+
+    config = _check_config(config)
+    x = _check_eeg(eeg, config, "eeg")
+    e = as_signal(ecg, "ecg", ndim=1, min_samples=0)
+    ends_s = np.asarray(window_ends_s, dtype=np.float64)
+    if ends_s.ndim != 1 or not np.isfinite(ends_s).all():
+        raise ValueError(
+            f"window_ends_s must be a 1-D array of finite times in s, got shape {ends_s.shape}"
+        )
+    eeg_ends = np.array([samples_before(t, config.eeg_fs) for t in ends_s], dtype=np.int64)
+    ecg_ends = np.array([samples_before(t, config.ecg_fs) for t in ends_s], dtype=np.int64)
+    n_w = ends_s.shape[0]
+    if n_w and eeg_ends.min() < config.eeg_window_samples:
+        raise ValueError(
+            f"window_ends_s must be >= window_s = {config.window_s:g} s (a full EEG window), "
+            f"got {ends_s.min():g} s"
+        )
+    if n_w and eeg_ends.max() > x.shape[1]:
+        raise ValueError(
+            f"window_ends_s reaches {ends_s.max():g} s but eeg holds only "
+            f"{x.shape[1] / config.eeg_fs:g} s ({x.shape[1]} samples at {config.eeg_fs:g} Hz)"
+        )
+    if n_w and ecg_ends.max() > e.shape[0]:
+        raise ValueError(
+            f"window_ends_s reaches {ends_s.max():g} s but ecg holds only "
+            f"{e.shape[0] / config.ecg_fs:g} s ({e.shape[0]} samples at {config.ecg_fs:g} Hz)"
+        )
+
+    n_bands, n_ch, n_sub = config.eeg_shape
+    if n_w == 0:
+        empty = (
+            np.zeros((0, n_bands, n_ch, n_sub), np.float32),
+            np.zeros((0, config.hrv_length), np.float32),
+        )
+        return (*empty, np.zeros(0, np.int64)) if return_beats else empty
+
+    n_eeg = int(eeg_ends.max())
+    bank = StreamingFilterBank(bandpass_bank_sos(config.bands, config.eeg_fs), n_ch)
+    filtered = np.ascontiguousarray(bank.process(x[:, :n_eeg]), dtype=np.float64)
+    de_maps = _de_windows_kernel(filtered, eeg_ends, n_sub, config.eeg_subwindow_samples)
+
+    delay = StreamingRPeakDetector(config.ecg_fs).delay_samples
+    n_ecg = int(ecg_ends.max())
+    min_len = math.ceil(config.ecg_fs)  # detect_rpeaks needs 1 s
+    peaks = detect_rpeaks(e[:n_ecg], config.ecg_fs) if n_ecg >= min_len else np.zeros(0, np.int64)
+    peaks = as_peaks(peaks)
+    hrv = np.zeros((n_w, config.hrv_length), np.float32)
+    n_beats = np.zeros(n_w, np.int64)
+    method = RR_METHODS.index(config.rr_correction)
+    for w in range(n_w):
+        a, b = ecg_window(int(ecg_ends[w]), delay, config.ecg_window_samples)
+        lo_i = int(np.searchsorted(peaks, a))
+        hi_i = int(np.searchsorted(peaks, b))
+        hrv[w], _ = _window_series_kernel(
+            peaks, lo_i, hi_i, config.ecg_fs, config.hrv_length, method, *_CLEAN_ARGS
+        )
+        n_beats[w] = hi_i - lo_i
+    return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
+
+
+class StreamingFeatureExtractor:
+    """Device-side feature path: push chunks as they arrive, ask for features every hop.
+
+    ``features()`` returns the model inputs of the window ending at the newest sample,
+    equal (float tolerance) to :func:`trial_features` on the same samples with
+    ``window_ends_s = [n_eeg / eeg_fs]`` (when ``ceil(end * ecg_fs)`` ECG samples have been
+    pushed, which is how a runtime keeps the two modalities aligned).
+
+    EEG goes through :class:`edge_emotion.kernels.StreamingBandDE` (causal filters with
+    carried state); ECG through :class:`edge_emotion.kernels.StreamingRPeakDetector`, whose
+    confirmed peaks are kept for one window plus the detector's look-ahead. State is a
+    fixed set of preallocated arrays: memory does not grow over a long run.
+
+    Attributes after each ``features()`` call: ``n_beats`` (beats inside the ECG window)
+    and ``n_artefacts`` (RR intervals corrected); a quality gate uses them to abstain.
+    """
+
+    def __init__(self, config: FeatureConfig) -> None:
+        from edge_emotion.kernels.de import StreamingBandDE
+        from edge_emotion.kernels.rpeaks import StreamingRPeakDetector
+
+        self.config = _check_config(config)
+        c = self.config
+        self._de = StreamingBandDE(
+            c.eeg_fs, len(c.eeg_channels), c.bands, window_s=c.window_s, subwindow_s=c.subwindow_s
+        )
+        self._det = StreamingRPeakDetector(c.ecg_fs)
+        self.delay_samples: int = int(self._det.delay_samples)
+        # The R-peak detector's refractory period (250 ms) bounds the beats one window
+        # plus the look-ahead can hold; the spare slots cover rounding.
+        span = c.ecg_window_samples + self.delay_samples
+        self._peaks = np.zeros(int(span / (0.2 * c.ecg_fs)) + 16, dtype=np.int64)
+        self._method = RR_METHODS.index(c.rr_correction)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all data: the next samples start a new stream (filters at rest)."""
+        self._de.reset()
+        self._det.reset()
+        self._n_peaks = 0
+        self._n_eeg = 0
+        self.n_beats = 0
+        self.n_artefacts = 0
+
+    @property
+    def eeg_samples_seen(self) -> int:
+        return self._n_eeg
+
+    @property
+    def ecg_samples_seen(self) -> int:
+        return self._det.samples_seen
+
+    @property
+    def ready(self) -> bool:
+        """True once a full EEG window has been pushed (``features()`` works)."""
+        return self._n_eeg >= self.config.eeg_window_samples
+
+    def push_eeg(self, chunk) -> None:
+        """Append EEG samples: ``(channels, n)`` in ``config.eeg_channels`` order, finite."""
+        x = _check_eeg(chunk, self.config, "chunk")
+        if x.shape[1]:
+            self._de.update(x)
+            self._n_eeg += x.shape[1]
+
+    def push_ecg(self, chunk) -> None:
+        """Append ECG samples: ``(n,)`` (or ``(1, n)``) at ``config.ecg_fs``, finite."""
+        arr = np.asarray(chunk)
+        if arr.ndim == 2 and arr.shape[0] == 1:
+            arr = arr[0]
+        new = self._det.update(arr)
+        if new.size:
+            self._add_peaks(new)
+
+    def _add_peaks(self, new: np.ndarray) -> None:
+        # Drop peaks that can no longer fall inside any future ECG window.
+        start, _ = ecg_window(
+            self._det.samples_seen, self.delay_samples, self.config.ecg_window_samples
+        )
+        n = self._n_peaks
+        old = int(np.searchsorted(self._peaks[:n], start))
+        keep = n - old
+        cap = self._peaks.shape[0]
+        if keep + new.size > cap:
+            # Denser than the detector's refractory period allows: keep the newest.
+            merged = np.concatenate([self._peaks[old:n], new])[-cap:]
+            self._peaks[: merged.size] = merged
+            self._n_peaks = merged.size
+            return
+        if old:
+            self._peaks[:keep] = self._peaks[old:n]
+        self._peaks[keep : keep + new.size] = new
+        self._n_peaks = keep + new.size
+
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(de_map (bands, channels, subwindows) float32, hrv (hrv_length,) float32)``.
+
+        Raises ``RuntimeError`` before a full EEG window has been pushed (see ``ready``).
+        """
+        c = self.config
+        if not self.ready:
+            raise RuntimeError(
+                f"StreamingFeatureExtractor needs {c.window_s:g} s of EEG "
+                f"({c.eeg_window_samples} samples) before features(), got {self._n_eeg}"
+            )
+        de_map = np.asarray(self._de.de_map(), dtype=np.float32)
+        a, b = ecg_window(self._det.samples_seen, self.delay_samples, c.ecg_window_samples)
+        peaks = self._peaks[: self._n_peaks]
+        lo_i = int(np.searchsorted(peaks, a))
+        hi_i = int(np.searchsorted(peaks, b))
+        hrv, n_art = _window_series_kernel(
+            peaks, lo_i, hi_i, c.ecg_fs, c.hrv_length, self._method, *_CLEAN_ARGS
+        )
+        self.n_beats = hi_i - lo_i
+        self.n_artefacts = int(n_art)
+        return de_map, hrv
