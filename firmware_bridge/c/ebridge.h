@@ -33,8 +33,10 @@ extern "C" {
 #define EB_NAME_SIZE 8u
 #define EB_DEVICE_NAME_SIZE 16u
 
-/* A receiver that only needs small frames (e.g. the downlink on a device) may define
- * EB_DECODER_MAX_PAYLOAD smaller before including this header, to save RAM. */
+/* A receiver that only needs small frames (e.g. the downlink on a device) may set
+ * EB_DECODER_MAX_PAYLOAD smaller to save RAM. Set it for the whole build
+ * (-DEB_DECODER_MAX_PAYLOAD=16), never in one source file only: the decoder struct's
+ * size depends on it. */
 #ifndef EB_DECODER_MAX_PAYLOAD
 #define EB_DECODER_MAX_PAYLOAD EB_MAX_PAYLOAD
 #endif
