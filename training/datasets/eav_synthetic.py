@@ -12,6 +12,9 @@ v7.3, ``.wav``, ``.mp4``), small sizes, and class-dependent structure so a model
 Accuracies on these data say the pipeline works, nothing about emotion recognition.
 Trials alternate listening (even 0-based index) and speaking (odd), as in EAV's paired
 listen/speak design; emotions are balanced per participant and shuffled in pairs.
+Each modality of each trial shows its class's signature with probability
+``informative_fraction`` and another class's otherwise (independently per modality), so no
+single modality is perfect and combining them helps.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class SyntheticEAVConfig:
     mat_version: str = "v5"
     video_codec: str = "libx264"
     signal_amplitude: float = 1.0
+    informative_fraction: float = 0.75
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -51,6 +55,8 @@ class SyntheticEAVConfig:
             raise ValueError("n_subjects must be >= 1")
         if self.n_trials < 10 or self.n_trials % 10:
             raise ValueError(f"n_trials must be a positive multiple of 10, got {self.n_trials}")
+        if not 0.0 < self.informative_fraction <= 1.0:
+            raise ValueError("informative_fraction must be in (0, 1]")
         if self.mat_version not in ("v5", "v7.3"):
             raise ValueError(f"mat_version must be 'v5' or 'v7.3', got {self.mat_version!r}")
         if self.frame_size < 16 or self.frame_size % 2:
@@ -198,21 +204,27 @@ def write_synthetic_eav(root: str | Path, config: SyntheticEAVConfig | None = No
             emo = int(emotions[t])
             task = t % 2
             label[2 * emo + task, t] = 1.0
+            shown = [
+                emo
+                if rng.random() < config.informative_fraction
+                else int((emo + rng.integers(1, len(EMOTIONS))) % len(EMOTIONS))
+                for _ in range(3)
+            ]
             seg[:, :, t] = synthetic_eeg_trial(
-                rng, emo, n_eeg, config.eeg_fs, config.signal_amplitude, gain
+                rng, shown[0], n_eeg, config.eeg_fs, config.signal_amplitude, gain
             )
             stem = (
                 f"{s:03d}_Trial_{t + 1:02d}_{TASKS[task].capitalize()}_{EMOTIONS[emo].capitalize()}"
             )
             frames = synthetic_video_trial(
-                rng, emo, n_frames, config.frame_size, config.signal_amplitude
+                rng, shown[2], n_frames, config.frame_size, config.signal_amplitude
             )
             write_mp4(
                 sdir / "Video" / f"{stem}_vid.mp4", frames, config.video_fps, config.video_codec
             )
             if TASKS[task] == "speaking":
                 wave = synthetic_audio_trial(
-                    rng, emo, n_audio, config.audio_sr, config.signal_amplitude
+                    rng, shown[1], n_audio, config.audio_sr, config.signal_amplitude
                 )
                 scipy.io.wavfile.write(
                     str(sdir / "Audio" / f"{stem}_aud.wav"),

@@ -1,0 +1,602 @@
+"""EAV experiments: unimodal baselines, fusion ablation, two protocols, reports, ONNX export.
+
+``python -m edge_emotion.training.eav --help``. Subcommands:
+
+- ``synth``: write a small synthetic EAV-layout set (``.mat``/``.wav``/``.mp4``);
+- ``info``: parameters and FLOPs of each variant for the ``edge`` and ``paper`` presets;
+- ``run``: load an EAV-layout folder, train/evaluate the variants (``eeg``, ``audio``,
+  ``video``, ``fusion`` = attention across modality tokens, ``fusion-concat`` = the paper
+  code's length-1 attention) under ``--protocol per-subject`` (the paper's: one model per
+  participant, the first half of each class's trials for training, the rest for testing) or
+  ``subject`` (leave-subjects-out folds), write ``report.md``/``results.json``, confusion and
+  curve PNGs, a checkpoint per variant (last fold) and the missing-modality evaluation;
+- ``export``: a checkpoint's fusion model to ONNX, checked against torch with onnxruntime.
+
+Training uses the package's generic loop (:func:`edge_emotion.training.loop.fit`) and metrics
+(:func:`edge_emotion.training.metrics.multiclass_metrics`, ``summarize_folds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge_emotion.training.cv import subject_folds
+from edge_emotion.training.datasets.eav import EMOTIONS, MODALITIES, EAVConfig, EAVData, load_eav
+from edge_emotion.training.loop import TrainConfig, fit, multiclass_loss, predict
+from edge_emotion.training.metrics import multiclass_metrics, summarize_folds
+from edge_emotion.training.models.eav import (
+    EAVModelConfig,
+    build_eav_model,
+    count_flops,
+    count_parameters,
+    example_inputs,
+    model_config_for_data,
+    preset,
+)
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "eeg": {"modalities": ("eeg",)},
+    "audio": {"modalities": ("audio",)},
+    "video": {"modalities": ("video",)},
+    "fusion": {"modalities": MODALITIES, "fusion": "attention"},
+    "fusion-concat": {"modalities": MODALITIES, "fusion": "concat_linear"},
+}
+PROTOCOLS = ("per-subject", "subject")
+CHECKPOINT_FORMAT = "edge_emotion.eav_checkpoint/1"
+
+
+@dataclass(frozen=True)
+class EAVExperimentConfig:
+    """protocol: ``per-subject`` (paper) or ``subject`` (leave-subjects-out, ``n_folds``);
+    train_fraction: share of each class's trials used for training in ``per-subject``."""
+
+    protocol: str = "per-subject"
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    train_fraction: float = 0.5
+    n_folds: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise ValueError(f"variants must be names from {tuple(VARIANTS)}, got {bad}")
+        if not 0 < self.train_fraction < 1:
+            raise ValueError("train_fraction must be in (0, 1)")
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def per_subject_splits(
+    data: EAVData, train_fraction: float = 0.5
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The paper's protocol: per participant and class, the first ``train_fraction`` of the
+    trials (in recording order) train, the rest test. Windows of one trial never straddle the
+    split. Returns ``[(name, train_idx, test_idx), ...]`` one per participant."""
+    out = []
+    for s in np.unique(data.subject):
+        train, test = [], []
+        for c in np.unique(data.label[data.subject == s]):
+            sel = (data.subject == s) & (data.label == c)
+            trials = np.unique(data.trial[sel])
+            k = int(np.ceil(train_fraction * trials.size))
+            if trials.size > 1:
+                k = min(max(k, 1), trials.size - 1)
+            tr = np.isin(data.trial, trials[:k]) & sel
+            train.append(np.flatnonzero(tr))
+            test.append(np.flatnonzero(sel & ~tr))
+        out.append((f"subject{int(s):02d}", np.concatenate(train), np.concatenate(test)))
+    return out
+
+
+def make_splits(
+    data: EAVData, config: EAVExperimentConfig
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    if config.protocol == "per-subject":
+        return per_subject_splits(data, config.train_fraction)
+    folds = subject_folds(data.subject, config.n_folds, config.seed)
+    return [(f"fold{k}", tr, te) for k, (tr, te) in enumerate(folds)]
+
+
+# --------------------------------------------------------------------------- train / evaluate
+
+
+def variant_config(variant: str, base: EAVModelConfig) -> EAVModelConfig:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
+    return replace(base, **VARIANTS[variant])
+
+
+def model_inputs(data: EAVData, idx: np.ndarray | None = None) -> list[torch.Tensor]:
+    """(eeg, audio, video uint8, mask float) tensors in the model's argument order."""
+    d = data if idx is None else data.subset(idx)
+    return [
+        torch.from_numpy(d.eeg),
+        torch.from_numpy(d.audio),
+        torch.from_numpy(d.video),
+        torch.from_numpy(d.mask.astype(np.float32)),
+    ]
+
+
+def _masked(inputs: list[torch.Tensor], drop: Sequence[str]) -> list[torch.Tensor]:
+    eeg, audio, video, mask = (t.clone() for t in inputs)
+    for m in drop:
+        i = MODALITIES.index(m)
+        mask[:, i] = 0.0
+        (eeg, audio, video)[i].zero_()
+    return [eeg, audio, video, mask]
+
+
+def train_and_evaluate(
+    model_config: EAVModelConfig,
+    data: EAVData,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    train_config: TrainConfig,
+    *,
+    missing_modality: bool = False,
+    progress: bool = False,
+    desc: str = "train",
+) -> dict[str, Any]:
+    """Train one model and evaluate it; returns metrics, history, timing and the model."""
+    if train_idx.size == 0 or test_idx.size == 0:
+        raise ValueError("train and test splits must both be non-empty")
+    torch.manual_seed(train_config.seed)
+    model = build_eav_model(model_config)
+    x_train = model_inputs(data, train_idx)
+    y_train = torch.from_numpy(data.label[train_idx])
+    x_test = model_inputs(data, test_idx)
+    y_test = data.label[test_idx]
+    loss_fn = multiclass_loss()
+    n_classes = model_config.n_classes
+
+    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+        logits = predict(m, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+        return {
+            "test_loss": float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y_test))),
+            "test_accuracy": float(np.mean(logits.argmax(1) == y_test)),
+        }
+
+    result = fit(
+        model,
+        (*x_train, y_train),
+        loss_fn,
+        train_config,
+        evaluate=evaluate,
+        progress=progress,
+        desc=desc,
+    )
+    logits = predict(model, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+    out = {
+        "metrics": multiclass_metrics(y_test, logits.argmax(1), n_classes),
+        "history": result["history"],
+        "seconds": result["seconds"],
+        "n_train": int(train_idx.size),
+        "n_test": int(test_idx.size),
+        "model": model,
+    }
+    if missing_modality and len(model_config.modalities) > 1:
+        robust = {}
+        for m in model_config.modalities:
+            lg = predict(model, _masked(x_test, [m]), batch_size=64, device=train_config.device)
+            robust[f"without_{m}"] = float(np.mean(lg.argmax(1) == y_test))
+        out["missing_modality_accuracy"] = robust
+    return out
+
+
+def make_checkpoint(
+    model: torch.nn.Module,
+    model_config: EAVModelConfig,
+    data_config: EAVConfig,
+    metrics: dict,
+    dataset: dict,
+) -> dict[str, Any]:
+    """A ``torch.load(weights_only=True)``-loadable dict (plain containers and tensors)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": json.loads(json.dumps(model_config.to_dict())),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "data_config": json.loads(json.dumps(data_config.to_dict())),
+        "classes": list(EMOTIONS),
+        "metrics": json.loads(json.dumps(metrics)),
+        "dataset": dict(dataset),
+        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+    }
+
+
+def load_eav_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+    model = build_eav_model(EAVModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model_state"])
+    return model.eval(), ckpt
+
+
+def run_experiment(
+    data: EAVData,
+    data_config: EAVConfig,
+    experiment: EAVExperimentConfig,
+    train_config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    base_model: EAVModelConfig | None = None,
+    dataset_info: dict | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Every variant on the same splits; writes results.json, report.md, PNGs, checkpoints."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = model_config_for_data(data_config.shapes, base_model or preset("edge"))
+    splits = make_splits(data, experiment)
+    results: dict[str, Any] = {
+        "protocol": experiment.protocol,
+        "splits": [name for name, _, _ in splits],
+        "dataset": dataset_info or {},
+        "train_config": train_config.to_dict(),
+        "data_config": data_config.to_dict(),
+        "variants": {},
+    }
+    for variant in experiment.variants:
+        cfg = variant_config(variant, base)
+        folds, histories, robust = [], [], []
+        t0 = time.perf_counter()
+        for name, tr, te in splits:
+            r = train_and_evaluate(
+                cfg,
+                data,
+                tr,
+                te,
+                train_config,
+                missing_modality=True,
+                progress=progress,
+                desc=f"{variant} {name}",
+            )
+            folds.append({"all": r["metrics"]})
+            histories.append(r["history"])
+            if "missing_modality_accuracy" in r:
+                robust.append(r["missing_modality_accuracy"])
+            model = r["model"]
+        summary = summarize_folds(folds)["all"]
+        entry = {
+            "model_config": cfg.to_dict(),
+            "parameters": count_parameters(model),
+            "flops_per_window": count_flops(model, example_inputs(cfg, 1)),
+            "splits": [f["all"] for f in folds],
+            "summary": summary,
+            "histories": histories,
+            "seconds": time.perf_counter() - t0,
+        }
+        if robust:
+            entry["missing_modality_accuracy"] = {
+                k: float(np.mean([r[k] for r in robust])) for k in robust[0]
+            }
+        ckpt = make_checkpoint(model, cfg, data_config, summary, dataset_info or {})
+        path = out / f"{variant}.pt"
+        torch.save(ckpt, path)
+        entry["checkpoint"] = str(path)
+        results["variants"][variant] = entry
+        if progress:
+            acc = summary["accuracy"]
+            print(f"{variant:14s} accuracy {acc['mean']:.3f} ± {acc['std']:.3f}", file=sys.stderr)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "report.md").write_text(report_markdown(results))
+    results["figures"] = write_figures(results, out)
+    return results
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def report_markdown(results: dict[str, Any]) -> str:
+    ds = results.get("dataset", {})
+    synthetic = bool(ds.get("synthetic"))
+    lines = [
+        f"# EAV 5-class emotion recognition — protocol `{results['protocol']}`",
+        "",
+        f"Dataset: {ds.get('name', '?')} ({ds.get('subjects', '?')} participants, "
+        f"{ds.get('windows', '?')} windows)"
+        + (
+            " — **SYNTHETIC data: these numbers test the pipeline, they are not emotion results.**"
+            if synthetic
+            else ""
+        ),
+        f"Splits: {len(results['splits'])} ({', '.join(results['splits'][:6])}"
+        + (", …" if len(results["splits"]) > 6 else "")
+        + "). Mean ± SD over splits.",
+        "",
+        "| variant | accuracy | macro F1 | params | FLOPs/window "
+        "| w/o EEG | w/o audio | w/o video |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, v in results["variants"].items():
+        s = v["summary"]
+        mm = v.get("missing_modality_accuracy", {})
+        cells = [f"{mm[f'without_{m}']:.3f}" if f"without_{m}" in mm else "—" for m in MODALITIES]
+        lines.append(
+            f"| {name} | {s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f} "
+            f"| {s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} "
+            f"| {v['parameters']:,} | {v['flops_per_window'] / 1e6:.1f} M | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        "`fusion`: tokens of every modality attend to each other (a fusion [CLS] reads them);",
+        "`fusion-concat`: the paper code's attention over a length-1 sequence (an affine map).",
+        "`w/o X`: accuracy of the same trained model with modality X zeroed and masked.",
+        f"Classes: {', '.join(EMOTIONS)}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_figures(results: dict[str, Any], out: Path) -> list[str]:
+    """Summed confusion matrix per variant and test-accuracy curves (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    variants = results["variants"]
+    fig, axes = plt.subplots(1, len(variants), figsize=(3.2 * len(variants), 3.2), squeeze=False)
+    for ax, (name, v) in zip(axes[0], variants.items(), strict=True):
+        cm = np.asarray(v["summary"]["confusion"], dtype=np.float64)
+        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(len(EMOTIONS)), [e[:3] for e in EMOTIONS], fontsize=7)
+        ax.set_yticks(range(len(EMOTIONS)), [e[:3] for e in EMOTIONS], fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+    axes[0][0].set_ylabel("true", fontsize=8)
+    fig.tight_layout()
+    p = out / "confusion.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    paths.append(str(p))
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, v in variants.items():
+        loss = np.nanmean([[r["train_loss"] for r in hist] for hist in v["histories"]], axis=0)
+        acc = np.nanmean(
+            [[r.get("test_accuracy", np.nan) for r in hist] for hist in v["histories"]], axis=0
+        )
+        ax1.plot(np.arange(1, loss.size + 1), loss, label=name)
+        ax2.plot(np.arange(1, acc.size + 1), acc, label=name)
+    ax1.set(xlabel="epoch", ylabel="train loss", title="training loss (mean over splits)")
+    ax2.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy (curves only)")
+    ax2.axhline(1 / len(EMOTIONS), color="grey", lw=0.8, ls="--")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / "curves.png"
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    paths.append(str(p))
+    return paths
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+class _OnnxWrapper(torch.nn.Module):
+    """Fixed positional signature (eeg, audio, video float in [0, 1], mask) -> logits."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, eeg, audio, video, mask):
+        return self.model(eeg, audio, video, mask)
+
+
+def export_onnx(
+    model: torch.nn.Module, path: str | Path, *, batch: int = 2, opset: int = 18, atol: float = 1e-4
+) -> dict[str, Any]:
+    """Export ``model`` (eval mode) to ONNX with a dynamic batch axis and check it against
+    torch with onnxruntime on random inputs, one modality masked in half the batch.
+
+    Returns ``{"path", "max_abs_diff", "inputs"}``; raises if the difference exceeds ``atol``.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    inputs = example_inputs(model.config, batch)
+    inputs["mask"][::2, 1] = 0.0  # exercise the mask path in the graph
+    args = (inputs["eeg"], inputs["audio"], inputs["video"], inputs["mask"])
+    names = ["eeg", "audio", "video", "mask"]
+    wrapper = _OnnxWrapper(model).eval()
+    batch_dim = torch.export.Dim("batch", min=1, max=1024)
+    torch.onnx.export(
+        wrapper,
+        args,
+        str(path),
+        input_names=names,
+        output_names=["logits"],
+        opset_version=opset,
+        dynamic_shapes={n: {0: batch_dim} for n in names},
+        dynamo=True,
+        external_data=False,
+    )
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = wrapper(*args).numpy()
+    got = sess.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True)})[0]
+    diff = float(np.max(np.abs(got - ref)))
+    if not diff <= atol:
+        raise RuntimeError(f"ONNX output differs from torch by {diff:.3g} (> {atol})")
+    return {"path": str(path), "max_abs_diff": diff, "inputs": names}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[str, Any]]:
+    rows = []
+    for p in presets:
+        for v in VARIANTS:
+            cfg = variant_config(v, preset(p))
+            model = build_eav_model(cfg)
+            rows.append(
+                {
+                    "preset": p,
+                    "variant": v,
+                    "parameters": count_parameters(model),
+                    "flops_per_window": count_flops(model, example_inputs(cfg, 1)),
+                }
+            )
+    return rows
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m edge_emotion.training.eav",
+        description="EEG + audio + video transformers on the EAV layout (arXiv 2411.00822).",
+    )
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("synth", help="write a synthetic EAV-layout set (pipeline tests only)")
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--subjects", type=int, default=4)
+    s.add_argument("--trials", type=int, default=20, help="per participant, multiple of 10")
+    s.add_argument("--trial-s", type=float, default=10.0)
+    s.add_argument("--mat-version", choices=("v5", "v7.3"), default="v5")
+    s.add_argument("--seed", type=int, default=0)
+
+    i = sub.add_parser("info", help="parameters and FLOPs per variant and preset")
+    i.add_argument("--presets", nargs="+", default=["edge", "paper"], choices=["edge", "paper"])
+
+    r = sub.add_parser("run", help="train and evaluate variants on an EAV-layout folder")
+    r.add_argument("--data", required=True, type=Path, help="folder holding subjectNN/")
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--synthetic", action="store_true", help="data came from `synth` (tiny sizes)")
+    r.add_argument("--subjects", type=int, nargs="*", default=None)
+    r.add_argument("--protocol", choices=PROTOCOLS, default="per-subject")
+    r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    r.add_argument("--folds", type=int, default=5)
+    r.add_argument("--train-fraction", type=float, default=0.5)
+    r.add_argument("--preset", choices=["edge", "paper"], default="edge")
+    r.add_argument("--epochs", type=int, default=30)
+    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--lr", type=float, default=1e-3)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("export", help="checkpoint -> ONNX, verified with onnxruntime")
+    e.add_argument("--checkpoint", required=True, type=Path)
+    e.add_argument("--out", required=True, type=Path)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "synth":
+        from edge_emotion.training.datasets.eav_synthetic import (
+            SyntheticEAVConfig,
+            write_synthetic_eav,
+        )
+
+        cfg = SyntheticEAVConfig(
+            n_subjects=args.subjects,
+            n_trials=args.trials,
+            trial_s=args.trial_s,
+            mat_version=args.mat_version,
+            seed=args.seed,
+        )
+        root = write_synthetic_eav(args.out, cfg)
+        print(f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root}")
+        return 0
+    if args.command == "info":
+        print(f"{'preset':7s} {'variant':14s} {'parameters':>12s} {'GFLOPs/window':>14s}")
+        for row in model_size_table(args.presets):
+            print(
+                f"{row['preset']:7s} {row['variant']:14s} {row['parameters']:12,d} "
+                f"{row['flops_per_window'] / 1e9:14.3f}"
+            )
+        return 0
+    if args.command == "run":
+        if args.synthetic:
+            from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
+
+            probe = next(iter(sorted(args.data.glob("subject*/EEG/*_eeg.mat"))), None)
+            if probe is None:
+                raise SystemExit(f"no subjectNN/EEG/*_eeg.mat under {args.data}")
+            data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
+        else:
+            data_config = EAVConfig()
+        t0 = time.perf_counter()
+        data = load_eav(args.data, args.subjects, data_config)
+        print(
+            f"loaded {len(data)} windows from {len(np.unique(data.subject))} participants "
+            f"in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+        exp = EAVExperimentConfig(
+            protocol=args.protocol,
+            variants=tuple(args.variants),
+            n_folds=args.folds,
+            train_fraction=args.train_fraction,
+            seed=args.seed,
+        )
+        tc = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+        )
+        info = {
+            "name": "synthetic-eav" if args.synthetic else "EAV",
+            "synthetic": bool(args.synthetic),
+            "root": str(args.data),
+            "subjects": len(np.unique(data.subject)),
+            "windows": len(data),
+        }
+        res = run_experiment(
+            data, data_config, exp, tc, args.out, base_model=preset(args.preset), dataset_info=info
+        )
+        print((args.out / "report.md").read_text())
+        for p in [args.out / "results.json", args.out / "report.md", *res["figures"]]:
+            print(f"wrote {p}")
+        for v in res["variants"].values():
+            print(f"wrote {v['checkpoint']}")
+        return 0
+    if args.command == "export":
+        model, _ = load_eav_checkpoint(args.checkpoint)
+        info = export_onnx(model, args.out)
+        print(
+            f"wrote {info['path']} (onnxruntime vs torch max |diff| = {info['max_abs_diff']:.2e})"
+        )
+        return 0
+    return 2
+
+
+def _trial_s(eeg_mat: Path) -> float:
+    from edge_emotion.training.datasets.eav import read_mat_variable
+    from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
+
+    seg = read_mat_variable(eeg_mat, ["seg1", "seg"])
+    return seg.shape[0] / SyntheticEAVConfig().eeg_fs
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
