@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bridge_protocol import VECTORS, python_encode
 
 import edge_emotion.firmware_bridge as fb
 from edge_emotion.firmware_bridge.decoder import FrameDecoder
@@ -25,7 +26,6 @@ from edge_emotion.firmware_bridge.protocol import (
     encode_decision,
     parse_data_payload,
 )
-from tests.test_bridge_protocol import VECTORS, python_encode
 
 C_DIR = Path(fb.__file__).resolve().parent / "c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
