@@ -1,0 +1,81 @@
+"""Shared helpers for the export/bundle/engine tests: one small bundle per test session.
+
+Exporting costs ~10 s (the dynamo ONNX exporter), so the tests share one bundle built
+from a small, randomly initialised MAAN checkpoint (real architecture, real export
+path); tests that tamper with a bundle copy it first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SMALL_MODEL = {"eeg_width": 4, "ecg_width": 4, "depth": 1, "hidden": 16, "reduction": 2}
+
+
+def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overrides) -> Path:
+    """A contract checkpoint (edge_emotion.checkpoint/1) of a small random MAAN."""
+    import torch
+
+    from edge_emotion.kernels.features import FeatureConfig
+    from edge_emotion.training.checkpoint import (
+        make_checkpoint,
+        normalization_dict,
+        save_checkpoint,
+    )
+    from edge_emotion.training.models import build_model, model_config
+
+    torch.manual_seed(seed)
+    cfg = model_config("maan", **{**SMALL_MODEL, **overrides})
+    model = build_model(cfg)
+    rng = np.random.default_rng(seed)
+    norm = normalization_dict(
+        rng.normal(1.0, 0.3, (4, 14)), rng.uniform(0.5, 1.5, (4, 14)), 0.4, 0.3
+    )
+    ckpt = make_checkpoint(
+        model,
+        cfg,
+        FeatureConfig(),
+        norm,
+        metrics={"val_accuracy": {"arousal": 0.5, "valence": 0.5}},
+        dataset={"name": "test-random", "synthetic": synthetic},
+        thresholds={"arousal": 0.5, "valence": 0.45},
+    )
+    return save_checkpoint(ckpt, path)
+
+
+@functools.lru_cache(maxsize=1)
+def exported_bundle() -> Path:
+    """Path of a bundle exported once per session (fp32, INT8, FP16, model.pt)."""
+    import torch
+
+    from edge_emotion.bundle import load_bundle
+    from edge_emotion.export.bundle_writer import ExportOptions, export_bundle
+    from edge_emotion.export.data import gaussian_features
+
+    root = Path(tempfile.mkdtemp(prefix="ee_bundle_"))
+    atexit.register(shutil.rmtree, root, True)
+    ckpt_path = write_checkpoint(root / "ckpt.pt")
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    norm = load_norm(ckpt)
+    cal = gaussian_features(norm, 10, 32, 64, seed=0)
+    held = gaussian_features(norm, 10, 32, 128, seed=1)
+    export_bundle(ckpt, root / "bundle", cal, held, ExportOptions(fp16=True))
+    load_bundle(root / "bundle")
+    return root / "bundle"
+
+
+def load_norm(ckpt):
+    from edge_emotion.bundle import Normalization
+
+    return Normalization.from_dict(ckpt["normalization"], 4, 14)
+
+
+def copy_bundle(dst: Path) -> Path:
+    """A private copy of the session bundle (for tests that modify files)."""
+    return Path(shutil.copytree(exported_bundle(), dst / "bundle"))
