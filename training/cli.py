@@ -1,0 +1,448 @@
+"""``python -m edge_emotion.training``: synthetic data, feature cache, training, cross-validation.
+
+Subcommands (each has ``--help``):
+
+- ``synth OUT``: write a synthetic AMIGOS-layout dataset (NOT emotion data).
+- ``prepare --data ROOT``: compute (or reuse) the feature cache; print counts and balance.
+- ``info``: parameters and FLOPs of the base and MAAN models.
+- ``train --data ROOT --out DIR``: train one model, hold out subjects for an honest score,
+  write the export checkpoint ``model.pt`` (``edge_emotion.checkpoint/1``).
+- ``cv --data ROOT --out DIR``: cross-validate base vs MAAN; Table 1 (Markdown, JSON),
+  t-SNE / curves / confusion PNGs.
+
+Multi-GPU: ``torchrun --nproc_per_node=N -m edge_emotion.training cv ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=True, help="AMIGOS preprocessed folder (real or synthetic)")
+    g.add_argument("--cache-dir", default="feature_cache", help="feature cache folder")
+    g.add_argument(
+        "--segment-hop", type=float, default=2.0, help="seconds between 10-s training windows"
+    )
+    g.add_argument("--ecg-lead", choices=("right", "left"), default="right")
+    g.add_argument("--trials", choices=("short", "long", "all"), default="short")
+    g.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
+    g.add_argument(
+        "--feature-config", help="JSON file with a FeatureConfig.to_dict() (default: defaults)"
+    )
+    g.add_argument(
+        "--label-method", choices=("fixed", "subject_mean", "subject_median"), default="fixed"
+    )
+    g.add_argument("--threshold", type=float, default=5.0, help="rating >= threshold is high")
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--lr", type=float, default=2e-3)
+    g.add_argument("--weight-decay", type=float, default=1e-3)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    g = p.add_argument_group("model size")
+    g.add_argument("--eeg-width", type=int, default=16)
+    g.add_argument("--ecg-width", type=int, default=16)
+    g.add_argument("--hidden", type=int, default=64)
+    g.add_argument("--depth", type=int, default=2)
+    g.add_argument("--dropout", type=float, default=0.3)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m edge_emotion.training",
+        description="Train and evaluate the MAAN arousal/valence model (Woo et al. 2023).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write a synthetic AMIGOS-layout dataset (not emotion data)")
+    p.add_argument("out", help="folder to write Data_Preprocessed_P##.mat files into")
+    p.add_argument("--subjects", type=int, default=8)
+    p.add_argument("--trials", type=int, default=16, help="trials per subject (<= 20)")
+    p.add_argument("--min-s", type=float, default=50.0, help="shortest stimulus, s")
+    p.add_argument("--max-s", type=float, default=120.0, help="longest stimulus, s")
+    p.add_argument("--missing", type=float, default=0.05, help="share of trials stored empty")
+    p.add_argument("--effect", type=float, default=1.0, help="strength of planted effects")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layout", choices=("flat", "per_participant"), default="flat")
+    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
+
+    p = sub.add_parser("prepare", help="compute or reuse the feature cache and summarise it")
+    _add_data_args(p)
+    p.add_argument("--force", action="store_true", help="recompute even if cached")
+
+    p = sub.add_parser("info", help="parameters and FLOPs of the models")
+    _add_train_args(p)
+
+    p = sub.add_parser("train", help="train one model and write the export checkpoint")
+    _add_data_args(p)
+    _add_train_args(p)
+    p.add_argument("--out", required=True, help="run folder (checkpoint, metrics, curves)")
+    p.add_argument("--model", choices=("maan", "base"), default="maan")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.2,
+        help="share of subjects held out for the reported score (0: train on all)",
+    )
+
+    p = sub.add_parser("cv", help="cross-validate base vs MAAN; Table 1 and figures")
+    _add_data_args(p)
+    _add_train_args(p)
+    p.add_argument("--out", required=True, help="run folder (reports, figures, fold states)")
+    p.add_argument("--protocol", choices=("segment", "subject"), default="segment")
+    p.add_argument("--folds", type=int, default=10)
+    p.add_argument("--models", default="base,maan", help="comma-separated: base,maan")
+    return parser
+
+
+def _model_overrides(args) -> dict[str, Any]:
+    return {
+        "eeg_width": args.eeg_width,
+        "ecg_width": args.ecg_width,
+        "hidden": args.hidden,
+        "depth": args.depth,
+        "dropout": args.dropout,
+    }
+
+
+def _train_config(args):
+    from edge_emotion.training.loop import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=args.device,
+        amp=not args.no_amp,
+        num_threads=args.threads,
+    )
+
+
+def _feature_config(args):
+    from edge_emotion.kernels.features import FeatureConfig
+
+    if not args.feature_config:
+        return FeatureConfig()
+    return FeatureConfig.from_dict(json.loads(Path(args.feature_config).read_text()))
+
+
+def _dataset(args):
+    from edge_emotion.training.data import DatasetConfig, LabelConfig
+
+    return DatasetConfig(
+        root=args.data,
+        cache_dir=args.cache_dir,
+        segment_hop_s=args.segment_hop,
+        ecg_lead=args.ecg_lead,
+        trials=args.trials,
+        labels=LabelConfig(args.label_method, args.threshold),
+        workers=args.workers,
+    )
+
+
+def _log(*parts: Any) -> None:
+    from edge_emotion.training.loop import is_main_process
+
+    if is_main_process():
+        print(*parts, flush=True)
+
+
+def _load(args):
+    from edge_emotion.training.data import describe, prepare_features
+
+    dataset = _dataset(args)
+    fc = _feature_config(args)
+    arrays, path, cached = prepare_features(dataset, fc, progress=not args.no_progress)
+    info = describe(arrays, dataset.labels)
+    _log(f"features: {path} ({'reused' if cached else 'written'})")
+    _log(_describe_line(info))
+    if arrays.synthetic:
+        _log("note: SYNTHETIC data - accuracies are pipeline checks, not emotion results")
+    return dataset, fc, arrays, path, info
+
+
+def _describe_line(info: dict) -> str:
+    cb = info["class_balance"]
+    ls = info["load_summary"]
+    return (
+        f"data: {info['segments']} segments, {info['trials']} trials, {info['subjects']} subjects; "
+        f"skipped trials: {ls.get('trials_skipped', 0)} {ls.get('skipped_by_reason', {})}; "
+        f"high arousal {cb['arousal']['high_fraction']:.1%}, "
+        f"high valence {cb['valence']['high_fraction']:.1%}"
+    )
+
+
+def cmd_synth(args) -> int:
+    from edge_emotion.training.datasets.synthetic import SyntheticConfig, write_amigos_layout
+
+    cfg = SyntheticConfig(
+        n_subjects=args.subjects,
+        n_trials=args.trials,
+        min_trial_s=args.min_s,
+        max_trial_s=args.max_s,
+        missing_fraction=args.missing,
+        effect=args.effect,
+        seed=args.seed,
+    )
+    t0 = time.perf_counter()
+    paths = write_amigos_layout(cfg, args.out, args.layout, args.workers, progress=True)
+    for p in paths:
+        print(f"wrote {p}")
+    print(f"wrote {Path(args.out) / 'SYNTHETIC.json'}")
+    print(
+        f"synthetic AMIGOS-layout dataset: {cfg.n_subjects} subjects x {cfg.n_trials} trials "
+        f"in {time.perf_counter() - t0:.1f} s (NOT emotion data)"
+    )
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from edge_emotion.training.data import prepare_features
+
+    dataset = _dataset(args)
+    fc = _feature_config(args)
+    t0 = time.perf_counter()
+    arrays, path, cached = prepare_features(
+        dataset, fc, progress=not args.no_progress, force=args.force
+    )
+    from edge_emotion.training.data import describe
+
+    info = describe(arrays, dataset.labels)
+    print(f"{'reused' if cached else 'wrote'} {path}")
+    print(f"{'reused' if cached else 'wrote'} {path.with_suffix('.json')}")
+    print(_describe_line(info))
+    print(f"eeg {arrays.eeg.shape}, ecg {arrays.ecg.shape}, {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from edge_emotion.training.models import model_config, model_summary
+
+    for name in ("base", "maan"):
+        s = model_summary(model_config(name, **_model_overrides(args)))
+        print(
+            f"{name}: {s['parameters']:,} parameters, {s['flops_per_segment'] / 1e6:.2f} MFLOPs "
+            "per segment (FlopCounterMode, batch 1)"
+        )
+    return 0
+
+
+def cmd_train(args) -> int:
+    from edge_emotion.training.checkpoint import make_checkpoint, save_checkpoint
+    from edge_emotion.training.cv import FoldData, apply_normalization, train_one
+    from edge_emotion.training.loop import is_main_process, predict
+    from edge_emotion.training.metrics import multitarget_binary_metrics
+    from edge_emotion.training.models import model_config, model_summary
+    from edge_emotion.training.plots import plot_curves
+
+    dataset, fc, arrays, cache, info = _load(args)
+    labels = arrays.labels(dataset.labels)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    subjects = np.unique(arrays.subject)
+    n_hold = round(args.holdout * subjects.size) if args.holdout > 0 else 0
+    if args.holdout > 0 and not 1 <= n_hold < subjects.size:
+        raise ValueError(
+            f"--holdout {args.holdout} leaves no training or no test subject "
+            f"({subjects.size} subjects)"
+        )
+    held = np.random.default_rng(args.seed).permutation(subjects)[:n_hold]
+    test_mask = np.isin(arrays.subject, held)
+    tr, te = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+    b, c, s = arrays.eeg.shape[1:]
+    mcfg = model_config(
+        args.model,
+        **_model_overrides(args),
+        n_bands=b,
+        n_channels=c,
+        n_subwindows=s,
+        hrv_length=arrays.ecg.shape[2],
+    )
+    tcfg = _train_config(args)
+    test = FoldData(arrays.eeg[te], arrays.ecg[te], labels[te]) if te.size else None
+    model, norm, result = train_one(
+        mcfg,
+        FoldData(arrays.eeg[tr], arrays.ecg[tr], labels[tr]),
+        tcfg,
+        test=test,
+        state_path=out / "resume.pt",
+        progress=not args.no_progress,
+        desc=args.model,
+    )
+    metrics: dict[str, Any] = {
+        "train_segments": int(tr.size),
+        "segments_per_second": result["segments_per_second"],
+    }
+    if test is not None:
+        t_eeg, t_ecg = apply_normalization(test.eeg, test.ecg, norm)
+        logits = predict(model, (t_eeg, t_ecg), device=tcfg.device, amp=tcfg.amp)
+        metrics["holdout_subjects"] = [arrays.subject_names[i] for i in held]
+        metrics["holdout"] = multitarget_binary_metrics(
+            test.labels, 1 / (1 + np.exp(-logits)), ("arousal", "valence")
+        )
+    if not is_main_process():
+        return 0
+    ckpt = make_checkpoint(
+        model,
+        mcfg,
+        fc,
+        norm,
+        metrics=metrics,
+        dataset={
+            "name": "amigos-synthetic" if arrays.synthetic else "amigos",
+            "synthetic": arrays.synthetic,
+            "root": arrays.meta.get("root", ""),
+            "segments": len(arrays),
+            "labels": asdict(dataset.labels),
+            "segment_hop_s": dataset.segment_hop_s,
+            "feature_cache": str(cache),
+        },
+    )
+    written = [save_checkpoint(ckpt, out / "model.pt")]
+    summary = {
+        "model": model_summary(mcfg),
+        "train": {k: v for k, v in result.items() if k != "history"},
+        "history": result["history"],
+        "metrics": metrics,
+        "data": info,
+        "train_config": tcfg.to_dict(),
+    }
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    written.append(out / "metrics.json")
+    written.append(plot_curves({args.model: {"folds": [result]}}, out / "curves.png"))
+    for p in written:
+        print(f"wrote {p}")
+    print(
+        f"trained {args.model} on {tr.size} segments in {result['seconds']:.1f} s "
+        f"({result['segments_per_second']:.0f} segments/s, {result['device']})"
+    )
+    if "holdout" in metrics:
+        h = metrics["holdout"]
+        print(
+            f"held-out subjects {metrics['holdout_subjects']}: accuracy arousal "
+            f"{h['arousal']['accuracy']:.3f}, valence {h['valence']['accuracy']:.3f}"
+            + (" (SYNTHETIC data, not emotion results)" if arrays.synthetic else "")
+        )
+    return 0
+
+
+def cmd_cv(args) -> int:
+    from edge_emotion.training.cv import CVConfig, run_cv
+    from edge_emotion.training.loop import is_main_process
+    from edge_emotion.training.models import model_config, model_summary
+    from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
+    from edge_emotion.training.reports import write_cv_report
+
+    dataset, _fc, arrays, cache, info = _load(args)
+    labels = arrays.labels(dataset.labels)
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    cvc = CVConfig(protocol=args.protocol, n_folds=args.folds, models=models, seed=args.seed)
+    tcfg = _train_config(args)
+    t0 = time.perf_counter()
+    results = run_cv(
+        arrays.eeg,
+        arrays.ecg,
+        labels,
+        arrays.subject,
+        cvc,
+        tcfg,
+        args.out,
+        model_overrides=_model_overrides(args),
+        progress=not args.no_progress,
+    )
+    wall = time.perf_counter() - t0
+    if not is_main_process():
+        return 0
+    out = Path(args.out)
+    sizes = {
+        name: model_summary(model_config(name, **results["models"][name]["model_config"]))
+        for name in results["models"]
+    }
+    meta = {
+        "dataset": "amigos-synthetic" if arrays.synthetic else "amigos",
+        "synthetic": arrays.synthetic,
+        "segments": len(arrays),
+        "data": info,
+        "cache": str(cache),
+        "train_config": tcfg.to_dict(),
+        "cv_config": asdict(cvc),
+        "model_sizes": sizes,
+        "wall_seconds": wall,
+    }
+    written = write_cv_report(results, out, meta)
+    embeddings = {}
+    for name in results["models"]:
+        f = out / f"embeddings-{name}.npz"
+        if f.is_file():
+            with np.load(f, allow_pickle=False) as z:
+                embeddings[name] = (z["embedding"], z["labels"])
+    if embeddings and min(len(v[0]) for v in embeddings.values()) >= 5:
+        written.append(plot_tsne(embeddings, out / "tsne.png"))
+    written.append(plot_curves(results["models"], out / "curves.png"))
+    written.append(plot_confusions(results["models"], out / "confusion.png"))
+    for p in written:
+        print(f"wrote {p}")
+    print((out / "table1.md").read_text())
+    seen = sum(
+        f["segments_per_second"] * f["train_seconds"]
+        for m in results["models"].values()
+        for f in m["folds"]
+    )
+    print(f"cv wall time {wall:.1f} s; {seen / max(wall, 1e-9):.0f} training segments/s overall")
+    return 0
+
+
+def _setup_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "synth": cmd_synth,
+        "prepare": cmd_prepare,
+        "info": cmd_info,
+        "train": cmd_train,
+        "cv": cmd_cv,
+    }
+    distributed = args.command in ("train", "cv") and _setup_distributed()
+    try:
+        return handlers[args.command](args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()

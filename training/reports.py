@@ -1,0 +1,124 @@
+"""Result tables laid out like Table 1 of Woo et al. 2023 (base vs proposed), Markdown + JSON.
+
+Rows are models (base, proposed MAAN), column groups are targets (arousal, valence), each
+with accuracy, sensitivity, specificity, PPR (precision) and F1 as mean ± SD over folds,
+in percent. Generic: any ``{model: {"summary": summarize_folds(...)}}`` renders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge_emotion.training.metrics import BINARY_METRICS
+
+COLUMN_NAMES = {
+    "accuracy": "Acc",
+    "sensitivity": "Sens",
+    "specificity": "Spec",
+    "precision": "PPR",
+    "f1": "F1",
+}
+MODEL_LABELS = {"base": "Base model", "maan": "Proposed (MAAN)"}
+SYNTHETIC_NOTE = (
+    "**Synthetic data** — generated physiology, NOT emotion recordings: these numbers only "
+    "show that the pipeline learns the effects planted by the generator; they are not "
+    "emotion-recognition results."
+)
+
+
+def _cell(stat: dict[str, float]) -> str:
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+
+def table1_rows(
+    models: dict[str, Any],
+    targets: Sequence[str] = ("arousal", "valence"),
+    metrics: Sequence[str] = BINARY_METRICS,
+) -> list[dict[str, Any]]:
+    """JSON rows: ``{"model", "label", target: {metric: {"mean", "std"}}}`` (fractions)."""
+    rows = []
+    for name, res in models.items():
+        row: dict[str, Any] = {"model": name, "label": MODEL_LABELS.get(name, name)}
+        for t in targets:
+            row[t] = {
+                m: {
+                    "mean": res["summary"][t][m]["mean"],
+                    "std": res["summary"][t][m]["std"],
+                }
+                for m in metrics
+            }
+        rows.append(row)
+    return rows
+
+
+def table1_markdown(
+    models: dict[str, Any],
+    targets: Sequence[str] = ("arousal", "valence"),
+    metrics: Sequence[str] = BINARY_METRICS,
+    title: str | None = None,
+    synthetic: bool = False,
+) -> str:
+    """Markdown table: one row per model, ``target metric`` columns, mean ± SD in %."""
+    header = ["Model"] + [
+        f"{t.capitalize()} {COLUMN_NAMES.get(m, m)}" for t in targets for m in metrics
+    ]
+    lines = []
+    if title:
+        lines += [f"### {title}", ""]
+    if synthetic:
+        lines += [SYNTHETIC_NOTE, ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    for row in table1_rows(models, targets, metrics):
+        cells = [row["label"]] + [_cell(row[t][m]) for t in targets for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Values: mean ± SD over folds, in %. PPR = precision (positive predictive rate).")
+    return "\n".join(lines) + "\n"
+
+
+def write_cv_report(
+    results: dict[str, Any],
+    out_dir: str | Path,
+    meta: dict[str, Any],
+    targets: Sequence[str] = ("arousal", "valence"),
+) -> list[Path]:
+    """Write ``table1.md`` and ``results.json`` into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    synthetic = bool(meta.get("synthetic", False))
+    title = (
+        f"{results['protocol']}-wise {results['n_folds']}-fold cross-validation"
+        f" ({meta.get('dataset', 'dataset')}, {meta.get('segments', '?')} segments)"
+    )
+    md = table1_markdown(results["models"], targets, title=title, synthetic=synthetic)
+    extra = [
+        "",
+        "| Model | Parameters | FLOPs / segment | Train segments/s (mean) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, res in results["models"].items():
+        speeds = [f["segments_per_second"] for f in res["folds"]]
+        info = meta.get("model_sizes", {}).get(name, {})
+        extra.append(
+            f"| {MODEL_LABELS.get(name, name)} | {info.get('parameters', '?')} | "
+            f"{info.get('flops_per_segment', '?')} | {sum(speeds) / len(speeds):.0f} |"
+        )
+    md_path = out / "table1.md"
+    md_path.write_text(md + "\n".join(extra) + "\n")
+    payload = {
+        "meta": meta,
+        "protocol": results["protocol"],
+        "n_folds": results["n_folds"],
+        "fold_sizes": results["fold_sizes"],
+        "table1": table1_rows(results["models"], targets),
+        "models": results["models"],
+    }
+    if synthetic:
+        payload["note"] = SYNTHETIC_NOTE.replace("**", "")
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(payload, indent=1))
+    return [md_path, json_path]
