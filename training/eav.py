@@ -212,7 +212,7 @@ def make_checkpoint(
         "classes": list(EMOTIONS),
         "metrics": json.loads(json.dumps(metrics)),
         "dataset": dict(dataset),
-        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+        "versions": {"torch": str(torch.__version__), "numpy": str(np.__version__)},
     }
 
 
