@@ -141,7 +141,8 @@ def simulate_recording(config: EmulatorConfig, duration_s: float = 60.0) -> dict
 
 @dataclass
 class EmulatorReport:
-    """What the device did; ``samples_dropped`` counts samples in frames it did not send."""
+    """What the device did. ``lost_frames`` lists (stream id, sample index, n samples) of
+    every DATA frame it dropped or corrupted: what an exact host must count as lost."""
 
     frames_sent: int = 0
     frames_dropped: int = 0
@@ -151,6 +152,7 @@ class EmulatorReport:
     samples_dropped: dict[int, int] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
     requests: int = 0
+    lost_frames: list[tuple[int, int, int]] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -215,6 +217,7 @@ class DeviceEmulator:
         seq = self._seq_next()
         if self.config.drop_prob and self._rng.random() < self.config.drop_prob:
             self.report.frames_dropped += 1
+            self.report.lost_frames.append((stream_id, index, spf))
             self.report.samples_dropped[stream_id] = (
                 self.report.samples_dropped.get(stream_id, 0) + spf
             )
@@ -228,6 +231,7 @@ class DeviceEmulator:
             buf[pos] ^= 1 << int(self._rng.integers(0, 8))
             frame = bytes(buf)
             self.report.frames_corrupted += 1
+            self.report.lost_frames.append((stream_id, index, spf))
         self.report.frames_sent += 1
         self.report.samples_sent[stream_id] = self.report.samples_sent.get(stream_id, 0) + spf
         return frame

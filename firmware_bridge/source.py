@@ -114,6 +114,8 @@ class BridgeSource:
         self._index: dict[int, int] = {}
         self._scales: dict[int, np.ndarray] = {}
         self._pending_lost: dict[int, int] = {}
+        self._backlog: list = []
+        self._pending_error: SourceError | None = None
         self._seq = 0
         self._ts_last: int | None = None
         self._ts_base = 0
@@ -130,14 +132,23 @@ class BridgeSource:
             self.stop()
         self.decoder = HostDecoder()
         self._pending_lost = {}
+        self._backlog = []
+        self._pending_error = None
         self._ts_last = None
         self._transport = self._factory(self.config)
+        try:
+            return self._await_info()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _await_info(self) -> tuple[StreamInfo, ...]:
+        assert self._transport is not None
         deadline = time.monotonic() + self.config.info_timeout_s
         next_request = 0.0
         while True:
             now = time.monotonic()
             if now >= deadline:
-                self.stop()
                 raise SourceError(
                     f"bridge {self.config.target}: no INFO frame within "
                     f"{self.config.info_timeout_s} s (is the device speaking protocol v1?)"
@@ -146,22 +157,37 @@ class BridgeSource:
                 self._write(encode_request_info(self._next_seq()))
                 next_request = now + 0.5
             data = self._transport.read(self.config.read_size, min(0.1, deadline - now))
-            for ev in self.decoder.feed(data):
+            events = self.decoder.feed(data)
+            for k, ev in enumerate(events):
                 if isinstance(ev, InfoEvent):
                     self._configure(ev.info)
+                    # Frames that came in the same read after INFO belong to the stream.
+                    self._backlog = events[k + 1 :]
                     return self._streams
 
     def read(self, timeout_s: float = 0.1) -> list[Chunk]:
         if self._transport is None:
             raise SourceError("bridge: read() before start()")
-        data = self._transport.read(self.config.read_size, timeout_s)
-        # Drain what else has arrived, without waiting, so chunks are not starved.
-        for _ in range(16):
-            more = self._transport.read(self.config.read_size, 0.0) if data else b""
-            if not more:
-                break
-            data += more
-        return self._chunks(self.decoder.feed(data)) if data else []
+        if self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        data = b""
+        try:
+            data = self._transport.read(self.config.read_size, 0.0 if self._backlog else timeout_s)
+            # Drain what else has arrived, without waiting, so chunks are not starved.
+            for _ in range(16):
+                more = self._transport.read(self.config.read_size, 0.0) if data else b""
+                if not more:
+                    break
+                data += more
+        except SourceError as exc:
+            # Deliver what arrived before the link failed; report the failure next call.
+            if not data and not self._backlog:
+                raise
+            self._pending_error = exc
+        events = self._backlog + (self.decoder.feed(data) if data else [])
+        self._backlog = []
+        return self._chunks(events)
 
     def stop(self) -> None:
         if self._transport is not None:
