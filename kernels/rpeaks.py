@@ -35,6 +35,8 @@ a stream cut into any chunks reports the same peaks, each at most
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numba import njit
 from scipy.signal import butter
@@ -55,6 +57,11 @@ _LEARN_S = 2.0  # thresholds are initialised from the first 2 s
 _TWAVE_S = 0.360
 _SEARCHBACK_MAX_S = 2.0  # cap on the search-back gap, so the reporting delay is bounded
 _RR_INIT_S = 0.8
+_THR_FRAC = 0.125  # THR = NPK + _THR_FRAC (SPK - NPK)
+_PEAK_WEIGHT = 0.125  # update weight of SPK/NPK (doubled for a search-back beat)
+_TWAVE_SLOPE = 0.5  # within _TWAVE_S of a beat, a slope below this fraction is a T wave
+_SEARCHBACK_RR = 1.66  # search back after this many mean RR intervals without a beat
+_SEARCHBACK_THR = 0.5  # ... for the largest candidate above this fraction of THR
 _SMOOTH_S = 0.020  # centred moving average used for refinement
 _REFINE_PRE_S = 0.250  # refinement window, relative to the MWI peak: [k - pre, k - post]
 _REFINE_POST_S = 0.020
@@ -64,8 +71,9 @@ _BASELINE_S = 0.100  # baseline = mean of the smoothed ECG just before the refin
 P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK = range(10)
 (
     S_N,
-    S_DQ_HEAD,
-    S_DQ_TAIL,
+    S_LM_HEAD,
+    S_LM_NEXT,
+    S_LM_TAIL,
     S_LAST_QRS,
     S_NCAND,
     S_INIT,
@@ -73,37 +81,36 @@ P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK =
     S_NRR,
     S_LAST_OUT,
     S_HAVE_X0,
-) = range(10)
-N_SI = 10
+    S_SB_DEADLINE,
+    S_RECOMPUTE,
+) = range(13)
+N_SI = 13
 # Float parameters (pf) and state (sf) slots.
-PF_DERIV_SCALE, PF_RR_INIT = range(2)
+PF_DERIV_SCALE, PF_RR_INIT, PF_THR, PF_TSLOPE, PF_SBF, PF_SBTHR, PF_W = range(7)
 (
     F_SPK,
     F_NPK,
     F_MWI_SUM,
-    F_MA_SUM,
     F_NCAND_VAL,
     F_LAST_SLOPE,
     F_X0,
-    F_LEARN_MAX,
     F_LEARN_SUM,
-) = range(9)
-N_SF = 9
+    F_THR,
+    F_B1,
+    F_B2,
+    F_B3,
+    F_B4,
+    F_M1,
+    F_M2,
+) = range(14)
+N_SF = 14
 # Rows of the float ring buffer.
-R_RAW, R_BP, R_DABS, R_SQ, R_MWI, R_SMOOTH = range(6)
-N_RINGS = 6
+R_RAW, R_SQ, R_MWI = range(3)
+N_RINGS = 3
 N_RR = 8
 N_LEARN = 64
-
-
-@njit(cache=True)
-def _sos_step(sos, z, v):
-    for s in range(sos.shape[0]):
-        y = sos[s, 0] * v + z[s, 0]
-        z[s, 0] = sos[s, 1] * v - sos[s, 4] * y + z[s, 1]
-        z[s, 1] = sos[s, 2] * v - sos[s, 5] * y
-        v = y
-    return v
+_NEVER = np.int64(2**62)
+_RECOMPUTE_EVERY = 4096  # running sums are recomputed exactly this often (samples)
 
 
 @njit(cache=True)
@@ -113,10 +120,10 @@ def _max_slope(rings, k, pi):
     if lo < 0:
         lo = 0
     for j in range(lo, k + 1):
-        v = rings[R_DABS, j & pi[P_MASK]]
+        v = rings[R_SQ, j & pi[P_MASK]]
         if v > m:
             m = v
-    return m
+    return np.sqrt(m)  # steepest |derivative| over the MWI window ending at k
 
 
 @njit(cache=True)
@@ -134,35 +141,46 @@ def _refine(rings, k, n_avail, pi):
     b0 = lo - pi[P_BASE]
     if b0 < 0:
         b0 = 0
+    # Centred moving average of the ECG over [b0, hi], as a running sum.
+    hs = pi[P_SMOOTH] // 2
+    inv = 1.0 / pi[P_SMOOTH]
+    acc = 0.0
+    j0 = b0 if b0 > hs else hs
+    for j in range(j0 - hs, j0 + hs):
+        acc += rings[R_RAW, j & mask]
     base = 0.0
-    for j in range(b0, lo + 1):
-        base += rings[R_SMOOTH, j & mask]
-    base /= lo + 1 - b0
     best = lo
     best_v = -1.0
-    for j in range(lo, hi + 1):
-        v = abs(rings[R_SMOOTH, j & mask] - base)
-        if v > best_v:
-            best_v = v
-            best = j
+    for j in range(b0, hi + 1):
+        if j < hs:
+            sm = rings[R_RAW, j & mask]  # too close to the start to centre the average
+        else:
+            acc += rings[R_RAW, (j + hs) & mask]
+            sm = acc * inv
+            acc -= rings[R_RAW, (j - hs) & mask]
+        if j <= lo:
+            base += sm
+            if j == lo:
+                base /= lo + 1 - b0
+        if j >= lo:
+            v = abs(sm - base)
+            if v > best_v:
+                best_v = v
+                best = j
     return best
 
 
 @njit(cache=True)
-def _emit(r, si, out, n_out):
-    if r > si[S_LAST_OUT]:
-        out[n_out] = r
-        si[S_LAST_OUT] = r
-        return n_out + 1
-    return n_out
+def _set_threshold(pf, sf):
+    sf[F_THR] = sf[F_NPK] + pf[PF_THR] * (sf[F_SPK] - sf[F_NPK])
 
 
 @njit(cache=True)
 def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
-    if searchback:
-        sf[F_SPK] = 0.25 * v + 0.75 * sf[F_SPK]
-    else:
-        sf[F_SPK] = 0.125 * v + 0.875 * sf[F_SPK]
+    """Record a beat at MWI index k (value v) and report its refined position."""
+    w = 2.0 * pf[PF_W] if searchback else pf[PF_W]
+    sf[F_SPK] = w * v + (1.0 - w) * sf[F_SPK]
+    _set_threshold(pf, sf)
     last = si[S_LAST_QRS]
     if last >= 0:
         rr[si[S_NRR] % N_RR] = k - last
@@ -171,29 +189,7 @@ def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, n_avail, out, n_
     sf[F_LAST_SLOPE] = slope
     si[S_NCAND] = -1
     sf[F_NCAND_VAL] = 0.0
-    return _emit(_refine(rings, k, n_avail, pi), si, out, n_out)
-
-
-@njit(cache=True)
-def _classify(k, v, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
-    """Decide whether the MWI candidate (k, v) is a beat; returns the new n_out."""
-    thr = sf[F_NPK] + 0.25 * (sf[F_SPK] - sf[F_NPK])
-    slope = _max_slope(rings, k, pi)
-    last = si[S_LAST_QRS]
-    is_qrs = v > thr and v > 0.0
-    if is_qrs and last >= 0 and k - last < pi[P_TWAVE] and slope < 0.5 * sf[F_LAST_SLOPE]:
-        is_qrs = False
-    if is_qrs:
-        return _accept(k, v, slope, False, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
-    sf[F_NPK] = 0.125 * v + 0.875 * sf[F_NPK]
-    if v > sf[F_NCAND_VAL] and (last < 0 or k - last >= pi[P_H]):
-        sf[F_NCAND_VAL] = v
-        si[S_NCAND] = k
-    return n_out
-
-
-@njit(cache=True)
-def _rr_gap(pf, pi, si, rr):
+    # Search back once no beat followed for 1.66 mean RR (capped).
     n = si[S_NRR]
     if n == 0:
         avg = pf[PF_RR_INIT]
@@ -203,10 +199,35 @@ def _rr_gap(pf, pi, si, rr):
         for j in range(m):
             avg += rr[j]
         avg /= m
-    gap = 1.66 * avg
+    gap = pf[PF_SBF] * avg
     if gap > pi[P_SBMAX]:
         gap = pi[P_SBMAX]
-    return gap
+    si[S_SB_DEADLINE] = k + np.int64(np.floor(gap))
+    r = _refine(rings, k, n_avail, pi)
+    if r > si[S_LAST_OUT]:
+        out[n_out] = r
+        si[S_LAST_OUT] = r
+        return n_out + 1
+    return n_out
+
+
+@njit(cache=True)
+def _classify(k, v, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
+    """Decide whether the MWI candidate (k, v) is a beat; returns the new n_out."""
+    slope = _max_slope(rings, k, pi)
+    last = si[S_LAST_QRS]
+    is_qrs = v > sf[F_THR] and v > 0.0
+    # T-wave rule: soon after a beat, a candidate with a much gentler slope is a T wave.
+    if is_qrs and last >= 0 and k - last < pi[P_TWAVE] and slope < pf[PF_TSLOPE] * sf[F_LAST_SLOPE]:
+        is_qrs = False
+    if is_qrs:
+        return _accept(k, v, slope, False, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
+    sf[F_NPK] = pf[PF_W] * v + (1.0 - pf[PF_W]) * sf[F_NPK]
+    _set_threshold(pf, sf)
+    if v > sf[F_NCAND_VAL]:
+        sf[F_NCAND_VAL] = v
+        si[S_NCAND] = k
+    return n_out
 
 
 @njit(cache=True)
@@ -217,10 +238,10 @@ def _init_thresholds(pf, pi, sf, si, rr, learn, rings, n_avail, out, n_out):
     for j in range(nl):
         if learn[j, 1] > peak_max:
             peak_max = learn[j, 1]
-    n_learn = si[S_N] if si[S_N] < pi[P_LEARN] else pi[P_LEARN]
-    mean_mwi = sf[F_LEARN_SUM] / max(n_learn, 1)
+    mean_mwi = sf[F_LEARN_SUM] / pi[P_LEARN]
     sf[F_SPK] = 0.5 * peak_max
     sf[F_NPK] = 0.5 * mean_mwi
+    _set_threshold(pf, sf)
     si[S_INIT] = 1
     for j in range(nl):
         n_out = _classify(
@@ -231,104 +252,147 @@ def _init_thresholds(pf, pi, sf, si, rr, learn, rings, n_avail, out, n_out):
 
 
 @njit(cache=True)
-def _run(x, n_real, pf, pi, sos, z, sf, si, rings, dq, rr, learn, out):
+def _run(x, n_real, pf, pi, sos, z, sf, si, rings, lm_idx, lm_val, rr, learn, out):
     """Feed ``x`` through the detector; samples at positions >= n_real are padding.
 
-    Peaks found at index >= the first padding sample are not reported. Returns the
-    number of peaks written to ``out``.
+    One pass per sample: the ECG, the squared derivative of the band-passed ECG and
+    the MWI go into ring buffers; local maxima of the MWI that are the largest within
+    +-H become candidates ``H`` samples late, which the decision rules classify. Peaks
+    found in the padding are not reported. Returns the number of peaks written to ``out``.
     """
     mask = pi[P_MASK]
     L = pi[P_MWI]
     H = pi[P_H]
-    ls = pi[P_SMOOTH]
-    hs = ls // 2
+    hs = pi[P_SMOOTH] // 2
+    n_learn = pi[P_LEARN]
+    lmask = lm_idx.shape[0] - 1
+    inv_l = 1.0 / L
+    scale = pf[PF_DERIV_SCALE]
     n_out = 0
-    real_end = si[S_N] + n_real  # absolute index of the first padding sample
+    n = si[S_N]
+    real_end = n + n_real  # absolute index of the first padding sample
     if si[S_HAVE_X0] == 0 and x.shape[0] > 0:
-        sf[F_X0] = x[0]
+        sf[F_X0] = x[0]  # a constant signal becomes exactly zero: no filter transients
         si[S_HAVE_X0] = 1
+    x0 = sf[F_X0]
+    b1 = sf[F_B1]
+    b2 = sf[F_B2]
+    b3 = sf[F_B3]
+    b4 = sf[F_B4]
+    mwi_sum = sf[F_MWI_SUM]
+    learn_sum = sf[F_LEARN_SUM]
+    countdown = si[S_RECOMPUTE]
+    lm_head = si[S_LM_HEAD]
+    lm_next = si[S_LM_NEXT]
+    lm_tail = si[S_LM_TAIL]
+    m1 = sf[F_M1]
+    m2 = sf[F_M2]
+    # Three biquads held in locals: the recursion stays in registers (sos is order 3).
+    a0, a1, a2, a4, a5 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, c4, c5 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    e0, e1, e2, e4, e5 = sos[2, 0], sos[2, 1], sos[2, 2], sos[2, 4], sos[2, 5]
+    z00, z01, z10, z11, z20, z21 = z[0, 0], z[0, 1], z[1, 0], z[1, 1], z[2, 0], z[2, 1]
     for t in range(x.shape[0]):
-        n = si[S_N]
-        xv = x[t] - sf[F_X0]
+        xv = x[t] - x0
         rings[R_RAW, n & mask] = xv
-        bp = _sos_step(sos, z, xv)
-        rings[R_BP, n & mask] = bp
-        b1 = rings[R_BP, (n - 1) & mask] if n >= 1 else 0.0
-        b3 = rings[R_BP, (n - 3) & mask] if n >= 3 else 0.0
-        b4 = rings[R_BP, (n - 4) & mask] if n >= 4 else 0.0
-        d = (2.0 * bp + b1 - b3 - 2.0 * b4) * pf[PF_DERIV_SCALE]
-        rings[R_DABS, n & mask] = abs(d)
+        y = a0 * xv + z00
+        z00 = a1 * xv - a4 * y + z01
+        z01 = a2 * xv - a5 * y
+        u = y
+        y = c0 * u + z10
+        z10 = c1 * u - c4 * y + z11
+        z11 = c2 * u - c5 * y
+        u = y
+        v = e0 * u + z20
+        z20 = e1 * u - e4 * v + z21
+        z21 = e2 * u - e5 * v
+        d = (2.0 * v + b1 - b3 - 2.0 * b4) * scale
+        b4 = b3
+        b3 = b2
+        b2 = b1
+        b1 = v
         sq = d * d
         rings[R_SQ, n & mask] = sq
-        if n % 4096 == 0:
+        countdown -= 1
+        if countdown <= 0:
             # Recompute the running sums exactly now and then, so rounding cannot drift.
-            s = 0.0
-            lo = n - L + 1 if n - L + 1 > 0 else 0
-            for j in range(lo, n + 1):
-                s += rings[R_SQ, j & mask]
-            sf[F_MWI_SUM] = s
-            s = 0.0
-            lo = n - ls + 1 if n - ls + 1 > 0 else 0
-            for j in range(lo, n + 1):
-                s += rings[R_RAW, j & mask]
-            sf[F_MA_SUM] = s
+            countdown = _RECOMPUTE_EVERY
+            mwi_sum = 0.0
+            for j in range(max(n - L + 1, 0), n + 1):
+                mwi_sum += rings[R_SQ, j & mask]
         else:
-            sf[F_MWI_SUM] += sq
+            mwi_sum += sq
             if n >= L:
-                sf[F_MWI_SUM] -= rings[R_SQ, (n - L) & mask]
-            sf[F_MA_SUM] += xv
-            if n >= ls:
-                sf[F_MA_SUM] -= rings[R_RAW, (n - ls) & mask]
-        mwi = sf[F_MWI_SUM] / L
+                mwi_sum -= rings[R_SQ, (n - L) & mask]
+        mwi = mwi_sum * inv_l
         if mwi < 0.0:
             mwi = 0.0
         rings[R_MWI, n & mask] = mwi
-        # Centred moving average of the ECG, known hs samples late.
-        c = n - hs
-        if c >= hs:
-            rings[R_SMOOTH, c & mask] = sf[F_MA_SUM] / ls
-        elif c >= 0:
-            rings[R_SMOOTH, c & mask] = rings[R_RAW, c & mask]
-        if n < pi[P_LEARN]:
-            sf[F_LEARN_SUM] += mwi
-        # Sliding maximum of the MWI over [n - 2H, n] (deque of indices, values decreasing).
-        tail = si[S_DQ_TAIL]
-        head = si[S_DQ_HEAD]
-        dmask = dq.shape[0] - 1
-        while tail > head and rings[R_MWI, dq[(tail - 1) & dmask] & mask] <= mwi:
-            tail -= 1
-        dq[tail & dmask] = n
-        tail += 1
-        while dq[head & dmask] < n - 2 * H:
-            head += 1
-        si[S_DQ_TAIL] = tail
-        si[S_DQ_HEAD] = head
-        si[S_N] = n + 1
+        if n < n_learn:
+            learn_sum += mwi
+        # Local maxima of the MWI (first sample of a plateau) go into a small ring.
+        if m2 < m1 and m1 >= mwi:
+            lm_idx[lm_tail & lmask] = n - 1
+            lm_val[lm_tail & lmask] = m1
+            lm_tail += 1
+        m2 = m1
+        m1 = mwi
         k = n - H
-        n_avail = c + 1 if c + 1 < real_end else real_end  # smoothed ECG known below this
-        if k >= 0 and dq[head & dmask] == k and k < real_end:
-            v = rings[R_MWI, k & mask]
-            if si[S_INIT] == 0:
-                if si[S_NLEARN] < N_LEARN:
-                    learn[si[S_NLEARN], 0] = k
-                    learn[si[S_NLEARN], 1] = v
-                    si[S_NLEARN] += 1
-            else:
-                n_out = _classify(k, v, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
-        if si[S_INIT] == 0 and (k >= pi[P_LEARN] - 1 or (t == x.shape[0] - 1 and n_real == 0)):
+        n += 1
+        if k < 0 or k >= real_end:
+            continue
+        n_avail = min(n - hs, real_end)  # the smoothed ECG is known below this index
+        if lm_next < lm_tail and lm_idx[lm_next & lmask] == k:
+            # Candidate if it beats every MWI value within -H (strictly) and +H: the
+            # maximum of an interval lies at an interior local maximum or an end.
+            vk = lm_val[lm_next & lmask]
+            lo = k - H
+            while lm_head < lm_next and lm_idx[lm_head & lmask] < lo:
+                lm_head += 1
+            ok = mwi <= vk and (lo < 0 or rings[R_MWI, lo & mask] < vk)
+            j = lm_head
+            while ok and j < lm_tail:
+                if j != lm_next:
+                    vj = lm_val[j & lmask]
+                    ok = vj < vk if j < lm_next else vj <= vk
+                j += 1
+            lm_next += 1
+            if ok:
+                if si[S_INIT] == 0:
+                    if si[S_NLEARN] < N_LEARN:
+                        learn[si[S_NLEARN], 0] = k
+                        learn[si[S_NLEARN], 1] = vk
+                        si[S_NLEARN] += 1
+                else:
+                    n_out = _classify(k, vk, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
+        if si[S_INIT] == 0 and k >= n_learn - 1:
+            sf[F_LEARN_SUM] = learn_sum
             n_out = _init_thresholds(pf, pi, sf, si, rr, learn, rings, n_avail, out, n_out)
         # Search-back over the decided part of the signal.
         if (
-            si[S_INIT] == 1
+            k > si[S_SB_DEADLINE]
             and si[S_NCAND] >= 0
-            and si[S_LAST_QRS] >= 0
-            and k - si[S_LAST_QRS] > _rr_gap(pf, pi, si, rr)
-            and sf[F_NCAND_VAL] > 0.5 * (sf[F_NPK] + 0.25 * (sf[F_SPK] - sf[F_NPK]))
+            and sf[F_NCAND_VAL] > pf[PF_SBTHR] * sf[F_THR]
         ):
             kc = si[S_NCAND]
-            vc = sf[F_NCAND_VAL]
             slope = _max_slope(rings, kc, pi)
-            n_out = _accept(kc, vc, slope, True, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
+            n_out = _accept(
+                kc, sf[F_NCAND_VAL], slope, True, pf, pi, sf, si, rr, rings, n_avail, out, n_out
+            )
+    z[0, 0], z[0, 1], z[1, 0], z[1, 1], z[2, 0], z[2, 1] = z00, z01, z10, z11, z20, z21
+    sf[F_B1] = b1
+    sf[F_B2] = b2
+    sf[F_B3] = b3
+    sf[F_B4] = b4
+    sf[F_MWI_SUM] = mwi_sum
+    sf[F_LEARN_SUM] = learn_sum
+    si[S_RECOMPUTE] = countdown
+    si[S_N] = n
+    si[S_LM_HEAD] = lm_head
+    si[S_LM_NEXT] = lm_next
+    si[S_LM_TAIL] = lm_tail
+    sf[F_M1] = m1
+    sf[F_M2] = m2
     # Drop anything refined into the padding (flush only).
     keep = 0
     for j in range(n_out):
@@ -346,15 +410,68 @@ def _delay_samples(fs: float) -> int:
     return int(max(learn + h, sbmax + h + 1 + pre) + 1)
 
 
+@lru_cache(maxsize=32)
+def _design(fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Band-pass sections and integer/float parameters for one sampling rate (read-only)."""
+    sos = np.ascontiguousarray(
+        butter(_BAND_ORDER, _BAND_HZ, btype="bandpass", fs=fs, output="sos"), np.float64
+    )
+    smooth = max(1, round(_SMOOTH_S * fs))
+    if smooth % 2 == 0:
+        smooth += 1  # odd, so the moving average is centred on a sample
+    h = round(_REFRACTORY_S * fs)
+    mwi = round(_MWI_S * fs)
+    pre = round(_REFINE_PRE_S * fs)
+    base = round(_BASELINE_S * fs)
+    learn = round(_LEARN_S * fs)
+    sbmax = round(_SEARCHBACK_MAX_S * fs)
+    lookback = max(learn, sbmax) + 2 * h + pre + base + mwi + smooth
+    size = 1 << int(np.ceil(np.log2(lookback + 64)))
+    pi = np.array(
+        [
+            mwi,
+            h,
+            learn,
+            round(_TWAVE_S * fs),
+            sbmax,
+            smooth,
+            pre,
+            round(_REFINE_POST_S * fs),
+            base,
+            size - 1,
+        ],
+        np.int64,
+    )
+    pf = np.array(
+        [
+            fs / 8.0,  # five-point derivative (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) * fs / 8
+            _RR_INIT_S * fs,
+            _THR_FRAC,
+            _TWAVE_SLOPE,
+            _SEARCHBACK_RR,
+            _SEARCHBACK_THR,
+            _PEAK_WEIGHT,
+        ],
+        np.float64,
+    )
+    if sos.shape != (3, 6):
+        raise AssertionError("the front end is written for three biquad sections")
+    for arr in (sos, pi, pf):
+        arr.flags.writeable = False
+    return sos, pi, pf
+
+
 class StreamingRPeakDetector:
     """Chunk-by-chunk R-peak detector; the same peaks as :func:`detect_rpeaks`.
 
     ``update(chunk)`` returns the int64 absolute sample indices (counted from the first
     sample ever fed) of the peaks confirmed by this call. A peak at index ``p`` is
     reported at the latest by the call that brings the stream to
-    ``p + delay_samples + 1`` samples (the look-ahead of the refractory window and of
-    the search-back for missed beats, capped at 2 s; most beats come 250 ms late).
-    Chunks may have any length, including 0 and 1.
+    ``p + delay_samples + 1`` samples: most beats are confirmed 250 ms (the refractory
+    look-ahead) after their MWI peak; beats found by search-back or during the first
+    2 s (threshold learning) take longer, up to ``delay_samples`` (about 2.5 s).
+    Chunks may have any length, including 0 and 1. All state is preallocated; each
+    update is one compiled call.
 
     ``fs`` is the sampling rate in Hz, 100–1000.
     """
@@ -362,36 +479,10 @@ class StreamingRPeakDetector:
     def __init__(self, fs: float) -> None:
         fs = check_fs(fs, "fs", FS_MIN_HZ, FS_MAX_HZ)
         self.fs = fs
-        self._sos = np.ascontiguousarray(
-            butter(_BAND_ORDER, _BAND_HZ, btype="bandpass", fs=fs, output="sos"), np.float64
-        )
-        smooth = max(1, round(_SMOOTH_S * fs))
-        if smooth % 2 == 0:
-            smooth += 1  # odd, so the moving average is centred on a sample
-        self._h = round(_REFRACTORY_S * fs)
-        need = max(
-            round(_LEARN_S * fs),
-            round(_SEARCHBACK_MAX_S * fs) + 4 * self._h + round(_REFINE_PRE_S * fs),
-        )
-        size = 1 << int(np.ceil(np.log2(need + 64)))
-        self._pi = np.array(
-            [
-                round(_MWI_S * fs),
-                self._h,
-                round(_LEARN_S * fs),
-                round(_TWAVE_S * fs),
-                round(_SEARCHBACK_MAX_S * fs),
-                smooth,
-                round(_REFINE_PRE_S * fs),
-                round(_REFINE_POST_S * fs),
-                round(_BASELINE_S * fs),
-                size - 1,
-            ],
-            np.int64,
-        )
-        self._pf = np.array([fs / 8.0, _RR_INIT_S * fs], np.float64)
-        self._size = size
-        self._dq_size = 1 << int(np.ceil(np.log2(2 * self._h + 4)))
+        self._sos, self._pi, self._pf = _design(fs)
+        self._h = int(self._pi[P_H])
+        self._size = int(self._pi[P_MASK]) + 1
+        self._lm_size = 1 << int(np.ceil(np.log2(2 * self._h + 8)))
         self.delay_samples: int = _delay_samples(fs)
         self.reset()
 
@@ -403,8 +494,10 @@ class StreamingRPeakDetector:
         self._si[S_LAST_QRS] = -1
         self._si[S_NCAND] = -1
         self._si[S_LAST_OUT] = -1
+        self._si[S_SB_DEADLINE] = _NEVER
         self._rings = np.zeros((N_RINGS, self._size), np.float64)
-        self._dq = np.zeros(self._dq_size, np.int64)
+        self._lm_idx = np.zeros(self._lm_size, np.int64)
+        self._lm_val = np.zeros(self._lm_size, np.float64)
         self._rr = np.zeros(N_RR, np.float64)
         self._learn = np.zeros((N_LEARN, 2), np.float64)
 
@@ -414,7 +507,7 @@ class StreamingRPeakDetector:
         return int(self._si[S_N])
 
     def _call(self, x: np.ndarray, n_real: int) -> np.ndarray:
-        out = np.empty(x.shape[0] // max(self._h, 1) + N_LEARN + 4, np.int64)
+        out = np.empty(x.shape[0] // self._h + N_LEARN + 4, np.int64)
         n = _run(
             x,
             n_real,
@@ -425,50 +518,39 @@ class StreamingRPeakDetector:
             self._sf,
             self._si,
             self._rings,
-            self._dq,
+            self._lm_idx,
+            self._lm_val,
             self._rr,
             self._learn,
             out,
         )
-        return out[:n].copy() if n else np.zeros(0, np.int64)
+        return out[:n].copy()
 
     def update(self, chunk) -> np.ndarray:
         """Feed the next samples (1-D, finite); return the peaks confirmed by them."""
         x = as_signal(chunk, "chunk", ndim=1, min_samples=0)
         return self._call(x, x.shape[0])
 
+    def _finish(self) -> np.ndarray:
+        n = self.samples_seen
+        if n == 0:
+            return np.zeros(0, np.int64)
+        last = self._rings[R_RAW, (n - 1) & (self._size - 1)] + self._sf[F_X0]
+        return self._call(np.full(self.delay_samples + 1, last, np.float64), 0)
+
     def flush(self) -> np.ndarray:
-        """Peaks still pending if the stream ended now (the detector itself is unchanged).
+        """Peaks still pending if the stream ended now; the detector itself is unchanged.
 
         The stream is continued with its last value for the look-ahead, as
         :func:`detect_rpeaks` does at the end of a recording.
         """
-        saved = (
-            self._z.copy(),
-            self._sf.copy(),
-            self._si.copy(),
-            self._rings.copy(),
-            self._dq.copy(),
-            self._rr.copy(),
-            self._learn.copy(),
-        )
+        names = ("_z", "_sf", "_si", "_rings", "_lm_idx", "_lm_val", "_rr", "_learn")
+        saved = {name: getattr(self, name).copy() for name in names}
         try:
-            n = self.samples_seen
-            if n == 0:
-                return np.zeros(0, np.int64)
-            last = self._rings[R_RAW, (n - 1) & (self._size - 1)] + self._sf[F_X0]
-            pad = np.full(self.delay_samples + 1, last, np.float64)
-            return self._call(pad, 0)
+            return self._finish()
         finally:
-            (
-                self._z,
-                self._sf,
-                self._si,
-                self._rings,
-                self._dq,
-                self._rr,
-                self._learn,
-            ) = saved
+            for name, value in saved.items():
+                setattr(self, name, value)
 
 
 def detect_rpeaks(ecg, fs: float) -> np.ndarray:
@@ -478,11 +560,17 @@ def detect_rpeaks(ecg, fs: float) -> np.ndarray:
     ``fs``: sampling rate in Hz, 100–1000. A flat line gives an empty array.
     Method: see the module docstring (Pan–Tompkins detection with Hamilton–Tompkins
     decision rules, refined to the QRS's major extremum). The result equals the peaks
-    of :class:`StreamingRPeakDetector` fed the same samples, plus its :meth:`flush`.
+    of :class:`StreamingRPeakDetector` fed the same samples in any chunks, followed by
+    its :meth:`flush`.
+
+    Example::
+
+        >>> import neurokit2 as nk
+        >>> ecg = nk.ecg_simulate(duration=20, sampling_rate=250, heart_rate=70, random_state=1)
+        >>> peaks = detect_rpeaks(ecg, 250)
     """
     fs = check_fs(fs, "fs", FS_MIN_HZ, FS_MAX_HZ)
     x = as_signal(ecg, "ecg", ndim=1, min_samples=max(1, int(np.ceil(fs))))
     det = StreamingRPeakDetector(fs)
     head = det.update(x)
-    tail = det.flush()
-    return np.concatenate([head, tail]).astype(np.int64, copy=False)
+    return np.concatenate([head, det._finish()])
