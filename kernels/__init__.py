@@ -6,8 +6,23 @@ kernel. Batch forms work on whole recordings; streaming forms carry state across
 
 # Each module's public names are re-exported here, one block per module.
 
+# de
+from edge_emotion.kernels.de import DE_FLOOR as DE_FLOOR
+from edge_emotion.kernels.de import DEFAULT_BANDS as DEFAULT_BANDS
+from edge_emotion.kernels.de import VAR_FLOOR as VAR_FLOOR
+from edge_emotion.kernels.de import StreamingBandDE as StreamingBandDE
+from edge_emotion.kernels.de import band_de as band_de
+from edge_emotion.kernels.de import band_de_map as band_de_map
+
 # features
 from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
+
+# filters
+from edge_emotion.kernels.filters import StreamingFilterBank as StreamingFilterBank
+from edge_emotion.kernels.filters import bandpass_bank_sos as bandpass_bank_sos
+from edge_emotion.kernels.filters import design_bandpass_sos as design_bandpass_sos
+from edge_emotion.kernels.filters import sosfilt_bank as sosfilt_bank
+from edge_emotion.kernels.filters import sosfiltfilt_bank as sosfiltfilt_bank
 
 # hrv
 from edge_emotion.kernels.hrv import CleanedRR as CleanedRR
