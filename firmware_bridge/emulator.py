@@ -288,9 +288,11 @@ def serve_tcp(
     accept_timeout_s: float = 30.0,
     on_ready: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    write_timeout_s: float = 5.0,
 ) -> EmulatorReport:
     """Listens on 127.0.0.1 only, serves one host, then closes. ``on_ready`` gets the
-    source spec (``bridge:tcp://127.0.0.1:PORT``) once listening."""
+    source spec (``bridge:tcp://127.0.0.1:PORT``) once listening; a host that reads
+    nothing for ``write_timeout_s`` ends the run."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind(("127.0.0.1", port))
@@ -316,7 +318,7 @@ def serve_tcp(
                 return b"".join(chunks)
 
             def write(data: bytes) -> None:
-                conn.settimeout(5.0)
+                conn.settimeout(write_timeout_s)
                 conn.sendall(data)
 
             try:
@@ -328,9 +330,10 @@ def serve_tcp(
 class PtyPair:
     """A pseudo-terminal pair in raw mode; the host opens :attr:`path` like a serial port."""
 
-    def __init__(self) -> None:
+    def __init__(self, write_timeout_s: float = 2.0) -> None:
         import tty  # POSIX only
 
+        self.write_timeout_s = write_timeout_s
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)  # no echo, no newline translation: a byte pipe
         self.path = os.ttyname(self.slave)
@@ -347,11 +350,12 @@ class PtyPair:
             chunks.append(data)
         return b"".join(chunks)
 
-    def write(self, data: bytes, timeout_s: float = 2.0) -> None:
+    def write(self, data: bytes) -> None:
+        """Like a UART without flow control: bytes nobody reads within
+        ``write_timeout_s`` are lost."""
         view = memoryview(data)
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + self.write_timeout_s
         while view:
-            # Like a UART without flow control: if nobody reads for timeout_s, bytes are lost.
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([], [self.master], [], left)[1]:
                 return

@@ -40,7 +40,9 @@ class SerialTransport:
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
         try:
-            self._port.timeout = max(timeout_s, 0.0)
+            timeout = max(timeout_s, 0.0)
+            if self._port.timeout != timeout:  # each change is a tcsetattr call
+                self._port.timeout = timeout
             first = self._port.read(1)
             if not first:
                 return b""

@@ -49,7 +49,9 @@ def _serve(emulator: DeviceEmulator, duration_s: float):
         ready.set()
 
     th, box = _run_in_thread(
-        lambda: serve_tcp(emulator, duration_s, accept_timeout_s=10, on_ready=on_ready)
+        lambda: serve_tcp(
+            emulator, duration_s, accept_timeout_s=10, on_ready=on_ready, write_timeout_s=60
+        )
     )
     assert ready.wait(10)
     return spec["spec"], th, box
@@ -144,7 +146,7 @@ def test_pty_serial_end_to_end_and_decisions_downlink():
         pytest.skip("no pseudo-terminals on this platform")
     cfg = EmulatorConfig(speed=20.0, samples_per_frame=16, info_interval_s=1.0, seed=2)
     emulator = DeviceEmulator(cfg, simulate_recording(cfg, 3.0))
-    pty = PtyPair()
+    pty = PtyPair(write_timeout_s=60)  # a loaded CI machine must not lose bytes
     try:
         th, box = _run_in_thread(lambda: serve_pty(emulator, 4.0, pty))
         src = open_bridge_source(f"bridge:{pty.path}?baud=921600")
