@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edge_emotion.bundle import Normalization
 
 
@@ -30,11 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         type=Path,
         default=None,
-        help="NPZ with raw features eeg, ecg[, labels, split] for calibration and parity "
-        "(default: draws from the checkpoint's normalisation statistics, unlabelled)",
+        help="features for calibration and parity: a training feature cache (.npz + .json, "
+        "or its folder) or an NPZ with eeg, ecg[, labels, split] (default: the cache the "
+        "checkpoint records; else draws from its normalisation statistics, unlabelled)",
     )
     p.add_argument("--n-calibration", type=int, default=512, help="windows for calibration")
-    p.add_argument("--n-heldout", type=int, default=2048, help="windows for the parity check")
+    p.add_argument("--n-heldout", type=int, default=4096, help="at most this many held-out windows")
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx")
     p.add_argument("--no-torch-state", action="store_true", help="omit model.pt")
     p.add_argument("--demo", action="store_true", help="label the bundle a demo")
@@ -48,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         from edge_emotion.export.bundle_writer import ExportOptions, check_checkpoint, export_bundle
-        from edge_emotion.export.data import gaussian_features, load_npz_features
+        from edge_emotion.export.data import (
+            features_from_training_cache,
+            gaussian_features,
+            is_training_cache,
+            load_npz_features,
+        )
         from edge_emotion.kernels.features import FeatureConfig
 
         if not args.checkpoint.is_file():
@@ -63,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             ) from None
         ckpt = check_checkpoint(ckpt)
         fc = FeatureConfig.from_dict(ckpt["feature_config"])
-        if args.features is not None:
+        cache = (ckpt.get("dataset") or {}).get("feature_cache")
+        if args.features is not None and is_training_cache(args.features):
+            calibration, heldout = features_from_training_cache(args.features, ckpt, args.seed)
+        elif args.features is not None:
             calibration, heldout = load_npz_features(args.features)
+        elif cache and is_training_cache(cache):
+            calibration, heldout = features_from_training_cache(cache, ckpt, args.seed)
         else:
             norm = Normalization.from_dict(
                 ckpt["normalization"], len(fc.bands), len(fc.eeg_channels)
@@ -75,8 +88,15 @@ def main(argv: list[str] | None = None) -> int:
             heldout = gaussian_features(
                 norm, fc.n_subwindows, fc.hrv_length, args.n_heldout, seed=args.seed + 1
             )
+        # Evenly spaced rows: calibration should see every subject/trial, not the first few.
         if len(calibration) > args.n_calibration:
-            calibration = calibration.take(slice(0, args.n_calibration))
+            idx = np.linspace(0, len(calibration) - 1, args.n_calibration).round().astype(int)
+            calibration = calibration.take(idx)
+        if len(heldout) > args.n_heldout:
+            idx = np.linspace(0, len(heldout) - 1, args.n_heldout).round().astype(int)
+            heldout = heldout.take(idx)
+        print(f"[export] calibration: {len(calibration)} windows from {calibration.source}")
+        print(f"[export] held-out: {len(heldout)} windows from {heldout.source}")
         options = ExportOptions(
             fp16=args.fp16,
             include_torch_state=not args.no_torch_state,

@@ -170,7 +170,11 @@ def export_bundle(
     int8_logits = run_onnx(out / FILE_INT8, ho_eeg, ho_ecg)
 
     name = options.name or out.resolve().name
-    dataset = dict(ckpt.get("dataset") or {})
+    # Workstation paths mean nothing on the device (and leak folder names): keep file names.
+    dataset = {
+        k: Path(v).name if k in ("root", "feature_cache") and isinstance(v, str) and v else v
+        for k, v in (ckpt.get("dataset") or {}).items()
+    }
     synthetic = bool(dataset.get("synthetic", False))
     demo = synthetic if options.demo is None else bool(options.demo)
     report: dict[str, Any] = {

@@ -4,11 +4,15 @@ A :class:`FeatureSet` holds *raw* model inputs (as the feature kernels produce t
 EEG differential-entropy maps and HRV series) with optional binary labels; the export
 normalises them with the checkpoint's statistics. Where they come from, best first:
 
-1. ``--features FILE.npz`` — arrays ``eeg`` (N, bands, channels, subwindows), ``ecg``
+1. The training feature cache (``edge_emotion.training.data``; the checkpoint records
+   its path in ``dataset.feature_cache``, or pass it with ``--features``): calibration
+   from the training subjects, held-out parity from the subjects training held out
+   (``metrics.holdout_subjects``), labels binarised as in training.
+2. ``--features FILE.npz`` — arrays ``eeg`` (N, bands, channels, subwindows), ``ecg``
    (N, 1, hrv_length) or (N, hrv_length), optional ``labels`` (N, n_targets) in {0, 1}
    and optional ``split`` (N,) strings/ints where ``"calib"``/0 marks calibration rows;
    for instance written from the training feature cache.
-2. :func:`gaussian_features` — draws from the checkpoint's normalisation statistics
+3. :func:`gaussian_features` — draws from the checkpoint's normalisation statistics
    (mean ± std per feature). Unlabelled, so the parity report then gives decision
    agreement but no accuracy change; the report names the source either way.
 """
@@ -122,3 +126,65 @@ def gaussian_features(
     eeg = norm.eeg_mean[None, :, :, None] + norm.eeg_std[None, :, :, None] * z
     ecg = norm.ecg_mean + norm.ecg_std * rng.standard_normal((n, 1, hrv_length))
     return FeatureSet(eeg, ecg, None, f"gaussian draws from normalisation statistics (seed {seed})")
+
+
+def is_training_cache(path: Path | str) -> bool:
+    """True for a training feature cache (``.npz`` + ``.json`` manifest, or its folder)."""
+    try:
+        resolve_training_cache(path)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_training_cache(path: Path | str) -> Path:
+    """The cache ``.npz`` for a file or folder (newest cache in a folder)."""
+    import json
+
+    p = Path(path)
+    candidates = sorted(p.glob("*.npz"), key=lambda q: q.stat().st_mtime) if p.is_dir() else [p]
+    for c in reversed(candidates):
+        meta = c.with_suffix(".json")
+        if c.is_file() and meta.is_file():
+            try:
+                fmt = json.loads(meta.read_text()).get("format", "")
+            except (OSError, ValueError):
+                continue
+            if str(fmt).startswith("edge_emotion.feature_cache/"):
+                return c
+    raise ValueError(f"{p} is not a training feature cache (.npz with its .json manifest)")
+
+
+def features_from_training_cache(
+    path: Path | str, ckpt: dict, seed: int = 0
+) -> tuple[FeatureSet, FeatureSet]:
+    """(calibration, held-out) from a training feature cache, split by subject.
+
+    Held-out rows are the subjects listed in the checkpoint's
+    ``metrics["holdout_subjects"]``; calibration rows are the others (the training
+    subjects). Without a recorded hold-out, subjects are split in half with ``seed`` and
+    the source says so (the held-out half may then have been seen in training).
+    """
+    from edge_emotion.training.data import LabelConfig, read_cache
+
+    cache = resolve_training_cache(path)
+    arrays = read_cache(cache)
+    label_cfg = (ckpt.get("dataset") or {}).get("labels")
+    labels = arrays.labels(LabelConfig(**label_cfg) if isinstance(label_cfg, dict) else None)
+    names = list(arrays.subject_names)
+    held_names = list((ckpt.get("metrics") or {}).get("holdout_subjects") or [])
+    subj_names = np.asarray([names[i] for i in arrays.subject])
+    if held_names:
+        held = np.isin(subj_names, held_names)
+        how = f"held-out subjects {held_names} of training cache {cache.name}"
+        how_cal = f"training subjects of training cache {cache.name}"
+    else:
+        uniq = np.unique(arrays.subject)
+        pick = np.random.default_rng(seed).permutation(uniq)[: max(len(uniq) // 2, 1)]
+        held = np.isin(arrays.subject, pick)
+        how = f"half the subjects of training cache {cache.name} (no hold-out recorded)"
+        how_cal = f"other half of the subjects of training cache {cache.name}"
+    if held.all() or not held.any():
+        raise ValueError(f"{cache}: cannot split calibration/held-out rows by subject")
+    full = FeatureSet(arrays.eeg, arrays.ecg, labels, str(cache))
+    return full.take(np.flatnonzero(~held), how_cal), full.take(np.flatnonzero(held), how)
