@@ -7,6 +7,7 @@ Python decoder on corrupted streams. Skips when no C compiler is installed."""
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +39,12 @@ def _compiler() -> str:
     return cc
 
 
+def _cc(*args: str) -> None:
+    """Compile; on failure show the compiler's messages (warnings are errors here)."""
+    run = subprocess.run([_compiler(), *CFLAGS, *args], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("ebridge")
@@ -46,12 +53,7 @@ def build_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def lib(build_dir) -> ctypes.CDLL:
     so = build_dir / "libebridge.so"
-    subprocess.run(
-        [_compiler(), *CFLAGS, "-fPIC", "-shared", str(C_DIR / "ebridge.c"), "-o", str(so)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    _cc("-fPIC", "-shared", str(C_DIR / "ebridge.c"), "-o", str(so))
     lib = ctypes.CDLL(str(so))
     sz = ctypes.c_size_t
     u8p = ctypes.POINTER(ctypes.c_uint8)
@@ -219,7 +221,7 @@ def c_decode(lib, data: bytes, piece: int) -> tuple[list[tuple[int, int, int, by
 def test_c_unit_tests_pass(build_dir):
     exe = build_dir / "test_ebridge"
     srcs = [str(C_DIR / "ebridge.c"), str(C_DIR / "test_ebridge.c")]
-    subprocess.run([_compiler(), *CFLAGS, *srcs, "-o", str(exe)], check=True, capture_output=True)
+    _cc(*srcs, "-o", str(exe))
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stdout + run.stderr
     assert ", 0 failed" in run.stdout
@@ -241,12 +243,18 @@ def test_c_header_is_self_contained_and_small_decoder_builds(build_dir):
     )
     exe = build_dir / "small"
     small = ["-DEB_DECODER_MAX_PAYLOAD=16u", f"-I{C_DIR}"]
-    subprocess.run(
-        [_compiler(), *CFLAGS, *small, str(src), str(C_DIR / "ebridge.c"), "-o", str(exe)],
-        check=True,
-        capture_output=True,
-    )
+    _cc(*small, str(src), str(C_DIR / "ebridge.c"), "-o", str(exe))
     assert subprocess.run([str(exe)], timeout=10).returncode == 0
+
+
+def test_c_library_uses_only_the_allowed_headers():
+    """No heap, no stdio, nothing beyond <stdint.h>, <stddef.h>, <string.h>."""
+    for name in ("ebridge.h", "ebridge.c"):
+        text = (C_DIR / name).read_text()
+        includes = set(re.findall(r'#include\s*[<"]([^>"]+)[>"]', text))
+        assert includes <= {"stdint.h", "stddef.h", "string.h", "ebridge.h"}, (name, includes)
+        code = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+        assert not re.search(r"\b(malloc|calloc|realloc|free|printf)\s*\(", code), name
 
 
 def test_c_crc_check_value(lib):
