@@ -16,6 +16,8 @@ from edge_emotion.kernels.de import band_de_map as band_de_map
 
 # features
 from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
+from edge_emotion.kernels.features import StreamingFeatureExtractor as StreamingFeatureExtractor
+from edge_emotion.kernels.features import trial_features as trial_features
 
 # filters
 from edge_emotion.kernels.filters import StreamingFilterBank as StreamingFilterBank

@@ -32,6 +32,8 @@ import numpy as np
 from numba import njit
 
 from edge_emotion.kernels._validate import FS_RANGE_HZ, as_signal
+from edge_emotion.kernels.de import _LOG_2PIE, DEFAULT_BANDS, VAR_FLOOR, StreamingBandDE
+from edge_emotion.kernels.filters import bandpass_bank_sos, sosfilt_bank
 from edge_emotion.kernels.hrv import (
     DEFAULT_HALF_WINDOW,
     DEFAULT_RR_RANGE_MS,
@@ -40,14 +42,7 @@ from edge_emotion.kernels.hrv import (
     _window_series_kernel,
     as_peaks,
 )
-
-# The same default as edge_emotion.kernels.de.DEFAULT_BANDS (theta, alpha, beta, gamma in Hz).
-DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
-    ("theta", 4.0, 8.0),
-    ("alpha", 8.0, 14.0),
-    ("beta", 14.0, 31.0),
-    ("gamma", 31.0, 45.0),
-)
+from edge_emotion.kernels.rpeaks import StreamingRPeakDetector, detect_rpeaks
 
 EMOTIV_EPOC_CHANNELS: tuple[str, ...] = (
     "AF3",
@@ -355,16 +350,16 @@ def samples_before(end_s: float, fs: float) -> int:
 
 
 @njit(cache=True)
-def _de_windows_kernel(filtered, ends, n_sub, sub_len):
+def _de_windows_kernel(filtered, ends, n_sub, sub_len, log_2pie, var_floor):
     # filtered: (bands, channels, n) causal band-passed EEG; ends: (W,) sample counts.
     # Prefix sums per (band, channel) make every window O(sub-windows), not O(samples);
-    # the mean is removed per sub-window, so the variance matches np.var (ddof=0).
+    # the mean is removed per sub-window, so the variance matches np.var (ddof=0); the
+    # floor and formula are edge_emotion.kernels.de's, so flat channels agree too.
     n_b, n_c, n = filtered.shape
     n_w = ends.shape[0]
     out = np.empty((n_w, n_b, n_c, n_sub), dtype=np.float32)
     s1 = np.empty(n + 1, dtype=np.float64)
     s2 = np.empty(n + 1, dtype=np.float64)
-    two_pi_e = 2.0 * np.pi * np.e
     for b in range(n_b):
         for c in range(n_c):
             s1[0] = 0.0
@@ -379,10 +374,8 @@ def _de_windows_kernel(filtered, ends, n_sub, sub_len):
                     a = first + s * sub_len
                     z = a + sub_len
                     m = (s1[z] - s1[a]) / sub_len
-                    var = (s2[z] - s2[a]) / sub_len - m * m
-                    if var < 1e-300:
-                        var = 1e-300
-                    out[w, b, c, s] = 0.5 * np.log(two_pi_e * var)
+                    var = max((s2[z] - s2[a]) / sub_len - m * m, var_floor)
+                    out[w, b, c, s] = 0.5 * (log_2pie + np.log(var))
     return out
 
 
@@ -432,9 +425,6 @@ def trial_features(
         ``(de_maps (W, bands, channels, subwindows) float32, hrv (W, hrv_length) float32)``,
         plus ``n_beats`` when asked. DE in nats of the band-passed signal's unit; HRV in s.
     """
-    from edge_emotion.kernels.filters import StreamingFilterBank, bandpass_bank_sos
-    from edge_emotion.kernels.rpeaks import StreamingRPeakDetector, detect_rpeaks
-
     config = _check_config(config)
     x = _check_eeg(eeg, config, "eeg")
     e = as_signal(ecg, "ecg", ndim=1, min_samples=0)
@@ -471,9 +461,11 @@ def trial_features(
         return (*empty, np.zeros(0, np.int64)) if return_beats else empty
 
     n_eeg = int(eeg_ends.max())
-    bank = StreamingFilterBank(bandpass_bank_sos(config.bands, config.eeg_fs), n_ch)
-    filtered = np.ascontiguousarray(bank.process(x[:, :n_eeg]), dtype=np.float64)
-    de_maps = _de_windows_kernel(filtered, eeg_ends, n_sub, config.eeg_subwindow_samples)
+    sos_bank = bandpass_bank_sos(config.bands, config.eeg_fs)
+    filtered = np.ascontiguousarray(sosfilt_bank(x[:, :n_eeg], sos_bank), dtype=np.float64)
+    de_maps = _de_windows_kernel(
+        filtered, eeg_ends, n_sub, config.eeg_subwindow_samples, _LOG_2PIE, VAR_FLOOR
+    )
 
     delay = StreamingRPeakDetector(config.ecg_fs).delay_samples
     n_ecg = int(ecg_ends.max())
@@ -485,12 +477,9 @@ def trial_features(
     method = RR_METHODS.index(config.rr_correction)
     for w in range(n_w):
         a, b = ecg_window(int(ecg_ends[w]), delay, config.ecg_window_samples)
-        lo_i = int(np.searchsorted(peaks, a))
-        hi_i = int(np.searchsorted(peaks, b))
-        hrv[w], _ = _window_series_kernel(
-            peaks, lo_i, hi_i, config.ecg_fs, config.hrv_length, method, *_CLEAN_ARGS
+        hrv[w], n_beats[w], _ = _window_series_kernel(
+            peaks, a, b, config.ecg_fs, config.hrv_length, method, *_CLEAN_ARGS
         )
-        n_beats[w] = hi_i - lo_i
     return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
 
 
@@ -512,9 +501,6 @@ class StreamingFeatureExtractor:
     """
 
     def __init__(self, config: FeatureConfig) -> None:
-        from edge_emotion.kernels.de import StreamingBandDE
-        from edge_emotion.kernels.rpeaks import StreamingRPeakDetector
-
         self.config = _check_config(config)
         c = self.config
         self._de = StreamingBandDE(
@@ -527,6 +513,7 @@ class StreamingFeatureExtractor:
         span = c.ecg_window_samples + self.delay_samples
         self._peaks = np.zeros(int(span / (0.2 * c.ecg_fs)) + 16, dtype=np.int64)
         self._method = RR_METHODS.index(c.rr_correction)
+        self._n_channels = len(c.eeg_channels)
         self.reset()
 
     def reset(self) -> None:
@@ -553,10 +540,17 @@ class StreamingFeatureExtractor:
 
     def push_eeg(self, chunk) -> None:
         """Append EEG samples: ``(channels, n)`` in ``config.eeg_channels`` order, finite."""
-        x = _check_eeg(chunk, self.config, "chunk")
-        if x.shape[1]:
-            self._de.update(x)
-            self._n_eeg += x.shape[1]
+        if not (
+            type(chunk) is np.ndarray
+            and chunk.dtype == np.float64
+            and chunk.ndim == 2
+            and chunk.shape[0] == self._n_channels
+        ):
+            # Slow path only for conversions and a clear error; StreamingBandDE checks
+            # finiteness inside its compiled update.
+            chunk = _check_eeg(chunk, self.config, "chunk")
+        self._de.update(chunk)
+        self._n_eeg += chunk.shape[1]
 
     def push_ecg(self, chunk) -> None:
         """Append ECG samples: ``(n,)`` (or ``(1, n)``) at ``config.ecg_fs``, finite."""
@@ -600,12 +594,9 @@ class StreamingFeatureExtractor:
             )
         de_map = np.asarray(self._de.de_map(), dtype=np.float32)
         a, b = ecg_window(self._det.samples_seen, self.delay_samples, c.ecg_window_samples)
-        peaks = self._peaks[: self._n_peaks]
-        lo_i = int(np.searchsorted(peaks, a))
-        hi_i = int(np.searchsorted(peaks, b))
-        hrv, n_art = _window_series_kernel(
-            peaks, lo_i, hi_i, c.ecg_fs, c.hrv_length, self._method, *_CLEAN_ARGS
+        hrv, n_beats, n_art = _window_series_kernel(
+            self._peaks[: self._n_peaks], a, b, c.ecg_fs, c.hrv_length, self._method, *_CLEAN_ARGS
         )
-        self.n_beats = hi_i - lo_i
+        self.n_beats = int(n_beats)
         self.n_artefacts = int(n_art)
         return de_map, hrv

@@ -187,15 +187,9 @@ def _correct_flagged(rr, flags, half_window, lo, hi):
     for i in range(n):
         if not flags[i]:
             n_good += 1
-    good = np.empty(n_good, dtype=np.float64)
-    g = 0
-    for i in range(n):
-        if not flags[i]:
-            good[g] = rr[i]
-            g += 1
-    global_ref = 0.0
-    if n_good > 0:
-        global_ref = np.median(good)
+    if n_good == n:
+        return out
+    global_ref = -1.0  # median of all unflagged intervals, computed only if needed
     buf = np.empty(2 * half_window, dtype=np.float64)
     for i in range(n):
         if not flags[i]:
@@ -208,6 +202,14 @@ def _correct_flagged(rr, flags, half_window, lo, hi):
         if k > 0:
             out[i] = _median_small(buf, k)
         elif n_good > 0:
+            if global_ref < 0.0:
+                good = np.empty(n_good, dtype=np.float64)
+                g = 0
+                for j in range(n):
+                    if not flags[j]:
+                        good[g] = rr[j]
+                        g += 1
+                global_ref = np.median(good)
             out[i] = global_ref
         else:
             # Nothing trustworthy anywhere: the nearest physiological value.
@@ -262,12 +264,16 @@ def _time_kernel(rr):
 
 
 @njit(cache=True)
-def _window_series_kernel(peaks, lo_i, hi_i, fs, length, method_id, threshold, half_window, lo, hi):
-    # peaks[lo_i:hi_i] are the beats inside the window; returns (series_s, n_artefacts).
+def _window_series_kernel(
+    peaks, start, stop, fs, length, method_id, threshold, half_window, lo, hi
+):
+    # The beats start <= p < stop; returns (series in s, n_beats, n_artefacts).
     out = np.zeros(length, dtype=np.float32)
+    lo_i = np.searchsorted(peaks, start)
+    hi_i = np.searchsorted(peaks, stop)
     n_beats = hi_i - lo_i
     if n_beats < 2:
-        return out, 0
+        return out, n_beats, 0
     rr = _rr_ms_kernel(peaks[lo_i:hi_i], fs)
     cleaned, flags = _clean_kernel(rr, method_id, threshold, half_window, lo, hi, False)
     n_art = 0
@@ -278,7 +284,7 @@ def _window_series_kernel(peaks, lo_i, hi_i, fs, length, method_id, threshold, h
     first = m - length if m > length else 0
     for i in range(first, m):
         out[i - first] = cleaned[i] * 1e-3
-    return out, n_art
+    return out, n_beats, n_art
 
 
 # --------------------------------------------------------------------------------------
@@ -411,12 +417,10 @@ def hrv_window(
     if correction not in RR_METHODS:
         raise ValueError(f"correction must be one of {RR_METHODS}, got {correction!r}")
     p = as_peaks(peaks)
-    lo_i = int(np.searchsorted(p, a, side="left"))
-    hi_i = int(np.searchsorted(p, b, side="left"))
-    series, n_art = _window_series_kernel(
+    series, n_beats, n_art = _window_series_kernel(
         p,
-        lo_i,
-        hi_i,
+        a,
+        b,
         fs,
         int(length),
         RR_METHODS.index(correction),
@@ -424,7 +428,7 @@ def hrv_window(
         DEFAULT_HALF_WINDOW,
         *DEFAULT_RR_RANGE_MS,
     )
-    return series, hi_i - lo_i, int(n_art)
+    return series, int(n_beats), int(n_art)
 
 
 def hrv_series(

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from edge_emotion.kernels.features import DEFAULT_BANDS, FeatureConfig
+from edge_emotion.kernels.features import (
+    DEFAULT_BANDS,
+    FeatureConfig,
+    StreamingFeatureExtractor,
+    samples_before,
+    trial_features,
+)
 
 
 def test_config_defaults_match_contract():
@@ -62,3 +69,151 @@ def test_config_from_dict_rejects_unknown_and_wrong_format():
         FeatureConfig.from_dict({**d, "format": "other/9"})
     with pytest.raises(ValueError, match="JSON"):
         FeatureConfig.from_json("{not json")
+
+
+# --------------------------------------------------------------------------------------
+# the feature path
+# --------------------------------------------------------------------------------------
+
+
+def _signals(config: FeatureConfig, duration_s: float, seed: int = 0):
+    """EEG with band structure + a realistic ECG (Gaussian-wave beats with RSA)."""
+    from edge_emotion.kernels.__main__ import synthetic_ecg
+
+    rng = np.random.default_rng(seed)
+    n = round(duration_s * config.eeg_fs)
+    t = np.arange(n) / config.eeg_fs
+    n_ch = len(config.eeg_channels)
+    eeg = np.cumsum(rng.standard_normal((n_ch, n)), axis=1) * 0.3
+    eeg += 20 * rng.standard_normal((n_ch, 1)) * np.sin(2 * np.pi * 10.0 * t)
+    eeg += 5 * rng.standard_normal((n_ch, n))
+    ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, seed=seed)
+    return eeg, ecg
+
+
+def _stream(config, eeg, ecg, ends_s, rng, max_chunk):
+    """Push both modalities in random chunks; features() at each end time."""
+    ext = StreamingFeatureExtractor(config)
+    ne = nc = 0
+    de_out, hrv_out, beats = [], [], []
+    for end in ends_s:
+        e_to = samples_before(end, config.eeg_fs)
+        c_to = samples_before(end, config.ecg_fs)
+        while ne < e_to or nc < c_to:
+            k = int(rng.integers(0, max_chunk + 1))
+            ext.push_eeg(eeg[:, ne : min(ne + k, e_to)])
+            ne = min(ne + k, e_to)
+            k = int(rng.integers(0, 2 * max_chunk + 1))
+            ext.push_ecg(ecg[nc : min(nc + k, c_to)])
+            nc = min(nc + k, c_to)
+        assert ext.eeg_samples_seen == e_to and ext.ecg_samples_seen == c_to
+        de, hrv = ext.features()
+        de_out.append(de)
+        hrv_out.append(hrv)
+        beats.append(ext.n_beats)
+    return np.stack(de_out), np.stack(hrv_out), np.array(beats), ext
+
+
+@pytest.mark.parametrize(
+    ("ecg_fs", "max_chunk", "seed"), [(128.0, 40, 0), (250.0, 7, 1), (360.0, 300, 2)]
+)
+def test_streaming_equals_trial_features(ecg_fs, max_chunk, seed):
+    config = FeatureConfig(ecg_fs=ecg_fs)
+    eeg, ecg = _signals(config, 40.0, seed)
+    rng = np.random.default_rng(seed)
+    ends = config.window_s + config.hop_s * np.arange(0, 121, 3)  # 10 s .. 40 s
+    de_b, hrv_b, beats_b = trial_features(eeg, ecg, config, ends, return_beats=True)
+    de_s, hrv_s, beats_s, _ = _stream(config, eeg, ecg, ends, rng, max_chunk)
+    assert de_b.shape == (len(ends), *config.eeg_shape) and de_b.dtype == np.float32
+    assert hrv_b.shape == (len(ends), config.hrv_length) and hrv_b.dtype == np.float32
+    np.testing.assert_allclose(de_s, de_b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(hrv_s, hrv_b, rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(beats_s, beats_b)
+    # ~68 bpm: a full 10-s ECG window holds about 11 beats
+    assert beats_b[-1] >= 9 and ((hrv_b[-1] > 0.7) & (hrv_b[-1] < 1.1)).sum() >= 8
+
+
+def test_trial_features_match_independent_references():
+    """DE against scipy sosfilt + np.var; HRV against detect_rpeaks + hrv_series."""
+    from scipy.signal import sosfilt
+
+    from edge_emotion.kernels import StreamingRPeakDetector, detect_rpeaks, hrv_series
+    from edge_emotion.kernels.filters import bandpass_bank_sos
+
+    config = FeatureConfig(ecg_fs=250.0)
+    eeg, ecg = _signals(config, 25.0, seed=3)
+    ends = np.array([10.0, 17.25, 25.0])
+    de, hrv = trial_features(eeg, ecg, config, ends)
+    sos = bandpass_bank_sos(config.bands, config.eeg_fs)
+    sub = config.eeg_subwindow_samples
+    peaks = detect_rpeaks(ecg, config.ecg_fs)
+    delay = StreamingRPeakDetector(config.ecg_fs).delay_samples
+    for w, end in enumerate(ends):
+        stop = round(end * config.eeg_fs)
+        for b in range(len(config.bands)):
+            y = sosfilt(sos[b], eeg[:, :stop], axis=1)[:, stop - config.eeg_window_samples :]
+            ref = 0.5 * np.log(2 * np.pi * np.e * y.reshape(y.shape[0], -1, sub).var(axis=2))
+            np.testing.assert_allclose(de[w, b], ref, rtol=1e-5, atol=1e-5)
+        e_stop = round(end * config.ecg_fs) - delay
+        e_start = e_stop - config.ecg_window_samples
+        ref = hrv_series(peaks, config.ecg_fs, max(e_start, 0), e_stop, config.hrv_length)
+        np.testing.assert_array_equal(hrv[w], ref)
+    # alpha (8-14 Hz) carries the 10-Hz rhythm: highest DE of the four bands
+    assert (de[:, 1].mean(axis=-1) > de[:, 0].mean(axis=-1)).all()
+
+
+def test_few_beats_give_partial_zero_embedded_series():
+    config = FeatureConfig(ecg_fs=250.0)
+    eeg, ecg = _signals(config, 20.0, seed=4)
+    flat = np.zeros_like(ecg)
+    de, hrv, beats = trial_features(eeg, flat, config, [20.0], return_beats=True)
+    assert beats[0] == 0 and (hrv == 0).all() and np.isfinite(de).all()
+    # the first window's ECG part starts before the stream did: fewer beats, still valid
+    _, hrv, beats = trial_features(eeg, ecg, config, [10.0, 20.0], return_beats=True)
+    assert 0 < beats[0] < beats[1]
+    assert (hrv[0] > 0).sum() == beats[0] - 1
+    assert (hrv[0][beats[0] - 1 :] == 0).all()
+
+
+def test_streaming_state_stays_bounded_over_a_long_run():
+    config = FeatureConfig(ecg_fs=250.0, eeg_channels=("Fz", "Cz"))
+    eeg, ecg = _signals(config, 300.0, seed=5)
+    ends = np.array([100.0, 200.0, 300.0])
+    de_s, hrv_s, _, ext = _stream(config, eeg, ecg, ends, np.random.default_rng(5), 400)
+    cap = ext._peaks.shape[0]
+    assert ext._n_peaks <= cap < 100
+    de_b, hrv_b = trial_features(eeg, ecg, config, ends)
+    np.testing.assert_allclose(de_s, de_b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(hrv_s, hrv_b, rtol=1e-6)
+    ext.reset()
+    assert not ext.ready and ext.ecg_samples_seen == 0
+    with pytest.raises(RuntimeError, match="before features"):
+        ext.features()
+
+
+def test_feature_path_rejects_bad_input():
+    config = FeatureConfig(ecg_fs=250.0)
+    eeg, ecg = _signals(config, 12.0)
+    with pytest.raises(ValueError, match="14 channels"):
+        trial_features(eeg[:3], ecg, config, [10.0])
+    with pytest.raises(ValueError, match="window_s"):
+        trial_features(eeg, ecg, config, [9.0])
+    with pytest.raises(ValueError, match="eeg holds only"):
+        trial_features(eeg, ecg, config, [12.5])
+    with pytest.raises(ValueError, match="ecg holds only"):
+        trial_features(eeg, ecg[:2000], config, [11.0])
+    with pytest.raises(ValueError, match="window_ends_s"):
+        trial_features(eeg, ecg, config, [[10.0]])
+    bad = eeg.copy()
+    bad[2, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        trial_features(bad, ecg, config, [10.0])
+    with pytest.raises(ValueError, match="config"):
+        trial_features(eeg, ecg, config.to_dict(), [10.0])
+    ext = StreamingFeatureExtractor(config)
+    with pytest.raises(ValueError, match="14 channels"):
+        ext.push_eeg(np.zeros((3, 10)))
+    with pytest.raises(ValueError, match="chunk"):
+        ext.push_ecg(np.full(10, np.inf))
+    de, hrv = trial_features(eeg, ecg, config, [])
+    assert de.shape == (0, *config.eeg_shape) and hrv.shape == (0, 32)
