@@ -357,3 +357,20 @@ def test_c_and_python_decoders_agree_on_damaged_streams(lib, seed):
     )
     assert (c_dec.bytes_skipped, c_dec.bytes_in_frames) == (s.bytes_skipped, s.bytes_in_frames)
     assert c_dec.bytes_received == s.bytes_received == len(data)
+
+
+def test_protocol_md_firmware_example_compiles(build_dir):
+    """The C example in PROTOCOL.md §6 builds against the real header."""
+    text = (C_DIR.parent / "PROTOCOL.md").read_text()
+    example = re.search(r"```c\n(.*?)```", text, flags=re.S).group(1)
+    stubs = (
+        "#include <stddef.h>\n#include <stdint.h>\n"
+        "enum { LED_OFF, LED_RED, LED_GREEN };\n"
+        "void uart_write(const uint8_t *p, size_t n);\nvoid set_led(int c);\n"
+        "void send_info(void);\n"
+        "void on_block(const int32_t samples[25 * 9], uint32_t t_first_us, uint32_t lead_off);\n"
+        "void on_rx(const uint8_t *p, size_t len);\n"
+    )
+    src = build_dir / "example.c"
+    src.write_text(stubs + example)
+    _cc(f"-I{C_DIR}", "-c", str(src), "-o", str(build_dir / "example.o"))
