@@ -221,7 +221,7 @@ class TensorRTEngine(Engine):
         self.plan_path = trt_support.build_or_load_plan(
             onnx_path,
             input_shapes=shapes,
-            cache_dir=Path(cache_dir) if cache_dir is not None else bundle.path / "trt_cache",
+            cache_dir=Path(cache_dir) if cache_dir is not None else default_plan_cache(bundle),
             max_batch=max_batch,
         )
         self.runner = trt_support.TrtRunner(self.plan_path.read_bytes())
@@ -231,6 +231,23 @@ class TensorRTEngine(Engine):
 
     def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
         return self.runner.run({self._in[0]: eeg, self._in[1]: ecg})[self._out]
+
+
+def default_plan_cache(bundle: Bundle) -> Path:
+    """``<bundle>/trt_cache`` when writable, else ``~/.cache/edge_emotion/trt/<bundle id>``.
+
+    A bundle installed inside site-packages (the demo bundle) is often read-only.
+    """
+    local = bundle.path / "trt_cache"
+    try:
+        local.mkdir(exist_ok=True)
+        probe = local / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return local
+    except OSError:
+        ident = bundle.manifest["files"][bundle.file_for_role(ROLE_ONNX_FP32).name]["sha256"]
+        return Path.home() / ".cache" / "edge_emotion" / "trt" / ident[:16]
 
 
 def create_engine(
