@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.signal import lfilter
 
 from edge_emotion.firmware_bridge.decoder import DecisionEvent, HostDecoder, RequestInfoEvent
 from edge_emotion.firmware_bridge.protocol import (
@@ -107,12 +108,8 @@ def simulate_recording(config: EmulatorConfig, duration_s: float = 60.0) -> dict
     n_eeg = round(duration_s * config.eeg_fs)
     t = np.arange(n_eeg) / config.eeg_fs
     white = rng.standard_normal((len(config.eeg_names), n_eeg))
-    # Leaky integration gives a 1/f-like spectrum without scipy.
-    pink = np.empty_like(white)
-    acc = np.zeros(len(config.eeg_names))
-    for i in range(n_eeg):
-        acc = 0.95 * acc + white[:, i]
-        pink[:, i] = acc
+    # A leaky integrator (pole at 0.95) gives a 1/f-like spectrum above ~1 Hz.
+    pink = lfilter([1.0], [1.0, -0.95], white, axis=1)
     pink -= pink.mean(axis=1, keepdims=True)
     phase = rng.uniform(0, 2 * np.pi, (len(config.eeg_names), 1))
     alpha = 8.0 * np.sin(2 * np.pi * 10.0 * t + phase)
@@ -172,11 +169,13 @@ class DeviceEmulator:
         self.signals = signals if signals is not None else simulate_recording(config)
         self._raw: dict[int, np.ndarray] = {}
         for s in self.info.streams:
-            sig = np.asarray(self.signals.get(s.stream_id), dtype=np.float64)
+            if s.stream_id not in self.signals:
+                raise ValueError(f"signals: no array for stream {s.stream_id}")
+            sig = np.asarray(self.signals[s.stream_id], dtype=np.float64)
             if sig.ndim != 2 or sig.shape[0] != len(s.channels) or sig.shape[1] < 1:
                 raise ValueError(
-                    f"signals[{s.stream_id}]: expected ({len(s.channels)}, n) samples, "
-                    f"got {None if sig is None else sig.shape}"
+                    f"signals[{s.stream_id}]: expected ({len(s.channels)}, n) samples in µV, "
+                    f"got shape {sig.shape}"
                 )
             counts = np.round(np.nan_to_num(sig) / s.scales[:, None])
             self._raw[s.stream_id] = np.clip(counts, *_INT24).astype(np.int32).T.copy()

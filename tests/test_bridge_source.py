@@ -251,3 +251,23 @@ def test_emulator_command_line():
         from edge_emotion.firmware_bridge.emulator import main
 
         main(["--eeg-names", "THISNAMEISTOOLONG"])
+
+
+def test_emulator_quantises_given_signals_and_validates_them(tmp_path):
+    from edge_emotion.firmware_bridge.emulator import ECG_SCALE_UV, EEG_SCALE_UV, _load_npz
+
+    cfg = EmulatorConfig(eeg_names=("C3", "C4"))
+    rng = np.random.default_rng(0)
+    eeg, ecg = rng.normal(0, 50, (2, 300)), rng.normal(0, 800, 300)
+    path = tmp_path / "rec.npz"
+    np.savez(path, eeg=eeg, ecg=ecg)
+    em = DeviceEmulator(cfg, _load_npz(str(path), cfg))
+    np.testing.assert_array_equal(em._raw[0], np.round(eeg / EEG_SCALE_UV).T)
+    np.testing.assert_array_equal(em._raw[1][:, 0], np.round(ecg / ECG_SCALE_UV))
+    np.savez(path, eeg=eeg[:1], ecg=ecg)
+    with pytest.raises(ValueError, match="eeg"):
+        _load_npz(str(path), cfg)
+    with pytest.raises(ValueError, match="signals"):
+        DeviceEmulator(cfg, {0: eeg})
+    with pytest.raises(ValueError, match="samples_per_frame"):
+        EmulatorConfig(samples_per_frame=0)
