@@ -19,8 +19,9 @@ Decisions (tested in ``tests/test_de.py``):
   ``scipy.signal.sosfiltfilt`` (see :mod:`edge_emotion.kernels.filters`), so the input
   must be longer than the filters' padding (27 samples for order-4 band-passes).
 - ``band_de_map(zero_phase=False)`` and :class:`StreamingBandDE` filter causally from
-  the first sample with the filter state at rest; the first ~2 s after the stream start
-  carry the filters' response to the electrode offset.
+  the first sample with the filter state at rest, so the first seconds carry the
+  filters' response to the electrode offset (a 6e4 µV step takes ~6 s to fall below
+  1 µV² in the theta band); drop them or remove the offset upstream.
 """
 
 from __future__ import annotations
