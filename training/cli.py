@@ -349,7 +349,7 @@ def cmd_train(args) -> int:
 def cmd_cv(args) -> int:
     from edge_emotion.training.cv import CVConfig, run_cv
     from edge_emotion.training.loop import is_main_process
-    from edge_emotion.training.models import model_config, model_summary
+    from edge_emotion.training.models import model_summary
     from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
     from edge_emotion.training.reports import write_cv_report
 
@@ -374,10 +374,7 @@ def cmd_cv(args) -> int:
     if not is_main_process():
         return 0
     out = Path(args.out)
-    sizes = {
-        name: model_summary(model_config(name, **results["models"][name]["model_config"]))
-        for name in results["models"]
-    }
+    sizes = {name: model_summary(res["model_config"]) for name, res in results["models"].items()}
     meta = {
         "dataset": "amigos-synthetic" if arrays.synthetic else "amigos",
         "synthetic": arrays.synthetic,

@@ -256,6 +256,8 @@ def run_cv(
                 "history": fit_result["history"],
                 "train_seconds": fit_result["seconds"],
                 "segments_per_second": fit_result["segments_per_second"],
+                "segments_seen_per_rank": fit_result["segments_seen"],
+                "world_size": fit_result["world_size"],
                 "fold_seconds": time.perf_counter() - t0,
                 "device": fit_result["device"],
             }

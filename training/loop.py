@@ -296,5 +296,6 @@ def fit(
         "segments_seen": seen,
         "segments_per_second": seen / seconds if seconds > 0 and seen else float("nan"),
         "device": str(device),
+        "world_size": dist.get_world_size() if dist.is_initialized() else 1,
         "resumed_from_epoch": start_epoch,
     }
