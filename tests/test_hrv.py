@@ -116,7 +116,7 @@ def peak_trains(draw):
 FS = st.sampled_from([100.0, 128.0, 250.0, 360.0, 1000.0])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(peaks=peak_trains(), fs=FS)
 def test_rr_and_clean_match_naive(peaks, fs):
     rr = rr_intervals(peaks, fs)
@@ -130,7 +130,7 @@ def test_rr_and_clean_match_naive(peaks, fs):
         assert res.n_artefacts == int(ref_flags.sum())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(peaks=peak_trains(), fs=FS)
 def test_hrv_time_matches_naive(peaks, fs):
     if len(peaks) < 2:
@@ -144,7 +144,7 @@ def test_hrv_time_matches_naive(peaks, fs):
             np.testing.assert_allclose(ours[k], v, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=k)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     peaks=peak_trains(),
     fs=FS,
