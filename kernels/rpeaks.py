@@ -65,7 +65,7 @@ _SEARCHBACK_THR = 0.5  # ... for the largest candidate above this fraction of TH
 _SMOOTH_S = 0.020  # centred moving average used for refinement
 _REFINE_PRE_S = 0.250  # refinement window, relative to the MWI peak: [k - pre, k - post]
 _REFINE_POST_S = 0.020
-_BASELINE_S = 0.100  # baseline = mean of the smoothed ECG just before the refinement window
+_BASELINE_S = 0.050  # baseline: line through the means over this span before and after it
 
 # Integer parameters (pi) and state (si) slots.
 P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK = range(10)
@@ -127,8 +127,13 @@ def _max_slope(rings, k, pi):
 
 
 @njit(cache=True)
-def _refine(rings, k, n_avail, pi):
-    """Index of the largest |smoothed ECG - baseline| in [k - pre, k - post]."""
+def _refine(rings, k, n_avail, pi, scratch):
+    """Index of the largest |smoothed ECG - baseline| in [k - pre, k - post].
+
+    The baseline is the straight line through the mean of the smoothed ECG over
+    ``base`` samples before the window and the mean over ``base`` samples after it,
+    so baseline wander does not tilt the choice between the R and S waves.
+    """
     mask = pi[P_MASK]
     lo = k - pi[P_PRE]
     hi = k - pi[P_POST]
@@ -141,32 +146,41 @@ def _refine(rings, k, n_avail, pi):
     b0 = lo - pi[P_BASE]
     if b0 < 0:
         b0 = 0
-    # Centred moving average of the ECG over [b0, hi], as a running sum.
+    e1 = hi + pi[P_BASE]
+    if e1 > n_avail - 1:
+        e1 = n_avail - 1
+    # Centred moving average of the ECG over [b0, e1], as a running sum.
     hs = pi[P_SMOOTH] // 2
     inv = 1.0 / pi[P_SMOOTH]
     acc = 0.0
     j0 = b0 if b0 > hs else hs
     for j in range(j0 - hs, j0 + hs):
         acc += rings[R_RAW, j & mask]
-    base = 0.0
-    best = lo
-    best_v = -1.0
-    for j in range(b0, hi + 1):
+    for j in range(b0, e1 + 1):
         if j < hs:
-            sm = rings[R_RAW, j & mask]  # too close to the start to centre the average
+            scratch[j - b0] = rings[R_RAW, j & mask]  # too close to the start to centre
         else:
             acc += rings[R_RAW, (j + hs) & mask]
-            sm = acc * inv
+            scratch[j - b0] = acc * inv
             acc -= rings[R_RAW, (j - hs) & mask]
-        if j <= lo:
-            base += sm
-            if j == lo:
-                base /= lo + 1 - b0
-        if j >= lo:
-            v = abs(sm - base)
-            if v > best_v:
-                best_v = v
-                best = j
+    m1 = 0.0
+    for j in range(b0, lo + 1):
+        m1 += scratch[j - b0]
+    m1 /= lo + 1 - b0
+    m2 = 0.0
+    for j in range(hi, e1 + 1):
+        m2 += scratch[j - b0]
+    m2 /= e1 + 1 - hi
+    c1 = 0.5 * (b0 + lo)
+    c2 = 0.5 * (hi + e1)
+    slope = (m2 - m1) / (c2 - c1) if c2 > c1 else 0.0
+    best = lo
+    best_v = -1.0
+    for j in range(lo, hi + 1):
+        v = abs(scratch[j - b0] - (m1 + slope * (j - c1)))
+        if v > best_v:
+            best_v = v
+            best = j
     return best
 
 
@@ -176,7 +190,7 @@ def _set_threshold(pf, sf):
 
 
 @njit(cache=True)
-def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
+def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out):
     """Record a beat at MWI index k (value v) and report its refined position."""
     w = 2.0 * pf[PF_W] if searchback else pf[PF_W]
     sf[F_SPK] = w * v + (1.0 - w) * sf[F_SPK]
@@ -203,7 +217,7 @@ def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, n_avail, out, n_
     if gap > pi[P_SBMAX]:
         gap = pi[P_SBMAX]
     si[S_SB_DEADLINE] = k + np.int64(np.floor(gap))
-    r = _refine(rings, k, n_avail, pi)
+    r = _refine(rings, k, n_avail, pi, scratch)
     if r > si[S_LAST_OUT]:
         out[n_out] = r
         si[S_LAST_OUT] = r
@@ -212,7 +226,7 @@ def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, n_avail, out, n_
 
 
 @njit(cache=True)
-def _classify(k, v, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
+def _classify(k, v, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out):
     """Decide whether the MWI candidate (k, v) is a beat; returns the new n_out."""
     slope = _max_slope(rings, k, pi)
     last = si[S_LAST_QRS]
@@ -221,7 +235,7 @@ def _classify(k, v, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
     if is_qrs and last >= 0 and k - last < pi[P_TWAVE] and slope < pf[PF_TSLOPE] * sf[F_LAST_SLOPE]:
         is_qrs = False
     if is_qrs:
-        return _accept(k, v, slope, False, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
+        return _accept(k, v, slope, False, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out)
     sf[F_NPK] = pf[PF_W] * v + (1.0 - pf[PF_W]) * sf[F_NPK]
     _set_threshold(pf, sf)
     if v > sf[F_NCAND_VAL]:
@@ -231,7 +245,7 @@ def _classify(k, v, pf, pi, sf, si, rr, rings, n_avail, out, n_out):
 
 
 @njit(cache=True)
-def _init_thresholds(pf, pi, sf, si, rr, learn, rings, n_avail, out, n_out):
+def _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_out):
     """End of the learning period: set SPK/NPK from it, then classify its candidates."""
     nl = si[S_NLEARN]
     peak_max = 0.0
@@ -245,14 +259,25 @@ def _init_thresholds(pf, pi, sf, si, rr, learn, rings, n_avail, out, n_out):
     si[S_INIT] = 1
     for j in range(nl):
         n_out = _classify(
-            np.int64(learn[j, 0]), learn[j, 1], pf, pi, sf, si, rr, rings, n_avail, out, n_out
+            np.int64(learn[j, 0]),
+            learn[j, 1],
+            pf,
+            pi,
+            sf,
+            si,
+            rr,
+            rings,
+            scratch,
+            n_avail,
+            out,
+            n_out,
         )
     si[S_NLEARN] = 0
     return n_out
 
 
 @njit(cache=True)
-def _run(x, n_real, pf, pi, sos, z, sf, si, rings, lm_idx, lm_val, rr, learn, out):
+def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, learn, out):
     """Feed ``x`` through the detector; samples at positions >= n_real are padding.
 
     One pass per sample: the ECG, the squared derivative of the band-passed ECG and
@@ -364,10 +389,12 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, lm_idx, lm_val, rr, learn, ou
                         learn[si[S_NLEARN], 1] = vk
                         si[S_NLEARN] += 1
                 else:
-                    n_out = _classify(k, vk, pf, pi, sf, si, rr, rings, n_avail, out, n_out)
+                    n_out = _classify(
+                        k, vk, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out
+                    )
         if si[S_INIT] == 0 and k >= n_learn - 1:
             sf[F_LEARN_SUM] = learn_sum
-            n_out = _init_thresholds(pf, pi, sf, si, rr, learn, rings, n_avail, out, n_out)
+            n_out = _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_out)
         # Search-back over the decided part of the signal.
         if (
             k > si[S_SB_DEADLINE]
@@ -377,7 +404,20 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, lm_idx, lm_val, rr, learn, ou
             kc = si[S_NCAND]
             slope = _max_slope(rings, kc, pi)
             n_out = _accept(
-                kc, sf[F_NCAND_VAL], slope, True, pf, pi, sf, si, rr, rings, n_avail, out, n_out
+                kc,
+                sf[F_NCAND_VAL],
+                slope,
+                True,
+                pf,
+                pi,
+                sf,
+                si,
+                rr,
+                rings,
+                scratch,
+                n_avail,
+                out,
+                n_out,
             )
     z[0, 0], z[0, 1], z[1, 0], z[1, 1], z[2, 0], z[2, 1] = z00, z01, z10, z11, z20, z21
     sf[F_B1] = b1
@@ -482,6 +522,7 @@ class StreamingRPeakDetector:
         self._sos, self._pi, self._pf = _design(fs)
         self._h = int(self._pi[P_H])
         self._size = int(self._pi[P_MASK]) + 1
+        self._scratch = np.zeros(int(self._pi[P_PRE] + 2 * self._pi[P_BASE]) + 8, np.float64)
         self._lm_size = 1 << int(np.ceil(np.log2(2 * self._h + 8)))
         self.delay_samples: int = _delay_samples(fs)
         self.reset()
@@ -518,6 +559,7 @@ class StreamingRPeakDetector:
             self._sf,
             self._si,
             self._rings,
+            self._scratch,
             self._lm_idx,
             self._lm_val,
             self._rr,
