@@ -217,3 +217,25 @@ def test_feature_path_rejects_bad_input():
         ext.push_ecg(np.full(10, np.inf))
     de, hrv = trial_features(eeg, ecg, config, [])
     assert de.shape == (0, *config.eeg_shape) and hrv.shape == (0, 32)
+
+
+def test_streaming_equals_trial_features_on_real_arrhythmic_ecg(shared_data):
+    """MIT-BIH 119 (ventricular bigeminy) at its own 360 Hz: same beats, same series."""
+    d = np.load(shared_data / "mitdb" / "119.npz")
+    fs = float(d["fs"])
+    config = FeatureConfig(ecg_fs=fs, eeg_channels=("O1", "O2"), hop_s=0.5)
+    start = round(60 * fs)  # a stretch with PVCs
+    ecg = d["ecg"][start : start + round(45 * fs)].astype(np.float64)
+    eeg, _ = _signals(config, 45.0, seed=7)
+    ends = np.arange(10.0, 45.01, 2.5)
+    de_b, hrv_b, beats_b = trial_features(eeg, ecg, config, ends, return_beats=True)
+    de_s, hrv_s, beats_s, ext = _stream(config, eeg, ecg, ends, np.random.default_rng(7), 500)
+    np.testing.assert_allclose(de_s, de_b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(hrv_s, hrv_b, rtol=1e-6)
+    np.testing.assert_array_equal(beats_s, beats_b)
+    assert beats_b.min() >= 8
+    # the last window holds the cardiologists' beats (+-1 at the window edges)
+    stop = ext.ecg_samples_seen - ext.delay_samples
+    ref = d["rpeaks"] - start
+    n_ref = int(((ref >= stop - config.ecg_window_samples) & (ref < stop)).sum())
+    assert abs(ext.n_beats - n_ref) <= 1, (ext.n_beats, n_ref)
