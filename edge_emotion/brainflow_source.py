@@ -67,6 +67,14 @@ def _brainflow():
     return board_shim
 
 
+def _data_filter():
+    """brainflow's ``DataFilter`` (file I/O), imported without pkg_resources' warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from brainflow.data_filter import DataFilter
+    return DataFilter
+
+
 def board_id(board: str | int) -> int:
     """BrainFlow board id from a name (``CYTON_DAISY_BOARD``, ``cyton-daisy``) or an id.
 

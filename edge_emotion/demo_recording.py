@@ -168,7 +168,7 @@ def write_demo_recording(
     the demo bundle uses), ECG on ExG 16, ExG 15 a quiet unused input; the timestamp and
     package-number rows are filled.
     """
-    from edge_emotion.brainflow_source import _brainflow, board_id
+    from edge_emotion.brainflow_source import _brainflow, _data_filter, board_id
 
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s!r}")
@@ -196,9 +196,7 @@ def write_demo_recording(
     data[int(descr["package_num_channel"])] = np.arange(n) % 256
     data[int(descr["timestamp_channel"])] = np.arange(n) / fs
     path = Path(path)
-    from brainflow.data_filter import DataFilter
-
-    DataFilter.write_file(np.ascontiguousarray(data), str(path), "w")
+    _data_filter().write_file(np.ascontiguousarray(data), str(path), "w")
     channel_map = {name: i + 1 for i, name in enumerate(eeg_channels)}
     channel_map["ECG"] = DEMO_ECG_EXG
     return DemoRecording(path, DEMO_MASTER_BOARD, fs, channel_map, n / fs)

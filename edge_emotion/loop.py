@@ -443,7 +443,7 @@ class Classifier:
             try:
                 de_map, hrv = self.extractor.features()
                 features = (np.asarray(de_map), np.asarray(hrv))
-            except (ValueError, FloatingPointError) as exc:
+            except (ValueError, RuntimeError, FloatingPointError) as exc:
                 d.abstained = True
                 d.reason = f"features failed: {exc}"
         t_f = clock()

@@ -19,13 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.brainflow_source import BoardConfig, _brainflow, board_id, board_name
+from edge_emotion.brainflow_source import (
+    BoardConfig,
+    _brainflow,
+    _data_filter,
+    board_id,
+    board_name,
+)
 
 SIDECAR_FORMAT = "edge_emotion.recording/1"
 
@@ -120,7 +125,7 @@ def convert_openbci_txt(
     from edge_emotion.openbci import read_openbci_gui_txt
 
     rec = read_openbci_gui_txt(txt_path)
-    exg = np.asarray(_field(rec, "exg", "eeg", "data"), dtype=np.float64)
+    exg = np.asarray(_field(rec, "eeg", "exg", "data"), dtype=np.float64)
     fs = float(_field(rec, "fs", "sampling_rate"))
     if exg.ndim != 2:
         raise ValueError(f"{txt_path}: expected (channels, samples) ExG data, got {exg.shape}")
@@ -150,7 +155,9 @@ def convert_openbci_txt(
     data[int(descr["timestamp_channel"])] = ts if ts.size == n else np.arange(n) / fs
     pkg = descr.get("package_num_channel")
     if pkg is not None:
-        data[int(pkg)] = np.arange(n) % 256
+        counter = _field(rec, "sample_index")
+        counter = np.arange(n) % 256 if counter is None else np.asarray(counter, dtype=np.float64)
+        data[int(pkg)] = counter
     accel = _field(rec, "accel", "accelerometer")
     if accel is not None and "accel_channels" in descr:
         accel = np.asarray(accel, dtype=np.float64)
@@ -158,13 +165,10 @@ def convert_openbci_txt(
             k = min(accel.shape[0], len(descr["accel_channels"]))
             data[descr["accel_channels"][:k]] = accel[:k]
     out_path = Path(out_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from brainflow.data_filter import DataFilter
-
-    DataFilter.write_file(np.ascontiguousarray(data), str(out_path), "w")
-    names = _field(rec, "channel_names", "names")
-    names = list(names) if names is not None else [f"EXG{i + 1}" for i in range(n_ch)]
+    _data_filter().write_file(np.ascontiguousarray(data), str(out_path), "w")
+    # The GUI does not record electrode positions; ExG inputs are named by number (1-based,
+    # as on the board) and the channel map gives them electrode names.
+    names = [f"EXG{i + 1}" for i in range(n_ch)]
     side = sidecar_path(out_path)
     side.write_text(
         json.dumps(

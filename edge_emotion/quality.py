@@ -1,20 +1,24 @@
 """Signal-quality checks for one classification window.
 
 Statistics are accumulated per hop-sized block as samples arrive (count, mean and
-centred sum of squares combined with the pairwise formula of Chan, Golub & LeVeque,
-"Algorithms for computing the sample variance", 1983), so assessing a 10 s window
+centred sum of squares by Welford's update, B. P. Welford, Technometrics 4(3), 1962;
+blocks combined with the pairwise formula of Chan, Golub & LeVeque, "Algorithms for
+computing the sample variance", 1983), so assessing a 10 s window
 costs a sum over 40 small blocks rather than a pass over the raw samples.
 
 Checks: missing samples (NaN/inf from the board, or gaps filled after a disconnect),
-flat lines (lead-off, a dead channel), saturation (the amplifier at its rail), and for
-ECG an implausible heart rate or too few beats in the window.
+flat lines (lead-off, a dead channel: the window, or more than ``max_flat_fraction`` of
+its hop blocks, with a standard deviation under ``flat_std_uv``), saturation (the
+amplifier at its rail), and for ECG an implausible heart rate or too few beats in the
+window.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from edge_emotion.ringbuffer import RingBuffer
 
@@ -29,6 +33,7 @@ class QualityConfig:
 
     max_missing_fraction: float = 0.02
     flat_std_uv: float = 0.5
+    max_flat_fraction: float = 0.1
     saturation_uv: float = 187_000.0
     max_saturated_fraction: float = 0.01
     min_heart_rate_bpm: float = 35.0
@@ -36,7 +41,7 @@ class QualityConfig:
     min_beats: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("max_missing_fraction", "max_saturated_fraction"):
+        for name in ("max_missing_fraction", "max_saturated_fraction", "max_flat_fraction"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {v!r}")
@@ -62,11 +67,46 @@ class ModalityQuality:
     n_beats: int | None = None
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if d["heart_rate_bpm"] is not None:
-            d["heart_rate_bpm"] = round(d["heart_rate_bpm"], 1)
-        d["missing_fraction"] = round(d["missing_fraction"], 4)
-        return {k: v for k, v in d.items() if v is not None}
+        d = {
+            "ok": self.ok,
+            "reasons": list(self.reasons),
+            "missing_fraction": round(self.missing_fraction, 4),
+            "flat_channels": list(self.flat_channels),
+            "saturated_channels": list(self.saturated_channels),
+        }
+        if self.heart_rate_bpm is not None:
+            d["heart_rate_bpm"] = round(self.heart_rate_bpm, 1)
+        if self.n_beats is not None:
+            d["n_beats"] = self.n_beats
+        return d
+
+
+@njit(cache=True)
+def _accumulate(values, missing, raw, rail, block):
+    # Welford's update per sample into the open block (rows: n, mean, M2, missing, railed);
+    # NaN in ``raw`` compares False against the rail, so it is not counted as saturated.
+    n_ch, n = values.shape
+    for c in range(n_ch):
+        cnt = block[0, c]
+        mean = block[1, c]
+        m2 = block[2, c]
+        miss = 0
+        sat = 0
+        for i in range(n):
+            x = values[c, i]
+            cnt += 1.0
+            d = x - mean
+            mean += d / cnt
+            m2 += d * (x - mean)
+            if missing[c, i]:
+                miss += 1
+            if abs(raw[c, i]) >= rail:
+                sat += 1
+        block[0, c] = cnt
+        block[1, c] = mean
+        block[2, c] = m2
+        block[3, c] += miss
+        block[4, c] += sat
 
 
 class WindowStats:
@@ -91,37 +131,33 @@ class WindowStats:
         self._open[:] = 0.0
 
     def add(self, values: np.ndarray, missing: np.ndarray, raw: np.ndarray) -> None:
-        n = values.shape[1]
-        if n == 0:
-            return
-        o = self._open
-        mean_b = values.mean(axis=1)
-        m2_b = ((values - mean_b[:, None]) ** 2).sum(axis=1)
-        n_a = o[0]
-        tot = n_a + n
-        delta = mean_b - o[1]
-        o[1] += delta * (n / tot)
-        o[2] += m2_b + delta * delta * (n_a * n / tot)
-        o[0] = tot
-        o[3] += missing.sum(axis=1)
-        with np.errstate(invalid="ignore"):
-            o[4] += (np.abs(raw) >= self.saturation_uv).sum(axis=1)
+        if values.shape[1]:
+            _accumulate(
+                np.ascontiguousarray(values, dtype=np.float64),
+                np.ascontiguousarray(missing, dtype=np.bool_),
+                np.ascontiguousarray(raw, dtype=np.float64),
+                self.saturation_uv,
+                self._open,
+            )
 
     def close_block(self) -> None:
         self._blocks.push(self._open.reshape(-1, 1))
         self._open[:] = 0.0
 
     def window(self) -> dict[str, np.ndarray]:
-        """Per-channel ``count``, ``std``, ``missing`` and ``saturated`` over the closed blocks."""
+        """Per-channel ``count``, ``std``, ``missing`` and ``saturated`` over the closed blocks,
+        and ``block_std`` (channels, blocks), NaN for empty blocks."""
         b = self._blocks.latest().reshape(5, self.n_channels, -1)
         n = b[0]
         total = n.sum(axis=1)
         safe = np.maximum(total, 1.0)
         mean = (n * b[1]).sum(axis=1) / safe
         m2 = b[2].sum(axis=1) + (n * (b[1] - mean[:, None]) ** 2).sum(axis=1)
+        block_std = np.sqrt(np.maximum(b[2], 0.0) / np.maximum(n, 1.0))
         return {
             "count": total,
             "std": np.sqrt(np.maximum(m2, 0.0) / safe),
+            "block_std": np.where(n > 0, block_std, np.nan),
             "missing": b[3].sum(axis=1),
             "saturated": b[4].sum(axis=1),
         }
@@ -136,7 +172,18 @@ def assess_signal(
     q = ModalityQuality(ok=True, missing_fraction=missing)
     if missing > config.max_missing_fraction:
         q.reasons.append(f"{100 * missing:.0f}% samples missing")
-    flat = [nm for nm, s in zip(names, stats["std"], strict=True) if s < config.flat_std_uv]
+    # A lead that comes off mid-window leaves flat blocks before the whole window is flat.
+    block_std = stats.get("block_std")
+    if block_std is not None and block_std.shape[1]:
+        with np.errstate(invalid="ignore"):
+            flat_frac = (block_std < config.flat_std_uv).sum(axis=1) / block_std.shape[1]
+    else:
+        flat_frac = (stats["std"] < config.flat_std_uv).astype(float)
+    flat = [
+        nm
+        for nm, s, f in zip(names, stats["std"], flat_frac, strict=True)
+        if s < config.flat_std_uv or f > config.max_flat_fraction
+    ]
     if flat:
         q.flat_channels = flat
         q.reasons.append(f"flat/lead-off: {','.join(flat)}")

@@ -172,15 +172,10 @@ def open_source(args, bundle, workdir: Path):
     spec = args.source or ("board" if args.board else "demo")
     ecg_names = (bundle.feature_config.ecg_channel,)
     channel_map = parse_channel_map(args.channel_map)
-    if spec.startswith("bridge:") or spec == "bridge":
-        import edge_emotion.firmware_bridge as fb
+    if spec.startswith("bridge:"):
+        from edge_emotion.firmware_bridge.source import open_bridge_source
 
-        opener = getattr(fb, "open_bridge_source", None)
-        if opener is None:
-            from edge_emotion.firmware_bridge import host as fb_host  # type: ignore
-
-            opener = fb_host.open_bridge_source
-        return opener(spec.partition(":")[2]), f"firmware bridge {spec.partition(':')[2]}"
+        return open_bridge_source(spec), f"firmware bridge {spec.partition(':')[2]}"
     if spec == "demo":
         from edge_emotion.demo_recording import write_demo_recording
         from edge_emotion.playback import playback_config

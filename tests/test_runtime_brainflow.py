@@ -1,0 +1,188 @@
+"""The real BrainFlow paths: the demo recording (real QRS, band structure), the playback
+board replaying a file exactly, the OpenBCI GUI converter, and ``python -m
+edge_emotion.run`` as a subprocess (which must not import torch)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy.signal import welch
+
+from edge_emotion.demo_recording import synth_ecg, synth_eeg, write_demo_recording
+from edge_emotion.loop import SourceExhausted
+
+pytest.importorskip("brainflow")
+pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
+
+
+def test_demo_ecg_has_detectable_qrs_and_hrv():
+    from edge_emotion.kernels import detect_rpeaks
+
+    fs = 250.0
+    ecg, truth = synth_ecg(60.0, fs, np.random.default_rng(3))
+    found = detect_rpeaks(ecg, fs)
+    tol = round(0.05 * fs)
+    d = np.abs(found[:, None] - truth[None, :]).min(axis=0)
+    assert (d <= tol).mean() >= 0.98  # sensitivity
+    d2 = np.abs(truth[:, None] - found[None, :]).min(axis=0)
+    assert (d2 <= tol).mean() >= 0.98  # positive predictivity
+    rr = np.diff(truth) / fs
+    calm, aroused = rr[truth[1:] < 14 * fs], rr[truth[1:] > 22 * fs]
+    assert 60 / calm.mean() < 70 < 60 / aroused[aroused < 2].mean()  # HR follows arousal
+    assert np.std(np.diff(calm)) > 0.005  # beat-to-beat variability is present
+
+
+def test_demo_eeg_band_structure_follows_state():
+    fs = 250.0
+    names = ("AF3", "F7", "O1", "O2", "F4", "AF4")
+    x = synth_eeg(names, 60.0, fs, np.random.default_rng(4))
+
+    def power(ch, lo, hi, a, b):
+        f, p = welch(x[ch, round(a * fs) : round(b * fs)], fs, nperseg=512)
+        return p[(f >= lo) & (f < hi)].sum()
+
+    o1 = names.index("O1")
+    af3 = names.index("AF3")
+    # Alpha is occipital and falls with arousal; beta rises with arousal.
+    assert power(o1, 8, 13, 0, 14) > 2 * power(o1, 8, 13, 22, 40)
+    assert power(o1, 8, 13, 0, 14) > 2 * power(af3, 8, 13, 0, 14)
+    assert power(af3, 14, 30, 22, 40) > 1.5 * power(af3, 14, 30, 0, 14)
+
+
+def test_playback_board_replays_the_file_exactly(tmp_path):
+    from brainflow.data_filter import DataFilter
+
+    from edge_emotion.brainflow_source import BrainFlowSource
+    from edge_emotion.playback import playback_config
+
+    rec = write_demo_recording(tmp_path / "demo.csv", duration_s=2.0, seed=1)
+    src = BrainFlowSource(playback_config(rec.path, rec.master_board, rec.channel_map))
+    (stream,) = src.start()
+    assert stream.sampling_rate == 250.0
+    assert [c.role for c in stream.channels].count("ecg") == 1
+    got, stamps = [], []
+    t_end = time.monotonic() + 10.0
+    try:
+        while time.monotonic() < t_end:
+            try:
+                for chunk in src.read(timeout_s=0.1):
+                    got.append(chunk.data)
+                    stamps.append(chunk.timestamps)
+            except SourceExhausted:
+                break
+        else:
+            pytest.fail("playback did not end at the end of the file")
+    finally:
+        src.stop()
+    src.stop()  # idempotent
+    data = np.concatenate(got, axis=1)
+    ref = DataFilter.read_file(str(rec.path))
+    from brainflow.board_shim import BoardIds, BoardShim
+
+    exg = BoardShim.get_exg_channels(BoardIds.SYNTHETIC_BOARD.value)
+    rows = [exg[p - 1] for p in rec.channel_map.values()]
+    assert data.shape == (len(rows), ref.shape[1])
+    np.testing.assert_allclose(data, ref[rows], atol=1e-5)
+    ts = np.concatenate(stamps)
+    assert np.all(np.diff(ts) >= 0)  # the playback board stamps new, ordered times
+
+
+def test_openbci_gui_txt_converts_and_plays(tmp_path, shared_data):
+    pytest.importorskip("edge_emotion.openbci")
+    from brainflow.data_filter import DataFilter
+
+    from edge_emotion.openbci import read_openbci_gui_txt
+    from edge_emotion.playback import convert_openbci_txt, main, playback_config
+
+    txt = shared_data / "openbci" / "OpenBCI_GUI-v6-blinks-jawClench-alpha.txt"
+    out = tmp_path / "session.csv"
+    assert main(["convert", str(txt), str(out)]) == 0
+    side = json.loads((tmp_path / "session.csv.json").read_text())
+    assert side["master_board"] == "CYTON_BOARD" and side["sampling_rate"] == 250.0
+    conv = convert_openbci_txt(txt, tmp_path / "again.csv")
+    assert conv.n_channels == 8 and conv.n_samples > 20_000
+    rec = read_openbci_gui_txt(txt)
+    exg = rec.eeg
+    written = DataFilter.read_file(str(out))
+    from brainflow.board_shim import BoardIds, BoardShim
+
+    rows = BoardShim.get_exg_channels(BoardIds.CYTON_BOARD.value)
+    np.testing.assert_allclose(written[rows], exg, atol=1e-5)
+    cfg = playback_config(out)
+    assert cfg.params["master_board"] == BoardIds.CYTON_BOARD.value
+    assert cfg.file_rows == exg.shape[1] and len(cfg.channel_map) == 8
+
+
+RUN_SCRIPT = """
+import sys
+from edge_emotion.run import main
+rc = main(sys.argv[1:])
+assert "torch" not in sys.modules, "the runtime imported torch"
+sys.exit(rc)
+"""
+
+
+def test_run_demo_as_subprocess(tmp_path):
+    out = tmp_path / "decisions.jsonl"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_SCRIPT,
+            "--duration",
+            "12",
+            "--backend",
+            "onnxruntime",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("source : demo recording")
+    assert any("ended: duration 12 s reached" in s for s in lines)
+    recs = [json.loads(s) for s in out.read_text().splitlines()]
+    assert [r["hop"] for r in recs] == list(range(len(recs)))
+    assert 35 <= len(recs) <= 48  # 4 per second of replayed data, minus start-up
+    assert all(r["abstained"] and "warming" in r["reason"] for r in recs[:39])
+    classified = [r for r in recs if not r["abstained"]]
+    assert classified, "no decision after the 10-s warm-up"
+    for r in classified:
+        assert set(r["probabilities"]) == {"arousal", "valence"}
+        assert r["quality"]["ecg"]["heart_rate_bpm"] > 40
+        assert r["latency_ms"]["total"] >= r["latency_ms"]["inference"] > 0
+    # One printed line per decision.
+    assert sum(s.startswith("[") for s in lines) == len(recs)
+
+
+def test_run_refuses_a_channel_map_that_cannot_feed_the_bundle(tmp_path):
+    rec = write_demo_recording(tmp_path / "r.csv", duration_s=1.0)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_emotion.run",
+            "--source",
+            f"playback:{rec.path}",
+            "--master-board",
+            "SYNTHETIC_BOARD",
+            "--channel-map",
+            "AF3=1,F7=2,ECG=16",
+            "--duration",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "F3" in proc.stderr and "--channel-map" in proc.stderr
+    assert "Traceback" not in proc.stderr
