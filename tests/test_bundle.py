@@ -190,3 +190,14 @@ def test_bundle_and_engines_import_without_torch_or_onnx():
 def test_demo_bundle_path_points_into_package():
     assert DEMO_BUNDLE_PATH.parent.name == "edge_emotion"
     assert DEMO_BUNDLE_PATH.name == "demo_bundle"
+
+
+def test_shipped_demo_bundle_is_valid_small_and_labelled():
+    b = load_bundle(DEMO_BUNDLE_PATH)
+    assert b.manifest["demo"] is True and b.manifest["synthetic"] is True and b.is_demo
+    assert b.manifest["dataset"]["synthetic"] is True
+    total = sum(p.stat().st_size for p in DEMO_BUNDLE_PATH.iterdir() if p.is_file())
+    assert total < 2 * 1024 * 1024
+    assert b.manifest["parity"]["int8_meets_goal"] is True
+    # no workstation paths leak into the shipped manifest
+    assert "/" not in b.manifest["dataset"]["feature_cache"]

@@ -152,3 +152,40 @@ def test_tensorrt_engine_with_fake_module(bundle, features, tmp_path, monkeypatc
     assert "sm87" in eng.plan_path.name and "trt10.3.0" in eng.plan_path.name
     # batch 1 after batch 9 reuses the buffers and still gives the same answer
     np.testing.assert_allclose(eng.predict(eeg[:1], ecg[:1]), p_int8[:1], atol=1e-6)
+
+
+def test_plan_cache_falls_back_to_home_for_read_only_bundle(tmp_path, monkeypatch):
+    import os
+
+    from edge_emotion.engines import default_plan_cache
+
+    b = load_bundle(copy_bundle(tmp_path))
+    assert default_plan_cache(b) == b.path / "trt_cache"
+    if os.geteuid() == 0:
+        # root ignores file modes: make the probe fail the way a read-only mount would
+        def refuse(self, *a, **k):
+            raise PermissionError("read-only")
+
+        monkeypatch.setattr(type(b.path), "write_bytes", refuse)
+    else:
+        (b.path / "trt_cache").chmod(0o500)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cache = default_plan_cache(b)
+    assert cache.parent == tmp_path / "home" / ".cache" / "edge_emotion" / "trt"
+
+
+def test_demo_bundle_engines_agree():
+    """In-distribution windows (the demo's own statistics); INT8 clips far outside them."""
+    from edge_emotion.bundle import DEMO_BUNDLE_PATH
+
+    demo = load_bundle(DEMO_BUNDLE_PATH)
+    n, rng = demo.normalization, np.random.default_rng(11)
+    eeg = n.eeg_mean[None, :, :, None] + 0.5 * n.eeg_std[None, :, :, None] * rng.normal(
+        size=(16, 4, 14, 10)
+    )
+    ecg = n.ecg_mean + 0.5 * n.ecg_std * rng.normal(size=(16, 1, 32))
+    p32 = create_engine(demo, "onnxruntime-fp32").predict(eeg, ecg)
+    p8 = create_engine(demo, "onnxruntime").predict(eeg, ecg)
+    pt = create_engine(demo, "torch").predict(eeg, ecg)
+    np.testing.assert_allclose(pt, p32, atol=1e-5)
+    assert np.max(np.abs(p8 - p32)) < 0.15
