@@ -204,9 +204,9 @@ def streaming_section(eeg: np.ndarray, eeg_fs: float, ecg: np.ndarray, ecg_fs: f
         ne, nc = e_to, c_to
     t = np.asarray(times[1:]) * 1e6
     print(
-        f"\nStreaming (device path): {hops} hops of {cfg.hop_s:g} s over {duration:.0f} s; "
-        f"features of the last hop: EEG {de_map.shape}, HRV {hrv.shape} "
-        f"({ext.n_beats} beats in its ECG window)"
+        f"\nStreaming (device path, StreamingFeatureExtractor): {hops} hops of {cfg.hop_s:g} s "
+        f"over {duration:.0f} s\n  last hop: EEG DE map {de_map.shape}, HRV series {hrv.shape}, "
+        f"{ext.n_beats} beats in its ECG window (ends {ext.delay_samples / ecg_fs:.2f} s back)"
     )
     print(
         f"  push + features per hop ({n_ch} EEG ch at {eeg_fs:g} Hz + ECG at {ecg_fs:g} Hz): "

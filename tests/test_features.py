@@ -239,3 +239,20 @@ def test_streaming_equals_trial_features_on_real_arrhythmic_ecg(shared_data):
     ref = d["rpeaks"] - start
     n_ref = int(((ref >= stop - config.ecg_window_samples) & (ref < stop)).sum())
     assert abs(ext.n_beats - n_ref) <= 1, (ext.n_beats, n_ref)
+
+
+def test_kernels_demo_runs_on_generated_signals(capsys):
+    from edge_emotion.kernels.__main__ import main
+
+    assert main(["--synthetic"]) == 0
+    out = capsys.readouterr().out
+    assert "generated ECG" in out and "generated EEG" in out
+    assert "F1 1.0000" in out  # the generated beats are unambiguous
+    assert "HRV series of the last 10 s" in out and "Streaming (device path" in out
+    # the alpha rhythm switched on at 30 s shows in the printed alpha DE blocks
+    lines = out.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("Alpha DE"))
+    cells = " ".join(lines[i + 1 : i + 3]).split()
+    start_s = np.array([float(c[:-1]) for c in cells[0::2]])
+    alpha = np.array([float(c) for c in cells[1::2]])
+    assert alpha[start_s >= 30].min() > alpha[start_s < 30].max() + 1.0, out
