@@ -74,6 +74,11 @@ def _is_whole(x: float, tol: float = 1e-9) -> bool:
 class FeatureConfig:
     """How windows of EEG and ECG become model inputs; validated on construction.
 
+    A window ending at ``t`` uses the EEG of ``[t - window_s, t)`` and the R-peaks of
+    ``[t - window_s - d, t - d)``, ``d`` being the streaming R-peak detector's look-ahead
+    (``StreamingRPeakDetector(ecg_fs).delay_samples / ecg_fs``, about 2.5 s), so that the
+    device and training see the same beats (see :func:`trial_features`).
+
     Attributes:
         eeg_fs: EEG sampling rate in Hz.
         ecg_fs: ECG sampling rate in Hz (100–1000 Hz, the R-peak detector's range).
