@@ -256,6 +256,7 @@ def create_engine(
     *,
     threads: int = 1,
     trt_cache_dir: Path | str | None = None,
+    trt_precision: str = "int8",
 ) -> Engine:
     """Build an engine for ``bundle`` (a :class:`Bundle` or a bundle path).
 
@@ -263,7 +264,9 @@ def create_engine(
     ``"onnxruntime"`` (INT8), ``"onnxruntime-fp32"``, ``"torch"``, or ``"auto"`` — the
     first of those that works here, in that order; the engine's ``fallback`` lists why
     earlier ones were skipped. ``threads`` is the CPU thread count of onnxruntime/torch;
-    ``trt_cache_dir`` where TensorRT plans are cached (default: ``<bundle>/trt_cache``).
+    ``trt_cache_dir`` where TensorRT plans are cached (default: :func:`default_plan_cache`);
+    ``trt_precision`` which graph TensorRT builds: ``"int8"`` (Q/DQ), ``"fp16"`` (needs
+    ``model.fp16.onnx``, export with ``--fp16``) or ``"fp32"``.
     Raises ``ValueError`` for an unknown backend and :class:`EngineUnavailable` when the
     requested (or, for auto, every) backend cannot run.
     """
@@ -271,7 +274,9 @@ def create_engine(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
-    options = {"threads": threads, "trt_cache_dir": trt_cache_dir}
+    if trt_precision not in ("int8", "fp16", "fp32"):
+        raise ValueError(f"trt_precision must be int8, fp16 or fp32; got {trt_precision!r}")
+    options = {"threads": threads, "trt_cache_dir": trt_cache_dir, "trt_precision": trt_precision}
     if backend != "auto":
         return _create(bundle, backend, **options)
     reasons: list[str] = []
@@ -286,9 +291,9 @@ def create_engine(
     raise EngineUnavailable("no inference backend can run here:\n  " + "\n  ".join(reasons))
 
 
-def _create(bundle: Bundle, backend: str, threads: int, trt_cache_dir) -> Engine:
+def _create(bundle: Bundle, backend: str, threads: int, trt_cache_dir, trt_precision) -> Engine:
     if backend == "tensorrt":
-        return TensorRTEngine(bundle, cache_dir=trt_cache_dir)
+        return TensorRTEngine(bundle, precision=trt_precision, cache_dir=trt_cache_dir)
     if backend == "onnxruntime":
         return OnnxRuntimeEngine(bundle, precision="int8", intra_op_threads=threads)
     if backend == "onnxruntime-fp32":

@@ -189,3 +189,15 @@ def test_demo_bundle_engines_agree():
     pt = create_engine(demo, "torch").predict(eeg, ecg)
     np.testing.assert_allclose(pt, p32, atol=1e-5)
     assert np.max(np.abs(p8 - p32)) < 0.15
+
+
+def test_tensorrt_fp16_graph_with_fake_module(bundle, features, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tensorrt", make_fake_tensorrt(trt11=True))
+    monkeypatch.setattr(trt_support, "default_device", lambda: FakeDeviceMemory())
+    eeg, ecg = features
+    eng = create_engine(bundle, "tensorrt", trt_cache_dir=tmp_path, trt_precision="fp16")
+    assert eng.name == "tensorrt-fp16" and eng.plan_path.name.startswith("model.fp16.")
+    p16 = OnnxRuntimeEngine(bundle, precision="fp16").predict(eeg, ecg)
+    np.testing.assert_allclose(eng.predict(eeg, ecg), p16, atol=1e-6)
+    with pytest.raises(ValueError, match="trt_precision"):
+        create_engine(bundle, "tensorrt", trt_precision="int4")
