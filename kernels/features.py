@@ -545,14 +545,16 @@ class StreamingFeatureExtractor:
 
     def push_eeg(self, chunk) -> None:
         """Append EEG samples: ``(channels, n)`` in ``config.eeg_channels`` order, finite."""
-        if not (
+        if (
             type(chunk) is np.ndarray
             and chunk.dtype == np.float64
             and chunk.ndim == 2
             and chunk.shape[0] == self._n_channels
         ):
-            # Slow path only for conversions and a clear error; StreamingBandDE checks
-            # finiteness inside its compiled update.
+            # Hot path (a slice of a float64 buffer): StreamingBandDE checks finiteness
+            # inside its compiled update; a contiguous copy keeps it on its fast path.
+            chunk = np.ascontiguousarray(chunk)
+        else:
             chunk = _check_eeg(chunk, self.config, "chunk")
         self._de.update(chunk)
         self._n_eeg += chunk.shape[1]
