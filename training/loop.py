@@ -79,11 +79,11 @@ class TrainConfig:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> the local CUDA device (``LOCAL_RANK`` under DDP) if present, else CPU."""
+    """``"auto"`` -> the current CUDA device if present (one per process under DDP), else CPU."""
     if name == "auto":
         if torch.cuda.is_available():
-            rank = dist.get_rank() if dist.is_initialized() else 0
-            return torch.device("cuda", rank % torch.cuda.device_count())
+            # Under torchrun the CLI has already selected this process's GPU (LOCAL_RANK).
+            return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():

@@ -28,6 +28,18 @@ SYNTHETIC_NOTE = (
     "emotion-recognition results."
 )
 
+PROTOCOL_NOTES = {
+    "segment": (
+        "Protocol: the paper's 10-fold CV over segments. Windows of one trial (overlapping "
+        "when the hop is shorter than the window) fall in both training and test folds, so "
+        "this is optimistic; the subject-independent protocol is the honest estimate."
+    ),
+    "subject": (
+        "Protocol: subject-independent (leave-subjects-out): no participant's segments are "
+        "in both the training and the test fold."
+    ),
+}
+
 
 def _cell(stat: dict[str, float]) -> str:
     return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
@@ -95,6 +107,7 @@ def write_cv_report(
         f" ({meta.get('dataset', 'dataset')}, {meta.get('segments', '?')} segments)"
     )
     md = table1_markdown(results["models"], targets, title=title, synthetic=synthetic)
+    md += "\n" + PROTOCOL_NOTES.get(results["protocol"], "") + "\n"
     extra = [
         "",
         "| Model | Parameters | FLOPs / segment | Train segments/s (mean) |",
