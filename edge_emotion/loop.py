@@ -278,7 +278,7 @@ class _Lane:
                     item[1] = missing_all[:, take:]
                     item[2] = raw_all[:, take:]
                     item[3] = ts[take:] if ts.size else ts
-            out = self.resampler.process(values)
+            out = self.resampler._process(values)
             if out.shape[1]:
                 self.pending.append(out)
                 self.pending_n += out.shape[1]
@@ -347,6 +347,7 @@ class Classifier:
                     f"{plan.fs_out:g} Hz; pick a hop that is (e.g. {self.fc.hop_s:g} s)"
                 )
             self.hop_samples[m] = round(hs)
+        self._names = {m: list(p.names) for m, p in self.plans.items()}
         self.window_samples = {m: round(self.fc.window_s * p.fs_out) for m, p in self.plans.items()}
         self._extractor_factory = extractor_factory or _default_extractor
         self._clock = clock
@@ -430,12 +431,12 @@ class Classifier:
             d.reason = f"warming up ({warm * self.fc.window_s:.2f}/{self.fc.window_s:g} s of data)"
             return d
         q = {
-            "eeg": assess_signal(
-                eeg_lane.stats.window(), list(eeg_lane.plan.names), self.config.quality
-            ),
-            "ecg": assess_signal(
-                ecg_lane.stats.window(), list(ecg_lane.plan.names), self.config.quality
-            ),
+            m: assess_signal(
+                lane.stats.window(self.config.quality.flat_std_uv),
+                self._names[m],
+                self.config.quality,
+            )
+            for m, lane in self.lanes.items()
         }
         t_q = clock()
         features = None

@@ -144,23 +144,50 @@ class WindowStats:
         self._blocks.push(self._open.reshape(-1, 1))
         self._open[:] = 0.0
 
-    def window(self) -> dict[str, np.ndarray]:
-        """Per-channel ``count``, ``std``, ``missing`` and ``saturated`` over the closed blocks,
-        and ``block_std`` (channels, blocks), NaN for empty blocks."""
-        b = self._blocks.latest().reshape(5, self.n_channels, -1)
-        n = b[0]
-        total = n.sum(axis=1)
-        safe = np.maximum(total, 1.0)
-        mean = (n * b[1]).sum(axis=1) / safe
-        m2 = b[2].sum(axis=1) + (n * (b[1] - mean[:, None]) ** 2).sum(axis=1)
-        block_std = np.sqrt(np.maximum(b[2], 0.0) / np.maximum(n, 1.0))
+    def window(self, flat_std_uv: float = 0.0) -> dict[str, np.ndarray]:
+        """Per-channel ``count``, ``std``, ``missing`` and ``saturated`` over the closed
+        blocks, and ``flat_fraction``: the share of blocks whose standard deviation is
+        under ``flat_std_uv`` (µV)."""
+        out = np.empty((5, self.n_channels))
+        _combine(self._blocks.latest(), self.n_channels, float(flat_std_uv), out)
         return {
-            "count": total,
-            "std": np.sqrt(np.maximum(m2, 0.0) / safe),
-            "block_std": np.where(n > 0, block_std, np.nan),
-            "missing": b[3].sum(axis=1),
-            "saturated": b[4].sum(axis=1),
+            "count": out[0],
+            "std": out[1],
+            "missing": out[2],
+            "saturated": out[3],
+            "flat_fraction": out[4],
         }
+
+
+@njit(cache=True)
+def _combine(blocks, n_ch, flat_std, out):
+    # blocks rows: [count, mean, M2, missing, railed] x channels; columns: blocks.
+    nb = blocks.shape[1]
+    for c in range(n_ch):
+        total = 0.0
+        s = 0.0
+        for j in range(nb):
+            total += blocks[c, j]
+            s += blocks[c, j] * blocks[n_ch + c, j]
+        safe = max(total, 1.0)
+        mean = s / safe
+        m2 = 0.0
+        miss = 0.0
+        sat = 0.0
+        flat = 0
+        for j in range(nb):
+            n = blocks[c, j]
+            d = blocks[n_ch + c, j] - mean
+            m2 += blocks[2 * n_ch + c, j] + n * d * d
+            miss += blocks[3 * n_ch + c, j]
+            sat += blocks[4 * n_ch + c, j]
+            if n > 0 and np.sqrt(max(blocks[2 * n_ch + c, j], 0.0) / n) < flat_std:
+                flat += 1
+        out[0, c] = total
+        out[1, c] = np.sqrt(max(m2, 0.0) / safe)
+        out[2, c] = miss
+        out[3, c] = sat
+        out[4, c] = flat / nb if nb else 0.0
 
 
 def assess_signal(
@@ -173,25 +200,16 @@ def assess_signal(
     if missing > config.max_missing_fraction:
         q.reasons.append(f"{100 * missing:.0f}% samples missing")
     # A lead that comes off mid-window leaves flat blocks before the whole window is flat.
-    block_std = stats.get("block_std")
-    if block_std is not None and block_std.shape[1]:
-        with np.errstate(invalid="ignore"):
-            flat_frac = (block_std < config.flat_std_uv).sum(axis=1) / block_std.shape[1]
-    else:
-        flat_frac = (stats["std"] < config.flat_std_uv).astype(float)
-    flat = [
-        nm
-        for nm, s, f in zip(names, stats["std"], flat_frac, strict=True)
-        if s < config.flat_std_uv or f > config.max_flat_fraction
-    ]
+    flat_frac = stats.get("flat_fraction")
+    bad_flat = stats["std"] < config.flat_std_uv
+    if flat_frac is not None:
+        bad_flat |= flat_frac > config.max_flat_fraction
+    bad_sat = stats["saturated"] / count > config.max_saturated_fraction
+    flat = [nm for nm, b in zip(names, bad_flat, strict=True) if b] if bad_flat.any() else []
     if flat:
         q.flat_channels = flat
         q.reasons.append(f"flat/lead-off: {','.join(flat)}")
-    sat = [
-        nm
-        for nm, s, c in zip(names, stats["saturated"], count, strict=True)
-        if s / c > config.max_saturated_fraction
-    ]
+    sat = [nm for nm, b in zip(names, bad_sat, strict=True) if b] if bad_sat.any() else []
     if sat:
         q.saturated_channels = sat
         q.reasons.append(f"saturated: {','.join(sat)}")

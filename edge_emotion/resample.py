@@ -116,6 +116,10 @@ class StreamingResampler:
             raise ValueError(
                 f"chunk must have {self.n_channels} channels, got shape {tuple(x.shape)}"
             )
+        return self._process(x)
+
+    def _process(self, x: np.ndarray) -> np.ndarray:
+        # For callers that already hold a finite float64 (channels, n) array.
         n = x.shape[1]
         if self.passthrough:
             self.samples_in += n

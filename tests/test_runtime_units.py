@@ -109,6 +109,16 @@ def test_window_stats_match_numpy_over_the_last_blocks():
     np.testing.assert_array_equal(win["missing"], ms.sum(axis=1))
     np.testing.assert_array_equal(win["saturated"], (np.abs(xs) >= 100.0).sum(axis=1))
     assert win["count"][0] == xs.shape[1]
+    assert (win["flat_fraction"] == 0).all()
+    # One block of a channel gone flat (lead-off) shows as a quarter of the window.
+    x = rng.standard_normal((3, 20)) * 10
+    x[2] = 5.0
+    ws.add(x, np.zeros(x.shape, bool), x)
+    ws.close_block()
+    win = ws.window(flat_std_uv=0.5)
+    np.testing.assert_allclose(win["flat_fraction"], [0.0, 0.0, 0.25])
+    q = assess_signal(win, ["A", "B", "C"], QualityConfig(saturation_uv=1e9))
+    assert q.flat_channels == ["C"]
 
 
 def test_assess_signal_reasons():
