@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,6 +151,7 @@ def test_run_experiment_writes_report_figures_and_checkpoints(synthetic, tmp_pat
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["variants"]["fusion"]["splits"]) == 2
     assert "without_audio" in saved["variants"]["fusion"]["missing_modality_accuracy"]
+    assert {Path(p).name for p in res["figures"]} == {"confusion.png", "curves.png", "tsne.png"}
     for p in res["figures"]:
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -179,8 +179,13 @@ def train_and_evaluate(
         desc=desc,
     )
     logits = predict(model, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+    features = predict(
+        model, x_test, batch_size=64, device=train_config.device, method="features", amp=False
+    )
     out = {
         "metrics": multiclass_metrics(y_test, logits.argmax(1), n_classes),
+        "test_features": features,
+        "test_labels": y_test,
         "history": result["history"],
         "seconds": result["seconds"],
         "n_train": int(train_idx.size),
@@ -252,6 +257,7 @@ def run_experiment(
         "data_config": data_config.to_dict(),
         "variants": {},
     }
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for variant in experiment.variants:
         cfg = variant_config(variant, base)
         folds, histories, robust = [], [], []
@@ -272,6 +278,7 @@ def run_experiment(
             if "missing_modality_accuracy" in r:
                 robust.append(r["missing_modality_accuracy"])
             model = r["model"]
+            embed = (r["test_features"], r["test_labels"])
         summary = summarize_folds(folds)["all"]
         entry = {
             "model_config": cfg.to_dict(),
@@ -282,6 +289,7 @@ def run_experiment(
             "histories": histories,
             "seconds": time.perf_counter() - t0,
         }
+        embeddings[variant] = embed
         if robust:
             entry["missing_modality_accuracy"] = {
                 k: float(np.mean([r[k] for r in robust])) for k in robust[0]
@@ -297,6 +305,8 @@ def run_experiment(
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "report.md").write_text(report_markdown(results))
     results["figures"] = write_figures(results, out)
+    if min(len(e[1]) for e in embeddings.values()) >= 5:
+        results["figures"].append(str(plot_class_tsne(embeddings, out / "tsne.png")))
     return results
 
 
@@ -392,6 +402,35 @@ def write_figures(results: dict[str, Any], out: Path) -> list[str]:
     plt.close(fig)
     paths.append(str(p))
     return paths
+
+
+def plot_class_tsne(embeddings: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """The paper's Fig. 2 for 5 classes: t-SNE (training.plots.tsne_embed) of the features
+    before the classifier on the last split's test windows, one panel per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_emotion.training.plots import tsne_embed
+
+    fig, axes = plt.subplots(
+        1, len(embeddings), figsize=(3.4 * len(embeddings), 3.4), squeeze=False
+    )
+    for ax, (name, (feats, labels)) in zip(axes[0], embeddings.items(), strict=True):
+        xy = tsne_embed(feats)
+        for k, emo in enumerate(EMOTIONS):
+            sel = labels == k
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=emo, alpha=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=6, loc="best")
+    fig.suptitle("t-SNE of the features before the classifier (last split, test)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 # --------------------------------------------------------------------------- ONNX
