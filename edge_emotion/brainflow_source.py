@@ -54,14 +54,17 @@ PARAM_FIELDS = (
 
 
 def _brainflow():
-    """Import brainflow's board module (it imports pkg_resources, which warns)."""
+    """brainflow's board module, loaded once without pkg_resources' deprecation warning."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             from brainflow import board_shim
-        except ImportError as exc:  # pragma: no cover - depends on the install
+
+            # The shared library is loaded (and pkg_resources imported) on first use.
+            board_shim.BoardControllerDLL.get_instance()
+        except (ImportError, OSError) as exc:  # pragma: no cover - depends on the install
             raise SourceError(
-                f"brainflow is not installed ({exc}); pip install 'edge-emotion[board]' "
+                f"brainflow cannot be loaded ({exc}); pip install 'edge-emotion[board]' "
                 "(on aarch64 build BrainFlow from source, see the README)"
             ) from None
     return board_shim

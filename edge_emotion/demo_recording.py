@@ -33,12 +33,12 @@ DEMO_FS = 250.0
 DEMO_ECG_EXG = 16  # the ECG lead on the 16th ExG input; EEG on 1..14
 # (time s, arousal, valence): piecewise-linear state for the demo.
 DEMO_TIMELINE = (
-    (0.0, 0.2, 0.7),
-    (14.0, 0.2, 0.7),
-    (20.0, 0.85, 0.3),
-    (40.0, 0.85, 0.3),
-    (46.0, 0.5, 0.8),
-    (1e9, 0.5, 0.8),
+    (0.0, 0.1, 0.85),  # calm and pleasant
+    (9.0, 0.1, 0.85),
+    (12.0, 1.0, 0.3),  # aroused, less pleasant (the 25-s demo shows this change)
+    (38.0, 1.0, 0.3),
+    (42.0, 0.1, 0.1),  # calm, unpleasant
+    (1e9, 0.1, 0.1),
 )
 
 _POSTERIOR = {"O1", "O2", "P7", "P8", "P3", "P4", "PZ", "OZ", "PO7", "PO8"}

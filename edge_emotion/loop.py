@@ -355,6 +355,18 @@ class Classifier:
         self.records = 0
         self.reset()
 
+    def warm_up(self) -> None:
+        """Run the engine and the feature path once on zeros, so the first real hop does
+        not pay for lazy initialisation (graph optimisation, first allocations)."""
+        fc = self.fc
+        self.engine.predict(
+            np.zeros((1, *fc.eeg_shape), np.float32), np.zeros((1, 1, *fc.hrv_shape), np.float32)
+        )
+        scratch = self._extractor_factory(fc)
+        scratch.push_eeg(np.zeros((len(fc.eeg_channels), self.window_samples["eeg"])))
+        scratch.push_ecg(np.zeros(self.window_samples["ecg"]))
+        scratch.features()
+
     def reset(self) -> None:
         """Start over (new filters, empty windows); the hop count carries on."""
         self.lanes = {

@@ -288,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         def make_classifier(streams):
-            return Classifier(bundle, engine, streams, loop_config)
+            clf = Classifier(bundle, engine, streams, loop_config)
+            clf.warm_up()
+            return clf
 
         try:
             stats = run(

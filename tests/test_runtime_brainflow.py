@@ -32,7 +32,7 @@ def test_demo_ecg_has_detectable_qrs_and_hrv():
     d2 = np.abs(truth[:, None] - found[None, :]).min(axis=0)
     assert (d2 <= tol).mean() >= 0.98  # positive predictivity
     rr = np.diff(truth) / fs
-    calm, aroused = rr[truth[1:] < 14 * fs], rr[truth[1:] > 22 * fs]
+    calm, aroused = rr[truth[1:] < 9 * fs], rr[(truth[1:] > 14 * fs) & (truth[1:] < 38 * fs)]
     assert 60 / calm.mean() < 70 < 60 / aroused[aroused < 2].mean()  # HR follows arousal
     assert np.std(np.diff(calm)) > 0.005  # beat-to-beat variability is present
 
@@ -49,9 +49,9 @@ def test_demo_eeg_band_structure_follows_state():
     o1 = names.index("O1")
     af3 = names.index("AF3")
     # Alpha is occipital and falls with arousal; beta rises with arousal.
-    assert power(o1, 8, 13, 0, 14) > 2 * power(o1, 8, 13, 22, 40)
-    assert power(o1, 8, 13, 0, 14) > 2 * power(af3, 8, 13, 0, 14)
-    assert power(af3, 14, 30, 22, 40) > 1.5 * power(af3, 14, 30, 0, 14)
+    assert power(o1, 8, 13, 0, 9) > 2 * power(o1, 8, 13, 14, 38)
+    assert power(o1, 8, 13, 0, 9) > 2 * power(af3, 8, 13, 0, 9)
+    assert power(af3, 14, 30, 14, 38) > 1.5 * power(af3, 14, 30, 0, 9)
 
 
 def test_playback_board_replays_the_file_exactly(tmp_path):
