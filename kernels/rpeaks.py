@@ -296,6 +296,7 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     n_out = 0
     n = si[S_N]
     real_end = n + n_real  # absolute index of the first padding sample
+    flushing = n_real < x.shape[0]  # short recordings: learn from what there is
     if si[S_HAVE_X0] == 0 and x.shape[0] > 0:
         sf[F_X0] = x[0]  # a constant signal becomes exactly zero: no filter transients
         si[S_HAVE_X0] = 1
@@ -392,7 +393,7 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
                     n_out = _classify(
                         k, vk, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out
                     )
-        if si[S_INIT] == 0 and k >= n_learn - 1:
+        if si[S_INIT] == 0 and (k >= n_learn - 1 or (flushing and k == real_end - 1)):
             sf[F_LEARN_SUM] = learn_sum
             n_out = _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_out)
         # Search-back over the decided part of the signal.

@@ -103,6 +103,19 @@ def test_flat_line_then_ecg_finds_the_beats_after_it():
     assert np.all(out >= 2500 - 1)
 
 
+@pytest.mark.parametrize("seconds", [1.0, 1.5, 2.2])
+def test_recordings_shorter_than_the_learning_period_still_give_their_beats(seconds):
+    fs = 250
+    x = simulated(fs, 90, 4)
+    full = detect_rpeaks(x, fs)
+    n = int(seconds * fs)
+    short = detect_rpeaks(x[:n], fs)
+    inner = full[full < n - 0.35 * fs]
+    assert inner.size >= 1
+    di, _ = match_peaks(short, inner, fs, tolerance_s=0.01)
+    assert di.size == inner.size
+
+
 # ---------------------------------------------------------------- the front end
 
 
