@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from edge_emotion.training.datasets.eav import paper_data_config
 from edge_emotion.training.models.eav import (
     AudioConfig,
     EAVModelConfig,
@@ -156,5 +157,14 @@ def test_edge_default_is_small_and_paper_preset_is_configured_to_paper_sizes():
     paper = preset("paper")
     assert (paper.video.image_size, paper.video.patch, paper.video.dim) == (224, 16, 768)
     assert (paper.audio.n_mels, paper.audio.stride, paper.audio.depth) == (128, 10, 12)
+    shapes = paper_data_config().shapes  # the loader's paper-size inputs fit the paper encoders
+    assert shapes["audio"] == (paper.audio.n_mels, paper.audio.frames)
+    assert shapes["video"] == (
+        paper.video.frames,
+        3,
+        paper.video.image_size,
+        paper.video.image_size,
+    )
+    assert shapes["eeg"] == (paper.eeg.channels, paper.eeg.samples)
     eeg_only = build_eav_model(replace(paper, modalities=("eeg",)))  # cheap to build
     assert 100_000 < count_parameters(eeg_only) < 1_000_000

@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from edge_emotion.training.cv import subject_folds
-from edge_emotion.training.datasets.eav import EMOTIONS, MODALITIES, EAVConfig, EAVData, load_eav
+from edge_emotion.training.datasets.eav import (
+    EMOTIONS,
+    MODALITIES,
+    EAVConfig,
+    EAVData,
+    load_eav,
+    paper_data_config,
+)
 from edge_emotion.training.loop import TrainConfig, fit, multiclass_loss, predict
 from edge_emotion.training.metrics import multiclass_metrics, summarize_folds
 from edge_emotion.training.models.eav import (
@@ -580,6 +587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if probe is None:
                 raise SystemExit(f"no subjectNN/EEG/*_eeg.mat under {args.data}")
             data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
+        elif args.preset == "paper":
+            data_config = paper_data_config()
         else:
             data_config = EAVConfig()
         t0 = time.perf_counter()

@@ -158,6 +158,19 @@ class EAVConfig:
         return cls(**d)
 
 
+def paper_data_config(**overrides) -> EAVConfig:
+    """Input sizes of the paper's encoders: 128-mel spectrograms with a 10-ms hop (AST),
+    25 frames of 224 px per 5-s window (every 6th frame at 30 fps, ViT-B/16)."""
+    base = {
+        "n_mels": 128,
+        "mel_win_ms": 25.0,
+        "mel_hop_ms": 10.0,
+        "frames_per_window": 25,
+        "image_size": 224,
+    }
+    return EAVConfig(**{**base, **overrides})
+
+
 @dataclass
 class EAVData:
     """Windows of one or more participants (N samples)."""
