@@ -153,34 +153,30 @@ def _subwindow_de(rows, n_channels, sub_len, n_sub, log_2pie, var_floor):
     ``np.var``. Returns ``(bands, channels, n_sub)``.
     """
     n, n_bands, lanes = rows.shape
+    flat = rows.reshape(n, n_bands * lanes)  # one long vectorised loop per sample
+    width = n_bands * lanes
     start = n - n_sub * sub_len
     out = np.empty((n_bands, n_channels, n_sub))
-    mean = np.empty((n_bands, lanes))
-    acc = np.empty((n_bands, lanes))
+    mean = np.empty(width)
+    acc = np.empty(width)
     for j in range(n_sub):
         t0 = start + j * sub_len
-        mean[:, :] = 0.0
+        mean[:] = 0.0
         for t in range(t0, t0 + sub_len):
-            for b in range(n_bands):
-                r = rows[t, b]
-                m = mean[b]
-                for c in range(lanes):
-                    m[c] += r[c]
-        for b in range(n_bands):
-            for c in range(lanes):
-                mean[b, c] /= sub_len
-        acc[:, :] = 0.0
+            r = flat[t]
+            for k in range(width):
+                mean[k] += r[k]
+        for k in range(width):
+            mean[k] /= sub_len
+        acc[:] = 0.0
         for t in range(t0, t0 + sub_len):
-            for b in range(n_bands):
-                r = rows[t, b]
-                m = mean[b]
-                a = acc[b]
-                for c in range(lanes):
-                    d = r[c] - m[c]
-                    a[c] += d * d
+            r = flat[t]
+            for k in range(width):
+                d = r[k] - mean[k]
+                acc[k] += d * d
         for b in range(n_bands):
             for c in range(n_channels):
-                var = max(acc[b, c] / sub_len, var_floor)
+                var = max(acc[b * lanes + c] / sub_len, var_floor)
                 out[b, c, j] = 0.5 * (log_2pie + math.log(var))
     return out
 
