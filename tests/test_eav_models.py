@@ -12,6 +12,7 @@ from edge_emotion.training.models.eav import (
     AudioConfig,
     EAVModelConfig,
     EEGConfig,
+    EEGTransformer,
     VideoConfig,
     build_eav_model,
     count_flops,
@@ -168,3 +169,19 @@ def test_edge_default_is_small_and_paper_preset_is_configured_to_paper_sizes():
     assert shapes["eeg"] == (paper.eeg.channels, paper.eeg.samples)
     eeg_only = build_eav_model(replace(paper, modalities=("eeg",)))  # cheap to build
     assert 100_000 < count_parameters(eeg_only) < 1_000_000
+
+
+def test_eeg_front_end_equals_temporal_then_per_filter_spatial():
+    # With dim == filters the spatial-first front end is the reference order (a temporal
+    # filter on every electrode, then that filter's spatial projection), by linearity.
+    torch.manual_seed(0)
+    enc = EEGTransformer(EEGConfig(samples=200, filters=4, dim=4, depth=1, heads=2, pool=25))
+    x = torch.randn(2, 30, 200)
+    ours = enc.temporal(enc.spatial(x))
+    h = enc.temporal.weight[:, 0]  # (filters, kernel)
+    w = enc.spatial.weight[:, :, 0]  # (filters, channels)
+    per_channel = torch.nn.functional.conv1d(
+        x.reshape(-1, 1, 200), h[:, None], padding=h.shape[1] // 2
+    ).reshape(2, 30, 4, 200)  # temporal filter on each electrode
+    reference = torch.einsum("fc,bcft->bft", w, per_channel)
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
