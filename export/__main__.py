@@ -36,8 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
         "or its folder) or an NPZ with eeg, ecg[, labels, split] (default: the cache the "
         "checkpoint records; else draws from its normalisation statistics, unlabelled)",
     )
-    p.add_argument("--n-calibration", type=int, default=512, help="windows for calibration")
+    p.add_argument(
+        "--n-calibration",
+        type=int,
+        default=2048,
+        help="at most this many calibration windows (min/max calibration sees them all)",
+    )
     p.add_argument("--n-heldout", type=int, default=4096, help="at most this many held-out windows")
+    p.add_argument(
+        "--calibration",
+        choices=("percentile", "minmax", "entropy"),
+        default="percentile",
+        help="INT8 activation range estimate (percentile: 99.99th of |activation|)",
+    )
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx")
     p.add_argument("--no-torch-state", action="store_true", help="omit model.pt")
     p.add_argument("--demo", action="store_true", help="label the bundle a demo")
@@ -102,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             include_torch_state=not args.no_torch_state,
             demo=True if args.demo else None,
             name=args.name,
+            calibration_method=args.calibration,
         )
         result = export_bundle(
             ckpt,

@@ -62,6 +62,7 @@ class ExportOptions:
     demo: bool | None = None  # None: from the checkpoint's dataset info
     name: str | None = None  # bundle name in the manifest; default: the folder name
     calibration_batch: int = 32
+    calibration_method: str = "percentile"  # see edge_emotion.export.quantize.quantize_int8
 
 
 @dataclass
@@ -165,7 +166,10 @@ def export_bundle(
 
     say(f"quantising to INT8 Q/DQ (calibration: {len(calibration)} windows)")
     qdq = quantize_int8(
-        fp32, out / FILE_INT8, ArrayCalibrationReader(cal_eeg, cal_ecg, options.calibration_batch)
+        fp32,
+        out / FILE_INT8,
+        ArrayCalibrationReader(cal_eeg, cal_ecg, options.calibration_batch),
+        method=options.calibration_method,
     )
     int8_logits = run_onnx(out / FILE_INT8, ho_eeg, ho_ecg)
 
@@ -258,7 +262,8 @@ def export_bundle(
         "onnx": {"opset": onnx_check.opset, "exporter": EXPORTER, "dynamic_axes": [BATCH_DIM]},
         "quantization": {
             "format": "QDQ",
-            "activations": "int8, symmetric (zero-point 0), per-tensor, min/max calibration",
+            "activations": "int8, symmetric (zero-point 0), per-tensor",
+            "calibration_method": qdq.calibration,
             "weights": "int8, symmetric (zero-point 0), per-channel",
             "quantized_op_types": list(QUANTIZED_OP_TYPES),
             "calibration": report["data"]["calibration"],

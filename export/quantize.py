@@ -14,13 +14,14 @@ arithmetic, and TensorRT fuses Q/DQ around them into int8 kernels; the element-w
 gates (sigmoid, multiplications by attention masks) stay fp32, where int8 rounding of
 values in (0, 1) costs accuracy for no speed.
 
-Calibration (min/max of each activation) runs on *normalised* model inputs from
-training features, via :class:`ArrayCalibrationReader`.
+Calibration (by default the 99.99th percentile of each activation's magnitude) runs on
+*normalised* model inputs from training features, via :class:`ArrayCalibrationReader`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -77,9 +78,13 @@ class QdqSummary:
     n_weights_int8: int
     n_weights_per_channel: int
     quantized_ops: dict[str, int]
+    preprocessed: bool | None = None  # quant_pre_process ran (None: not known)
+    calibration: str | None = None  # calibration method, e.g. "percentile 99.99"
 
     def to_dict(self) -> dict:
         return {
+            "preprocessed": self.preprocessed,
+            "calibration": self.calibration,
             "quantize_linear": self.n_quantize,
             "dequantize_linear": self.n_dequantize,
             "int8_weights": self.n_weights_int8,
@@ -88,26 +93,53 @@ class QdqSummary:
         }
 
 
+CALIBRATION_METHODS = ("percentile", "minmax", "entropy")
+
+
 def quantize_int8(
     fp32_path: Path | str,
     out_path: Path | str,
     reader: ArrayCalibrationReader,
     op_types: tuple[str, ...] = QUANTIZED_OP_TYPES,
+    method: str = "percentile",
+    percentile: float = 99.99,
 ) -> QdqSummary:
-    """Write a Q/DQ INT8 copy of ``fp32_path`` to ``out_path`` calibrated on ``reader``."""
+    """Write a Q/DQ INT8 copy of ``fp32_path`` to ``out_path`` calibrated on ``reader``.
+
+    ``method``: ``"percentile"`` (default; each activation's range is the ``percentile``
+    of its absolute values, so rare outliers do not coarsen the scale for every other
+    window), ``"minmax"`` or ``"entropy"`` (onnxruntime's calibrators). On the demo
+    model percentile 99.99 gave the best INT8/fp32 decision agreement of the three.
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    methods = {
+        "percentile": CalibrationMethod.Percentile,
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    if method not in methods:
+        raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    if method != "minmax":
+        # onnxruntime's histogram calibrators stack per-batch arrays and fail when the last
+        # batch is shorter (onnxruntime 1.31): feed one window at a time.
+        reader = ArrayCalibrationReader(reader.eeg, reader.ecg, batch_size=1)
 
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory() as tmp:
-        # Shape inference + graph cleanup first, as onnxruntime recommends for quantisation.
+        # ONNX shape inference + onnxruntime's basic graph cleanup first, as onnxruntime
+        # recommends for quantisation. Its symbolic shape inference is skipped: it fails
+        # on MAAN's Concat after a dynamic-batch Reshape, and the exporter already wrote
+        # every shape into the graph.
         src = Path(tmp) / "pre.onnx"
+        preprocessed = True
         try:
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
             with _quiet("onnxruntime", "root"):
-                quant_pre_process(str(fp32_path), str(src), skip_symbolic_shape=False)
+                quant_pre_process(str(fp32_path), str(src), skip_symbolic_shape=True)
         except Exception:
-            src = Path(fp32_path)  # the exported graph already carries shapes
+            src, preprocessed = Path(fp32_path), False
         with _quiet("onnxruntime", "root"):
             quantize_static(
                 str(src),
@@ -119,8 +151,9 @@ def quantize_int8(
                 reduce_range=False,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
+                calibrate_method=methods[method],
                 extra_options={
+                    "CalibPercentile": float(percentile),
                     "ActivationSymmetric": True,
                     "WeightSymmetric": True,
                     # Biases stay fp32: TensorRT's DequantizeLinear takes int8 (not the
@@ -128,7 +161,12 @@ def quantize_int8(
                     "QuantizeBias": False,
                 },
             )
-    return check_qdq(out_path)
+    summary = check_qdq(out_path)
+    return dataclasses.replace(
+        summary,
+        preprocessed=preprocessed,
+        calibration=f"{method}" + (f" {percentile:g}" if method == "percentile" else ""),
+    )
 
 
 @contextlib.contextmanager

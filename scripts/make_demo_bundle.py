@@ -46,9 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bundle folder to (re)write")
     p.add_argument("--workers", default="1", help="feature extraction processes")
+    p.add_argument("--work", type=Path, default=None, help="keep data/run/cache here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ee_demo_") as tmp:
-        work = Path(tmp)
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         run(["edge_emotion.training", "synth", str(work / "data"), *SYNTH,
              "--workers", args.workers], work)  # fmt: skip
         run(["edge_emotion.training", "train", "--data", str(work / "data"),

@@ -110,6 +110,7 @@ def test_parity_report_and_manifest_agree():
     assert "INT8 (Q/DQ) vs fp32" in md and "Demo bundle" in md
     assert manifest["onnx"]["opset"] == 18
     assert manifest["quantization"]["format"] == "QDQ"
+    assert report["qdq"]["preprocessed"] is True  # quant_pre_process ran, no silent fallback
 
 
 def test_cli_with_labelled_features(tmp_path, capsys):
@@ -171,3 +172,17 @@ def test_npz_features_validation(tmp_path):
     full = FeatureSet(np.zeros((10, 4, 14, 10)), np.zeros((10, 32)), None, "x")
     cal, held = split_features(full)
     assert len(cal) + len(held) == 10 and cal.ecg.shape == (5, 1, 32)
+
+
+def test_calibration_method_is_validated_and_recorded(tmp_path):
+    from edge_emotion.export.quantize import quantize_int8
+
+    rng = np.random.default_rng(0)
+    reader = ArrayCalibrationReader(rng.normal(size=(8, 4, 14, 10)), rng.normal(size=(8, 1, 32)))
+    src = exported_bundle() / "model.onnx"
+    with pytest.raises(ValueError, match="method must be one of"):
+        quantize_int8(src, tmp_path / "x.onnx", reader, method="kl")
+    s = quantize_int8(src, tmp_path / "mm.onnx", reader, method="minmax")
+    assert s.calibration == "minmax" and s.preprocessed is True
+    manifest = json.loads((exported_bundle() / "manifest.json").read_text())
+    assert manifest["quantization"]["calibration_method"] == "percentile 99.99"
