@@ -156,3 +156,19 @@ def test_real_tensorrt_int8_engine_matches_onnxruntime(tmp_path):
     ).run(None, feeds)[0]
     # int8 kernels on the GPU vs fp32 on the CPU: close, not equal
     assert out.shape == (3, 2) and np.max(np.abs(out - fp32)) < 0.1
+
+
+def test_no_cuda_memory_backend_names_both_attempts(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cuda", None)
+    monkeypatch.setitem(sys.modules, "cuda.bindings", None)
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA device is present; this checks the no-GPU message")
+    except ImportError:
+        pass
+    with pytest.raises(RuntimeError, match=r"TorchCudaMemory: .*CudaPythonMemory: "):
+        T.default_device()
