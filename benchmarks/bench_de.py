@@ -10,7 +10,8 @@
 - Numba compile time: the first calls of every DE/filter kernel in a fresh process with an
   empty ``NUMBA_CACHE_DIR``, and again with that cache warm (what a second run pays).
 
-Run: ``pytest benchmarks/bench_de.py --benchmark-only --benchmark-json=bench_de.json``.
+Run: ``pytest benchmarks/bench_de.py --benchmark-only --benchmark-json=bench_de.json``
+(``-s`` also prints the compile times; they are in the JSON's ``extra_info``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def window():
 
 def test_band_de_numba(benchmark, window):
     benchmark.group = GROUP_WINDOW
-    out = benchmark(band_de, window, FS)
+    out = benchmark.pedantic(band_de, args=(window, FS), rounds=1000, warmup_rounds=10)
     ref = np.stack(
         [_de(scipy.signal.sosfiltfilt(s, window, axis=-1).var(-1)) for s in _bank()], axis=1
     )
@@ -77,7 +78,7 @@ def test_band_de_scipy_reference(benchmark, window):
     def scipy_de(x):
         return np.stack([_de(scipy.signal.sosfiltfilt(s, x, axis=-1).var(-1)) for s in bank], 1)
 
-    out = benchmark(scipy_de, window)
+    out = benchmark.pedantic(scipy_de, args=(window,), rounds=200, warmup_rounds=5)
     assert out.shape == (N_CH, 4)
 
 
@@ -97,7 +98,7 @@ def test_band_de_brainflow_reference(benchmark, window):
                 out[c, b] = _de(y.var())
         return out
 
-    out = benchmark(brainflow_de, window)
+    out = benchmark.pedantic(brainflow_de, args=(window,), rounds=200, warmup_rounds=5)
     assert np.all(np.isfinite(out))
 
 
