@@ -207,3 +207,9 @@ def test_feature_cache_uses_the_kernel_path_and_is_reused(synth_root, tmp_path):
     assert eeg.shape[0] == ecg.shape[0] == labels.shape[0] == len(arrays)
     assert labels.dtype == np.int64 and set(np.unique(labels)) <= {0, 1}
     assert read_cache(path).subject_names == ["P01", "P02", "P03"]
+
+
+def test_unreadable_mat_file_is_a_clear_error(tmp_path):
+    (tmp_path / "Data_Preprocessed_P09.mat").write_bytes(b"not a MATLAB file at all")
+    with pytest.raises(ValueError, match=r"Data_Preprocessed_P09\.mat"):
+        load_amigos(AmigosConfig(str(tmp_path)))

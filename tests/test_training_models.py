@@ -24,6 +24,15 @@ from edge_emotion.training.models import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Small convolutions on a shared 2-core machine run faster on one thread.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", ["maan", "base"])
 def test_default_model_is_edge_sized_and_shapes_match_contract(name):
     cfg = model_config(name)

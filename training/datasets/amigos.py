@@ -176,7 +176,17 @@ def load_amigos(config: AmigosConfig) -> tuple[list[Trial], LoadSummary]:
             continue
         subject = f"P{number:02d}"
         summary.files.append(str(path))
-        mat = loadmat(path)
+        try:
+            mat = loadmat(path)
+        except NotImplementedError:
+            raise ValueError(
+                f"{path} is a MATLAB v7.3 (HDF5) file; re-save it as v7 (save -v7) or use the "
+                "official preprocessed AMIGOS download"
+            ) from None
+        except Exception as exc:  # scipy raises assorted types for a damaged file
+            raise ValueError(
+                f"{path} could not be read as a .mat file ({type(exc).__name__}: {exc})"
+            ) from None
         data = _cell(mat, "joined_data", path)
         labels = _cell(mat, "labels_selfassessment", path)
         videos = _cell(mat, "VideoIDs", path) if "VideoIDs" in mat else None
