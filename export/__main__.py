@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-calibration",
         type=int,
         default=2048,
-        help="at most this many calibration windows (min/max calibration sees them all)",
+        help="at most this many calibration windows (evenly spaced over the set)",
     )
     p.add_argument("--n-heldout", type=int, default=4096, help="at most this many held-out windows")
     p.add_argument(
