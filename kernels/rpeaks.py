@@ -72,7 +72,6 @@ P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK =
 (
     S_N,
     S_LM_HEAD,
-    S_LM_NEXT,
     S_LM_TAIL,
     S_LAST_QRS,
     S_NCAND,
@@ -83,8 +82,8 @@ P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK =
     S_HAVE_X0,
     S_SB_DEADLINE,
     S_RECOMPUTE,
-) = range(13)
-N_SI = 13
+) = range(12)
+N_SI = 12
 # Float parameters (pf) and state (sf) slots.
 PF_DERIV_SCALE, PF_RR_INIT, PF_THR, PF_TSLOPE, PF_SBF, PF_SBTHR, PF_W = range(7)
 (
@@ -277,13 +276,29 @@ def _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_
 
 
 @njit(cache=True)
+def _next_wake(pf, pi, sf, si, real_end, flushing):
+    """First k at which the end of learning or a search-back can fire, given the state."""
+    wake = _NEVER
+    if si[S_INIT] == 0:
+        wake = pi[P_LEARN] - 1
+        if flushing and real_end - 1 < wake:
+            wake = real_end - 1  # a recording shorter than the learning period
+    elif si[S_NCAND] >= 0 and sf[F_NCAND_VAL] > pf[PF_SBTHR] * sf[F_THR]:
+        wake = si[S_SB_DEADLINE] + 1
+    return wake
+
+
+@njit(cache=True)
 def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, learn, out):
     """Feed ``x`` through the detector; samples at positions >= n_real are padding.
 
-    One pass per sample: the ECG, the squared derivative of the band-passed ECG and
-    the MWI go into ring buffers; local maxima of the MWI that are the largest within
-    +-H become candidates ``H`` samples late, which the decision rules classify. Peaks
-    found in the padding are not reported. Returns the number of peaks written to ``out``.
+    Per sample: the ECG, the squared derivative of the band-passed ECG and the MWI go
+    into ring buffers; local maxima of the MWI enter a monotone deque; the MWI value
+    k = n - H is a candidate when it is the largest within +-H. The inner loop holds
+    no calls (so its recursions stay in registers) and breaks out only when a decision
+    is due: a candidate, the end of learning, or a search-back deadline — the same
+    outcome as checking every sample. Peaks found in the padding are not reported.
+    Returns the number of peaks written to ``out``.
     """
     mask = pi[P_MASK]
     L = pi[P_MWI]
@@ -293,11 +308,12 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     lmask = lm_idx.shape[0] - 1
     inv_l = 1.0 / L
     scale = pf[PF_DERIV_SCALE]
+    nx = x.shape[0]
     n_out = 0
     n = si[S_N]
     real_end = n + n_real  # absolute index of the first padding sample
-    flushing = n_real < x.shape[0]  # short recordings: learn from what there is
-    if si[S_HAVE_X0] == 0 and x.shape[0] > 0:
+    flushing = n_real < nx
+    if si[S_HAVE_X0] == 0 and nx > 0:
         sf[F_X0] = x[0]  # a constant signal becomes exactly zero: no filter transients
         si[S_HAVE_X0] = 1
     x0 = sf[F_X0]
@@ -309,131 +325,133 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     learn_sum = sf[F_LEARN_SUM]
     countdown = si[S_RECOMPUTE]
     lm_head = si[S_LM_HEAD]
-    lm_next = si[S_LM_NEXT]
     lm_tail = si[S_LM_TAIL]
     m1 = sf[F_M1]
     m2 = sf[F_M2]
+    wake = _next_wake(pf, pi, sf, si, real_end, flushing)
     # Three biquads held in locals: the recursion stays in registers (sos is order 3).
     a0, a1, a2, a4, a5 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     c0, c1, c2, c4, c5 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
     e0, e1, e2, e4, e5 = sos[2, 0], sos[2, 1], sos[2, 2], sos[2, 4], sos[2, 5]
     z00, z01, z10, z11, z20, z21 = z[0, 0], z[0, 1], z[1, 0], z[1, 1], z[2, 0], z[2, 1]
-    for t in range(x.shape[0]):
-        xv = x[t] - x0
-        rings[R_RAW, n & mask] = xv
-        y = a0 * xv + z00
-        z00 = a1 * xv - a4 * y + z01
-        z01 = a2 * xv - a5 * y
-        u = y
-        y = c0 * u + z10
-        z10 = c1 * u - c4 * y + z11
-        z11 = c2 * u - c5 * y
-        u = y
-        v = e0 * u + z20
-        z20 = e1 * u - e4 * v + z21
-        z21 = e2 * u - e5 * v
-        d = (2.0 * v + b1 - b3 - 2.0 * b4) * scale
-        b4 = b3
-        b3 = b2
-        b2 = b1
-        b1 = v
-        sq = d * d
-        rings[R_SQ, n & mask] = sq
-        countdown -= 1
-        if countdown <= 0:
-            # Recompute the running sums exactly now and then, so rounding cannot drift.
-            countdown = _RECOMPUTE_EVERY
-            mwi_sum = 0.0
-            for j in range(max(n - L + 1, 0), n + 1):
-                mwi_sum += rings[R_SQ, j & mask]
-        else:
-            mwi_sum += sq
-            if n >= L:
-                mwi_sum -= rings[R_SQ, (n - L) & mask]
-        mwi = mwi_sum * inv_l
-        if mwi < 0.0:
-            mwi = 0.0
-        rings[R_MWI, n & mask] = mwi
-        if n < n_learn:
-            learn_sum += mwi
-        # Local maxima of the MWI (first sample of a plateau) go into a small ring.
-        if m2 < m1 and m1 >= mwi:
-            lm_idx[lm_tail & lmask] = n - 1
-            lm_val[lm_tail & lmask] = m1
-            lm_tail += 1
-        m2 = m1
-        m1 = mwi
-        k = n - H
-        n += 1
-        if k < 0 or k >= real_end:
-            continue
-        n_avail = min(n - hs, real_end)  # the smoothed ECG is known below this index
-        if lm_next < lm_tail and lm_idx[lm_next & lmask] == k:
-            # Candidate if it beats every MWI value within -H (strictly) and +H: the
-            # maximum of an interval lies at an interior local maximum or an end.
-            vk = lm_val[lm_next & lmask]
+    t = 0
+    while t < nx:
+        candidate = False
+        due = False
+        k = 0
+        vk = 0.0
+        while t < nx:
+            xv = x[t] - x0
+            t += 1
+            rings[R_RAW, n & mask] = xv
+            y = a0 * xv + z00
+            z00 = a1 * xv - a4 * y + z01
+            z01 = a2 * xv - a5 * y
+            u = y
+            y = c0 * u + z10
+            z10 = c1 * u - c4 * y + z11
+            z11 = c2 * u - c5 * y
+            u = y
+            v = e0 * u + z20
+            z20 = e1 * u - e4 * v + z21
+            z21 = e2 * u - e5 * v
+            d = (2.0 * v + b1 - b3 - 2.0 * b4) * scale
+            b4 = b3
+            b3 = b2
+            b2 = b1
+            b1 = v
+            sq = d * d
+            rings[R_SQ, n & mask] = sq
+            countdown -= 1
+            if countdown <= 0:
+                # Recompute the running sum exactly now and then, so rounding cannot drift.
+                countdown = _RECOMPUTE_EVERY
+                mwi_sum = 0.0
+                for j in range(max(n - L + 1, 0), n + 1):
+                    mwi_sum += rings[R_SQ, j & mask]
+            else:
+                mwi_sum += sq
+                if n >= L:
+                    mwi_sum -= rings[R_SQ, (n - L) & mask]
+            mwi = mwi_sum * inv_l
+            if mwi < 0.0:
+                mwi = 0.0
+            rings[R_MWI, n & mask] = mwi
+            if n < n_learn:
+                learn_sum += mwi
+            # Local maxima of the MWI (first sample of a plateau) enter a monotone deque:
+            # values non-increasing from head to tail (equal values kept, earliest first).
+            if m2 < m1 and m1 >= mwi:
+                while lm_tail > lm_head and lm_val[(lm_tail - 1) & lmask] < m1:
+                    lm_tail -= 1
+                lm_idx[lm_tail & lmask] = n - 1
+                lm_val[lm_tail & lmask] = m1
+                lm_tail += 1
+            m2 = m1
+            m1 = mwi
+            k = n - H
+            n += 1
+            if k < 0 or k >= real_end:
+                continue
+            # k is a candidate when it is the largest MWI value within -H (strictly) and
+            # +H. An interval's maximum lies at an interior local maximum or at an end;
+            # the deque holds the local maxima up to k + H - 1, and once those before
+            # k - H are dropped its head is the largest of them.
             lo = k - H
-            while lm_head < lm_next and lm_idx[lm_head & lmask] < lo:
+            while lm_tail > lm_head and lm_idx[lm_head & lmask] < lo:
                 lm_head += 1
-            ok = mwi <= vk and (lo < 0 or rings[R_MWI, lo & mask] < vk)
-            j = lm_head
-            while ok and j < lm_tail:
-                if j != lm_next:
-                    vj = lm_val[j & lmask]
-                    ok = vj < vk if j < lm_next else vj <= vk
-                j += 1
-            lm_next += 1
-            if ok:
-                if si[S_INIT] == 0:
-                    if si[S_NLEARN] < N_LEARN:
-                        learn[si[S_NLEARN], 0] = k
-                        learn[si[S_NLEARN], 1] = vk
-                        si[S_NLEARN] += 1
-                else:
-                    n_out = _classify(
-                        k, vk, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out
-                    )
-        if si[S_INIT] == 0 and (k >= n_learn - 1 or (flushing and k == real_end - 1)):
-            sf[F_LEARN_SUM] = learn_sum
-            n_out = _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_out)
-        # Search-back over the decided part of the signal.
-        if (
-            k > si[S_SB_DEADLINE]
-            and si[S_NCAND] >= 0
-            and sf[F_NCAND_VAL] > pf[PF_SBTHR] * sf[F_THR]
-        ):
-            kc = si[S_NCAND]
-            slope = _max_slope(rings, kc, pi)
-            n_out = _accept(
-                kc,
-                sf[F_NCAND_VAL],
-                slope,
-                True,
-                pf,
-                pi,
-                sf,
-                si,
-                rr,
-                rings,
-                scratch,
-                n_avail,
-                out,
-                n_out,
-            )
+            if lm_tail > lm_head and lm_idx[lm_head & lmask] == k:
+                vk = lm_val[lm_head & lmask]
+                if mwi <= vk and (lo < 0 or rings[R_MWI, lo & mask] < vk):
+                    candidate = True
+            if candidate or k >= wake:
+                due = True
+                break
+        if not due:
+            break
+        # Decisions for k, in the fixed order: candidate, end of learning, search-back.
+        n_avail = min(n - hs, real_end)  # the smoothed ECG is known below this index
+        if candidate:
+            if si[S_INIT] == 0:
+                if si[S_NLEARN] < N_LEARN:
+                    learn[si[S_NLEARN], 0] = k
+                    learn[si[S_NLEARN], 1] = vk
+                    si[S_NLEARN] += 1
+            else:
+                n_out = _classify(k, vk, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out)
+                wake = _next_wake(pf, pi, sf, si, real_end, flushing)
+        if k >= wake:
+            if si[S_INIT] == 0:
+                sf[F_LEARN_SUM] = learn_sum
+                n_out = _init_thresholds(
+                    pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_out
+                )
+            # Search-back over the decided part of the signal.
+            if (
+                k > si[S_SB_DEADLINE]
+                and si[S_NCAND] >= 0
+                and sf[F_NCAND_VAL] > pf[PF_SBTHR] * sf[F_THR]
+            ):
+                kc = si[S_NCAND]
+                slope = _max_slope(rings, kc, pi)
+                vc = sf[F_NCAND_VAL]
+                n_out = _accept(
+                    kc, vc, slope, True, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out
+                )
+            wake = _next_wake(pf, pi, sf, si, real_end, flushing)
     z[0, 0], z[0, 1], z[1, 0], z[1, 1], z[2, 0], z[2, 1] = z00, z01, z10, z11, z20, z21
     sf[F_B1] = b1
     sf[F_B2] = b2
     sf[F_B3] = b3
     sf[F_B4] = b4
+    sf[F_M1] = m1
+    sf[F_M2] = m2
     sf[F_MWI_SUM] = mwi_sum
     sf[F_LEARN_SUM] = learn_sum
     si[S_RECOMPUTE] = countdown
     si[S_N] = n
     si[S_LM_HEAD] = lm_head
-    si[S_LM_NEXT] = lm_next
     si[S_LM_TAIL] = lm_tail
-    sf[F_M1] = m1
-    sf[F_M2] = m2
     # Drop anything refined into the padding (flush only).
     keep = 0
     for j in range(n_out):
