@@ -356,16 +356,8 @@ class Classifier:
         self.reset()
 
     def warm_up(self) -> None:
-        """Run the engine and the feature path once on zeros, so the first real hop does
-        not pay for lazy initialisation (graph optimisation, first allocations)."""
-        fc = self.fc
-        self.engine.predict(
-            np.zeros((1, *fc.eeg_shape), np.float32), np.zeros((1, 1, *fc.hrv_shape), np.float32)
-        )
-        scratch = self._extractor_factory(fc)
-        scratch.push_eeg(np.zeros((len(fc.eeg_channels), self.window_samples["eeg"])))
-        scratch.push_ecg(np.zeros(self.window_samples["ecg"]))
-        scratch.features()
+        """See :func:`warm_up`."""
+        warm_up(self.bundle, self.engine, self._extractor_factory)
 
     def reset(self) -> None:
         """Start over (new filters, empty windows); the hop count carries on."""
@@ -514,6 +506,29 @@ class Classifier:
             t: ("high" if v >= self.thresholds[t] else "low")
             for t, v in zip(self.targets, p, strict=True)
         }
+
+
+def warm_up(bundle, engine, extractor_factory: Callable | None = None) -> None:
+    """Run the engine, the feature path and the loop's own kernels once on zeros.
+
+    Numba kernels compile (or load from their cache) on first use and engines optimise
+    their graph on the first call; doing it before a board is started keeps that pause
+    (seconds on a cold cache) out of the stream, where a device could time out.
+    """
+    fc = bundle.feature_config
+    engine.predict(
+        np.zeros((1, *fc.eeg_shape), np.float32), np.zeros((1, 1, *fc.hrv_shape), np.float32)
+    )
+    extractor = (extractor_factory or _default_extractor)(fc)
+    extractor.push_eeg(np.zeros((len(fc.eeg_channels), round(fc.window_s * fc.eeg_fs))))
+    extractor.push_ecg(np.zeros(round(fc.window_s * fc.ecg_fs)))
+    extractor.features()
+    StreamingResampler(250.0, fc.eeg_fs, 2)._process(np.zeros((2, 300)))
+    stats = WindowStats(2, 4, 1.0)
+    x = np.zeros((2, 8))
+    stats.add(x, np.zeros(x.shape, dtype=bool), x)
+    stats.close_block()
+    stats.window(0.5)
 
 
 def _reason(q: dict[str, ModalityQuality]) -> str:

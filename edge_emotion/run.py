@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from edge_emotion.decision import Decision
-from edge_emotion.loop import POLICIES, Classifier, ConfigurationError, LoopConfig, run
+from edge_emotion.loop import (
+    POLICIES,
+    Classifier,
+    ConfigurationError,
+    LoopConfig,
+    run,
+    warm_up,
+)
 from edge_emotion.quality import QualityConfig
 from edge_emotion.source import SourceError
 
@@ -139,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         const="edge_emotion",
         default=None,
         help="publish decisions as an LSL stream (optional name)",
+    )
+    out.add_argument(
+        "--no-downlink",
+        action="store_true",
+        help="with a bridge source, do not send decisions back to the device",
     )
     out.add_argument("--print-every", type=int, default=1, help="print every n-th decision")
     out.add_argument("--quiet", action="store_true", help="no per-decision lines")
@@ -258,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="edge_emotion_") as tmp:
         try:
             source, description = open_source(args, bundle, Path(tmp))
+            if description.startswith("firmware bridge") and not args.no_downlink:
+                from edge_emotion.firmware_bridge.downlink import BridgeSink
+
+                sinks.append(BridgeSink(source))  # decisions back to the wearable
             if args.out:
                 sinks.append(JsonlSink(args.out))
             if args.lsl:
@@ -287,10 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+        warm_up(bundle, engine)
+
         def make_classifier(streams):
-            clf = Classifier(bundle, engine, streams, loop_config)
-            clf.warm_up()
-            return clf
+            return Classifier(bundle, engine, streams, loop_config)
 
         try:
             stats = run(

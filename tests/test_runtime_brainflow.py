@@ -186,3 +186,61 @@ def test_run_refuses_a_channel_map_that_cannot_feed_the_bundle(tmp_path):
     assert proc.returncode == 2
     assert "F3" in proc.stderr and "--channel-map" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bridge_source_end_to_end_with_device_emulator():
+    """The firmware bridge's device emulator (TCP, 4x real time) -> run loop -> decisions
+    sent back down the same link."""
+    import threading
+
+    from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.engines import create_engine
+    from edge_emotion.firmware_bridge.downlink import BridgeSink
+    from edge_emotion.firmware_bridge.emulator import DeviceEmulator, EmulatorConfig, serve_tcp
+    from edge_emotion.firmware_bridge.source import open_bridge_source
+    from edge_emotion.loop import Classifier, LoopConfig, run, warm_up
+
+    bundle = load_bundle(DEMO_BUNDLE_PATH)
+    engine = create_engine(bundle, "onnxruntime")
+    warm_up(bundle, engine)  # compile before the device starts streaming, as run.py does
+    emulator = DeviceEmulator(EmulatorConfig(speed=4.0))
+    ready, box = threading.Event(), {}
+
+    def serve():
+        box["report"] = serve_tcp(
+            emulator,
+            14.0,
+            accept_timeout_s=10,
+            on_ready=lambda s: (box.setdefault("spec", s), ready.set()),
+            write_timeout_s=30,
+        )
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    assert ready.wait(10)
+    source = open_bridge_source(box["spec"])
+    records = []
+
+    class Keep:
+        def write(self, d):
+            records.append(d)
+
+        def close(self):
+            pass
+
+    stats = run(
+        source,
+        lambda streams: Classifier(bundle, engine, streams, LoopConfig()),
+        [Keep(), BridgeSink(source)],
+        duration_s=20.0,
+        max_reconnects=0,
+    )
+    th.join(10)
+    assert [d.hop for d in records] == list(range(len(records)))
+    assert len(records) >= 50  # >= 12.5 s of the 14 s the device streamed
+    assert stats.ended_by.startswith("gave up")  # the device closed the link at its end
+    classified = [d for d in records if not d.abstained]
+    assert classified and all(d.window_end_s >= 10.0 for d in classified)
+    # The device received decisions over the downlink, in order.
+    received = box["report"].decisions
+    assert 0 < len(received) <= len(records)
