@@ -31,6 +31,16 @@ TINY = EAVModelConfig(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """These models are tiny: on a shared 2-core CPU, thread hand-offs cost more than the
+    arithmetic (measured ~10x). Restored afterwards so other tests keep their setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _model(**kw) -> torch.nn.Module:
     torch.manual_seed(0)
     return build_eav_model(replace(TINY, **kw)).eval()

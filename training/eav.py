@@ -546,6 +546,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument("--device", default="auto")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
     e = sub.add_parser("export", help="checkpoint -> ONNX, verified with onnxruntime")
     e.add_argument("--checkpoint", required=True, type=Path)
@@ -580,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 0
     if args.command == "run":
+        if args.threads > 0:  # small models on a shared CPU run faster on one thread
+            torch.set_num_threads(args.threads)
         if args.synthetic:
             from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
 
