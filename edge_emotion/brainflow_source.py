@@ -309,6 +309,7 @@ class BrainFlowSource:
             self._streaming = False
             try:
                 shim.release_session()
+                log.info("released %s", board_name(self.board_id))
             except bf.BrainFlowError as exc:
                 log.warning("release_session failed: %s", exc)
 

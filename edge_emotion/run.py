@@ -265,8 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     sinks: list = [summary]
     if not args.quiet:
         sinks.append(StdoutSink(every=args.print_every))
-    stop = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    stop: dict = {"flag": False, "why": ""}
+
+    def on_signal(signum, _frame):
+        # First Ctrl-C/SIGTERM: finish the current hop, release the board, print the
+        # summary. A second Ctrl-C interrupts whatever is running.
+        if stop["flag"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop["flag"] = True
+        stop["why"] = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     with tempfile.TemporaryDirectory(prefix="edge_emotion_") as tmp:
         try:
             source, description = open_source(args, bundle, Path(tmp))
@@ -319,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigurationError as exc:
             print(f"error: the source cannot feed this model:\n{exc}", file=sys.stderr)
             return 2
+    if stop["flag"] and stats.ended_by == "stop requested":
+        stats.ended_by = stop["why"]
     for line in summary.lines():
         print(line)
     print(

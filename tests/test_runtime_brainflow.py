@@ -244,3 +244,29 @@ def test_bridge_source_end_to_end_with_device_emulator():
     # The device received decisions over the downlink, in order.
     received = box["report"].decisions
     assert 0 < len(received) <= len(records)
+
+
+def test_ctrl_c_ends_cleanly_and_releases_the_board(tmp_path):
+    import signal
+
+    out = tmp_path / "d.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_emotion.run", "--backend", "onnxruntime", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stdout:  # wait for the first decisions, then press Ctrl-C
+            if line.startswith("[    1.00 s]"):
+                break
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "ended: interrupted (Ctrl-C)" in stdout
+    assert "Traceback" not in stderr
+    assert "released PLAYBACK_FILE_BOARD" in stderr
+    recs = [json.loads(s) for s in out.read_text().splitlines()]
+    assert len(recs) >= 4 and [r["hop"] for r in recs] == list(range(len(recs)))
