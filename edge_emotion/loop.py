@@ -118,7 +118,15 @@ def plan_lanes(streams: tuple[StreamInfo, ...], feature_config) -> dict[str, Lan
         problems.append(
             f"the source has no channel for EEG electrode(s) {', '.join(missing)}; the model "
             f"needs {', '.join(fc.eeg_channels)}. Map board channels to them with "
-            f"--channel-map (e.g. {missing[0]}=3). Channels now: {available}"
+            f"--channel-map ({missing[0]}=<ExG channel number>,...). Channels now: {available}"
+        )
+    n_source = sum(len(s.channels) for s in streams)
+    if n_source < len(fc.eeg_channels) + 1:
+        problems.append(
+            f"the source has {n_source} channels but the model needs "
+            f"{len(fc.eeg_channels)} EEG + 1 ECG: use a board with at least "
+            f"{len(fc.eeg_channels) + 1} ExG inputs (e.g. CYTON_DAISY_BOARD) or a bundle "
+            "trained on fewer electrodes"
         )
     if fc.ecg_channel.upper() in where:
         ecg_at = where[fc.ecg_channel.upper()]

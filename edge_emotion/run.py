@@ -34,11 +34,12 @@ from edge_emotion.loop import (
     Classifier,
     ConfigurationError,
     LoopConfig,
+    plan_lanes,
     run,
     warm_up,
 )
 from edge_emotion.quality import QualityConfig
-from edge_emotion.source import SourceError
+from edge_emotion.source import SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
 
@@ -293,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, SourceError, OSError, ImportError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        known = getattr(source, "stream", None)  # BrainFlow boards: known before start
+        if isinstance(known, StreamInfo):
+            try:
+                plan_lanes((known,), bundle.feature_config)
+            except ConfigurationError as exc:
+                print(f"error: the source cannot feed this model:\n{exc}", file=sys.stderr)
+                return 2
         kind = "DEMO bundle (synthetic data; not an emotion model)" if bundle.is_demo else "bundle"
         print(f"source : {description}")
         print(f"model  : {kind} {bundle.path}")
