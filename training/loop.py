@@ -50,7 +50,8 @@ class TrainConfig:
         seed: seeds weights, shuffling and dropout.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         amp: bfloat16 autocast on CUDA (ignored on CPU).
-        deterministic: deterministic algorithms (CPU runs are then reproducible).
+        deterministic: deterministic algorithms on the CPU (runs are then reproducible);
+            CUDA runs are seeded but use the fastest (cuDNN autotuned) kernels.
         num_threads: CPU threads for torch (0: torch's default). On a small or shared CPU,
             1 is often fastest (small convolutions gain little from threads).
     """
@@ -206,7 +207,11 @@ def fit(
     device = resolve_device(config.device)
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
-    seed_everything(config.seed, config.deterministic)
+    # Deterministic kernels only on the CPU: on CUDA they would slow the run (and some ops,
+    # e.g. nearest-neighbour upsampling backward, have no deterministic CUDA kernel).
+    seed_everything(config.seed, config.deterministic and device.type == "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     model.to(device)
     tensors = _to_device(train, device)
     n = tensors[0].shape[0]
