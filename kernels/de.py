@@ -125,14 +125,21 @@ def _whole_samples(seconds, fs: float, name: str) -> int:
     return round(n)
 
 
-def _eeg(eeg, min_samples: int) -> np.ndarray:
+def _nonfinite_error(n_bad: int) -> ValueError:
+    return ValueError(
+        f"eeg contains {n_bad} NaN or infinite values; clean or interpolate them first"
+    )
+
+
+def _eeg(eeg, min_samples: int, check_finite: bool = True) -> np.ndarray:
     arr = np.asarray(eeg) if not isinstance(eeg, np.ndarray) else eeg
     if arr.ndim == 1:
         raise ValueError(
             f"eeg must be 2-D (channels, samples), got 1-D shape {arr.shape}; "
             "for one channel pass eeg[np.newaxis, :]"
         )
-    sig = as_signal(arr, "eeg", ndim=2)
+    # the zero-phase kernels count non-finite samples themselves (check_finite=False)
+    sig = as_signal(arr, "eeg", ndim=2, allow_nonfinite=not check_finite)
     if sig.shape[1] < min_samples:
         raise ValueError(
             f"eeg must have at least {min_samples} samples per channel for these filters "
@@ -281,8 +288,10 @@ def band_de(eeg, fs: float, bands=DEFAULT_BANDS) -> np.ndarray:
     """
     fs = check_fs(fs)
     sos, zi, padlen = _bank(bands, fs)
-    sig = _eeg(eeg, padlen + 1)
-    rows = _filtfilt_rows(sig, padlen, sos, zi, True)
+    sig = _eeg(eeg, padlen + 1, check_finite=False)
+    rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True)
+    if n_bad:
+        raise _nonfinite_error(n_bad)
     de = _subwindow_de(rows, sig.shape[0], sig.shape[1], 1, _LOG_2PIE, VAR_FLOOR)
     return np.ascontiguousarray(de[:, :, 0].T)
 
@@ -303,10 +312,13 @@ def band_de_map(
     sub_len = _whole_samples(subwindow_s, fs, "subwindow_s")
     if not isinstance(zero_phase, (bool, np.bool_)):
         raise ValueError(f"zero_phase must be True or False, got {zero_phase!r}")
-    sig = _eeg(eeg, max(sub_len, padlen + 1) if zero_phase else sub_len)
     if zero_phase:
-        rows = _filtfilt_rows(sig, padlen, sos, zi, True)
+        sig = _eeg(eeg, max(sub_len, padlen + 1), check_finite=False)
+        rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True)
+        if n_bad:
+            raise _nonfinite_error(n_bad)
     else:
+        sig = _eeg(eeg, sub_len)
         z = np.zeros((2, sos.shape[0], sos.shape[1], _lanes(sig.shape[0])))
         rows = _sosfilt_rows(sig, sos, z)
     n_sub = sig.shape[1] // sub_len

@@ -189,9 +189,12 @@ def _odd_extend_rows(x, padlen, center, lanes):
     With ``center`` each channel has its first sample subtracted: band-passes have zero
     DC gain and the extension and initial states are affine, so the filtered result is
     unchanged mathematically while large electrode offsets stop costing precision.
+    Also returns the number of NaN/inf samples in ``x``, counted here where every sample
+    is read anyway rather than in a separate pass.
     """
     n_ch, n = x.shape
     ext = np.zeros((n + 2 * padlen, lanes))
+    n_bad = 0
     for c in range(n_ch):
         off = x[c, 0] if center else 0.0
         first = x[c, 0] - off
@@ -199,10 +202,12 @@ def _odd_extend_rows(x, padlen, center, lanes):
         for t in range(padlen):
             ext[t, c] = 2.0 * first - (x[c, padlen - t] - off)
         for i in range(n):
-            ext[padlen + i, c] = x[c, i] - off
+            v = x[c, i]
+            n_bad += not np.isfinite(v)
+            ext[padlen + i, c] = v - off
         for i in range(padlen):
             ext[padlen + n + i, c] = 2.0 * last - (x[c, n - 2 - i] - off)
-    return ext
+    return ext, n_bad
 
 
 @njit(cache=True)
@@ -250,12 +255,14 @@ def _run_sections(buf, t0, t1, step, sos, z):
 def _filtfilt_rows(x, padlen, sos, zi, center):
     """Zero-phase filter every band over every channel of ``x`` ``(channels, n)``.
 
-    Returns the ``(n, bands, lanes)`` result (lanes >= channels; extra lanes are junk).
+    Returns ``(rows, n_bad)``: the ``(n, bands, lanes)`` result (lanes >= channels;
+    extra lanes are junk) and the count of non-finite input samples (the result is
+    garbage unless it is 0; callers raise).
     """
     n_ch, n = x.shape
     n_bands, n_sec, _ = sos.shape
     lanes = -(-n_ch // 8) * 8
-    ext = _odd_extend_rows(x, padlen, center, lanes)
+    ext, n_bad = _odd_extend_rows(x, padlen, center, lanes)
     n_ext = ext.shape[0]
     buf = np.empty((n_ext, n_bands, lanes))
     for t in range(n_ext):
@@ -276,7 +283,7 @@ def _filtfilt_rows(x, padlen, sos, zi, center):
                     for c in range(lanes):
                         z[k, b, s, c] = zi[b, s, k] * buf[first, b, c]
         _run_sections(buf, first, stop, step, sos, z)
-    return buf[padlen : padlen + n]
+    return buf[padlen : padlen + n], n_bad
 
 
 @njit(cache=True)
@@ -323,7 +330,7 @@ def sosfiltfilt_bank(x, sos_bank) -> np.ndarray:
     for padlen in sorted(set(padlens)):
         idx = [i for i, p in enumerate(padlens) if p == padlen]
         sos_g, zi_g = _readonly(sos_bank[idx]), _readonly(zi[idx])
-        rows = _filtfilt_rows(sig, padlen, sos_g, zi_g, False)
+        rows, _ = _filtfilt_rows(sig, padlen, sos_g, zi_g, False)
         out[idx] = _rows_to_bands(rows, sig.shape[0])
     return out
 
