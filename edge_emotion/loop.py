@@ -26,7 +26,6 @@ the end of a recording.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -641,8 +640,3 @@ def _safe_stop(source) -> None:
         source.stop()
     except Exception as exc:  # stopping a broken board may fail again; log and go on
         log.warning("stopping the source failed: %s", exc)
-
-
-def hops_in(seconds: float, hop_s: float) -> int:
-    """Number of whole hops in ``seconds`` of data."""
-    return math.floor(seconds / hop_s + 1e-9)
