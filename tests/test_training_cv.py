@@ -152,6 +152,8 @@ def test_resume_continues_exactly(tmp_path):
     assert saved["epoch"] == 1
     resumed, result = _fit(eeg, ecg, y, epochs=3, state_path=state)
     assert result["resumed_from_epoch"] == 1
+    with pytest.raises(ValueError, match="different TrainConfig"):
+        _fit(eeg, ecg, y, epochs=4, state_path=state)
     assert len(result["history"]) == 3
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -201,6 +203,8 @@ def test_run_cv_reports_and_plots(tmp_path):
     # A second call finds every fold on disk and trains nothing.
     again = run_cv(eeg, ecg, y, subjects, cvc, tcfg, tmp_path, model_overrides=TINY, progress=False)
     assert again["models"]["maan"]["summary"] == results["models"]["maan"]["summary"]
+    with pytest.raises(ValueError, match="different model_overrides, train_config"):
+        run_cv(eeg, ecg, y, subjects, cvc, TrainConfig(epochs=7, device="cpu"), tmp_path)
     emb = {}
     for name in ("base", "maan"):
         with np.load(tmp_path / f"embeddings-{name}.npz") as z:

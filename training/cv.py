@@ -16,10 +16,11 @@ interrupted run resumes at the first unfinished fold, mid-fold from the last epo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,30 @@ class CVConfig:
             raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
 
 
+def _data_digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_run_identity(path: Path, identity: dict[str, Any]) -> None:
+    """Refuse to resume a run folder written with other settings or other data."""
+    identity = json.loads(json.dumps(identity))
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != identity:
+            changed = sorted(k for k in identity if previous.get(k) != identity[k])
+            raise ValueError(
+                f"{path.parent} holds a run with different {', '.join(changed)}; "
+                "use a new --out folder (or delete it) instead of resuming"
+            )
+    elif is_main_process():
+        path.write_text(json.dumps(identity, indent=1))
+
+
 def run_cv(
     eeg: np.ndarray,
     ecg: np.ndarray,
@@ -200,6 +225,17 @@ def run_cv(
     out = Path(out_dir)
     (out / "folds").mkdir(parents=True, exist_ok=True)
     (out / "state").mkdir(parents=True, exist_ok=True)
+    _check_run_identity(
+        out / "run_config.json",
+        {
+            "cv_config": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cv_config).items()
+            },
+            "train_config": train_config.to_dict(),
+            "model_overrides": model_overrides or {},
+            "data_sha256": _data_digest(eeg, ecg, labels, subjects),
+        },
+    )
     folds = make_folds(cv_config.protocol, cv_config.n_folds, subjects, cv_config.seed)
     shapes = {
         "n_bands": int(eeg.shape[1]),

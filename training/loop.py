@@ -231,6 +231,11 @@ def fit(
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         if state.get("format") != RESUME_FORMAT:
             raise ValueError(f"{state_path} is not a {RESUME_FORMAT} file")
+        if state.get("config") != config.to_dict():
+            raise ValueError(
+                f"{state_path} was written with a different TrainConfig ({state.get('config')}); "
+                "delete it or use a new run folder"
+            )
         model.load_state_dict(state["model_state"])
         optim.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
