@@ -275,8 +275,10 @@ def _filtfilt_rows(x, padlen, sos, zi, center):
     # forward pass, then backward; each starts from zi scaled by its first input sample.
     # One call site in a loop: LLVM inlines and vectorises the section loop only once,
     # which halves the compile time.
+    # (The backward pass stops at the first kept sample: its outputs in the left padding
+    # would be discarded.)
     for direction in range(2):
-        first, stop, step = (0, n_ext, 1) if direction == 0 else (n_ext - 1, -1, -1)
+        first, stop, step = (0, n_ext, 1) if direction == 0 else (n_ext - 1, padlen - 1, -1)
         for b in range(n_bands):
             for s in range(n_sec):
                 for k in range(2):
