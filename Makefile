@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m edge_emotion.kernels
+	$(PY) -m edge_emotion.run
 
 test: $(STAMP) lint
 	$(PY) -m pytest
