@@ -135,6 +135,8 @@ def test_torchrun_two_cpu_processes(prepared):
     """DDP with the gloo backend: two ranks share each epoch and rank 0 writes the report."""
     root, args = prepared
     out = root / "ddp"
+    # A fresh cache folder: rank 0 writes the features while rank 1 waits at a barrier.
+    args = [args[0], args[1], "--cache-dir", str(root / "cache_ddp")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
@@ -160,6 +162,7 @@ def test_torchrun_two_cpu_processes(prepared):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count(f"wrote {out / 'table1.md'}") == 1  # rank 0 only
+    assert len(list((root / "cache_ddp").glob("*.npz"))) == 1
     fold = json.loads(Path(out / "folds" / "maan-fold0.json").read_text())
     # Each rank trained on its half of the epoch (DistributedSampler pads to equal shares).
     assert fold["world_size"] == 2

@@ -168,10 +168,17 @@ def _log(*parts: Any) -> None:
 
 
 def _load(args):
+    import torch.distributed as dist
+
     from edge_emotion.training.data import describe, prepare_features
 
     dataset = _dataset(args)
     fc = _feature_config(args)
+    if dist.is_initialized():
+        # Rank 0 computes and writes the cache; the others read it once it is complete.
+        if dist.get_rank() == 0:
+            prepare_features(dataset, fc, progress=not args.no_progress)
+        dist.barrier()
     arrays, path, cached = prepare_features(dataset, fc, progress=not args.no_progress)
     info = describe(arrays, dataset.labels)
     _log(f"features: {path} ({'reused' if cached else 'written'})")
