@@ -17,6 +17,7 @@ from edge_emotion.training.eav import (
     EAVExperimentConfig,
     export_onnx,
     load_eav_checkpoint,
+    main,
     make_checkpoint,
     make_splits,
     model_inputs,
@@ -166,3 +167,20 @@ def test_run_experiment_writes_report_figures_and_checkpoints(synthetic, tmp_pat
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "audio.pt").is_file() and (tmp_path / "fusion.pt").is_file()
+
+
+def test_command_line_run_and_export(synthetic, tmp_path, capsys):
+    root, _, _ = synthetic
+    out = tmp_path / "run"
+    args = ["run", "--data", str(root), "--synthetic", "--out", str(out), "--protocol"]
+    args += ["subject", "--folds", "3", "--variants", "fusion", "--epochs", "1", "--threads", "1"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "SYNTHETIC" in text and f"wrote {out / 'fusion.pt'}" in text
+    assert (
+        main(["export", "--checkpoint", str(out / "fusion.pt"), "--out", str(out / "m.onnx")]) == 0
+    )
+    assert "onnxruntime vs torch max |diff|" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--data", str(tmp_path), "--out", str(out), "--synthetic"])
+    assert "no subjectNN/EEG" in str(exc.value)

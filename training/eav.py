@@ -595,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             data_config = EAVConfig()
         t0 = time.perf_counter()
-        data = load_eav(args.data, args.subjects, data_config)
+        data = load_eav(args.data, args.subjects, data_config, progress=True)
         print(
             f"loaded {len(data)} windows from {len(np.unique(data.subject))} participants "
             f"in {time.perf_counter() - t0:.1f} s",

@@ -200,7 +200,7 @@ class EAVData:
             raise ValueError("parts must not be empty")
         arrays = [np.concatenate([getattr(p, k) for p in parts]) for k in EAV_ARRAY_FIELDS]
         summary: dict = {"subjects": [s for p in parts for s in p.summary.get("subjects", [])]}
-        for key in ("windows", "trials", "missing_audio", "missing_video", "label_mismatch"):
+        for key in ("windows", "trials", "missing_audio", "missing_video"):
             summary[key] = int(sum(p.summary.get(key, 0) for p in parts))
         return EAVData(*arrays, summary=summary)
 
@@ -549,8 +549,16 @@ def load_eav_subject(root: str | Path, subject: int, config: EAVConfig | None = 
 
 
 def load_eav(
-    root: str | Path, subjects: Sequence[int] | None = None, config: EAVConfig | None = None
+    root: str | Path,
+    subjects: Sequence[int] | None = None,
+    config: EAVConfig | None = None,
+    progress: bool = False,
 ) -> EAVData:
-    """Windows of several participants (all found under ``root`` when ``subjects`` is None)."""
+    """Windows of several participants (all found under ``root`` when ``subjects`` is None);
+    ``progress`` shows a bar per participant (video decoding dominates on real data)."""
     subjects = list(subjects) if subjects is not None else list_subjects(root)
+    if progress:
+        from tqdm import tqdm
+
+        subjects = tqdm(subjects, desc="EAV participants", unit="subject", leave=False)
     return EAVData.concatenate([load_eav_subject(root, s, config) for s in subjects])
