@@ -15,7 +15,7 @@ Two ways to run a bank of ``bands`` filters over ``channels`` signals:
   for each pass (Gustafsson, "Determining the initial states in forward-backward
   filtering", IEEE Trans. Signal Process. 44(4), 1996). The Numba kernel performs the
   same floating-point operations in the same order as scipy's ``sosfilt`` (transposed
-  direct form II per section); in the tests its output is bitwise equal to scipy's.
+  direct form II per section), so results agree to rounding (bitwise, on x86-64 here).
 - :func:`sosfilt_bank` and :class:`StreamingFilterBank`, causal filtering with the
   state starting at rest (zero); the streaming form carries the state across chunks and
   gives exactly the samples of :func:`sosfilt_bank` on the concatenated signal.
