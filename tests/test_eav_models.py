@@ -141,6 +141,13 @@ def test_local_pretrained_weights_load(tmp_path):
     dst = build_eav_model(replace(TINY, pretrained={"eeg": str(path)}))
     for k, v in src.encoders["eeg"].state_dict().items():
         torch.testing.assert_close(dst.encoders["eeg"].state_dict()[k], v)
+    # a unimodal model's whole state (keys "encoders.eeg.*") initialises a fusion encoder
+    uni = _model(modalities=("eeg",))
+    torch.save({"model_state": uni.state_dict()}, tmp_path / "uni.pt")
+    fused = build_eav_model(replace(TINY, pretrained={"eeg": str(tmp_path / "uni.pt")}))
+    for k, v in uni.encoders["eeg"].state_dict().items():
+        torch.testing.assert_close(fused.encoders["eeg"].state_dict()[k], v)
+    assert not torch.equal(fused.encoders["audio"].patch.weight, src.encoders["audio"].patch.weight)
     with pytest.raises(FileNotFoundError, match=r"nope\.pt"):
         build_eav_model(replace(TINY, pretrained={"eeg": str(tmp_path / "nope.pt")}))
     with pytest.raises(ValueError, match="not a modality"):

@@ -123,7 +123,11 @@ def make_splits(
 def variant_config(variant: str, base: EAVModelConfig) -> EAVModelConfig:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
-    return replace(base, **VARIANTS[variant])
+    cfg = replace(base, **VARIANTS[variant])
+    # initialisation files only for the encoders this variant has
+    return replace(
+        cfg, pretrained={m: p for m, p in base.pretrained.items() if m in cfg.modalities}
+    )
 
 
 def model_inputs(data: EAVData, idx: np.ndarray | None = None) -> list[torch.Tensor]:
@@ -235,7 +239,9 @@ def load_eav_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, An
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    model = build_eav_model(EAVModelConfig.from_dict(ckpt["model_config"]))
+    # the checkpoint's own weights replace any initialisation files named in its config
+    config = replace(EAVModelConfig.from_dict(ckpt["model_config"]), pretrained={})
+    model = build_eav_model(config)
     model.load_state_dict(ckpt["model_state"])
     return model.eval(), ckpt
 
@@ -545,6 +551,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, default=32)
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument("--device", default="auto")
+    r.add_argument(
+        "--pretrained",
+        nargs="*",
+        default=[],
+        metavar="MODALITY=PATH",
+        help="initialise encoders from local files, e.g. eeg=out/eeg.pt (a unimodal checkpoint)",
+    )
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
@@ -622,8 +635,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             "subjects": len(np.unique(data.subject)),
             "windows": len(data),
         }
+        pretrained = {}
+        for item in args.pretrained:
+            m, sep, path = item.partition("=")
+            if not sep or m not in MODALITIES:
+                raise SystemExit(
+                    f"--pretrained expects MODALITY=PATH with MODALITY in {MODALITIES}"
+                )
+            pretrained[m] = path
         res = run_experiment(
-            data, data_config, exp, tc, args.out, base_model=preset(args.preset), dataset_info=info
+            data,
+            data_config,
+            exp,
+            tc,
+            args.out,
+            base_model=preset(args.preset, pretrained=pretrained),
+            dataset_info=info,
         )
         print((args.out / "report.md").read_text())
         for p in [args.out / "results.json", args.out / "report.md", *res["figures"]]:

@@ -343,7 +343,7 @@ class EAVFusionModel(nn.Module):
                 raise ValueError(
                     f"pretrained weights given for {m!r}, not a modality of this model"
                 )
-            load_pretrained(self.encoders[m], path)
+            load_pretrained(self.encoders[m], path, prefix=f"encoders.{m}.")
 
     def _drop_modalities(self, mask: torch.Tensor) -> torch.Tensor:
         p = self.config.modality_dropout
@@ -416,11 +416,15 @@ class EAVFusionModel(nn.Module):
         return self.head(self.features(eeg, audio, video, mask))
 
 
-def load_pretrained(module: nn.Module, path: str | Path) -> dict:
+def load_pretrained(module: nn.Module, path: str | Path, prefix: str = "") -> dict:
     """Load a locally stored state dict into ``module`` (``torch.load(weights_only=True)``;
-    nothing is downloaded). Keys whose shapes differ are skipped and listed, so e.g. position
-    embeddings of another input size do not abort the load. Returns
-    ``{"loaded": [...], "skipped": [...], "missing": [...]}``."""
+    nothing is downloaded). The file is a state dict or a checkpoint with ``"model_state"``
+    (e.g. a unimodal EAV checkpoint); when its keys carry ``prefix`` (``"encoders.eeg."``)
+    only those are used, prefix removed — so unimodal training can initialise a fusion
+    model's encoders, as in the paper. Names must follow this module's ``state_dict()``
+    (third-party ViT/AST files need their names mapped first). Keys whose shapes differ are
+    skipped and listed, so e.g. position embeddings of another input size do not abort the
+    load. Returns ``{"loaded": [...], "skipped": [...], "missing": [...]}``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
@@ -429,6 +433,8 @@ def load_pretrained(module: nn.Module, path: str | Path) -> dict:
         state = state["model_state"]
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict (name -> tensor)")
+    if prefix and any(k.startswith(prefix) for k in state):
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     own = module.state_dict()
     ok = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     skipped = sorted(k for k in state if k not in ok)
