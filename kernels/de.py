@@ -19,9 +19,14 @@ Decisions (tested in ``tests/test_de.py``):
   ``scipy.signal.sosfiltfilt`` (see :mod:`edge_emotion.kernels.filters`), so the input
   must be longer than the filters' padding (27 samples for order-4 band-passes).
 - ``band_de_map(zero_phase=False)`` and :class:`StreamingBandDE` filter causally from
-  the first sample with the filter state at rest, so the first seconds carry the
-  filters' response to the electrode offset (a 6e4 µV step takes ~6 s to fall below
-  1 µV² in the theta band); drop them or remove the offset upstream.
+  the first sample, each channel's filters starting in the steady state for that
+  channel's first sample: the first sample is subtracted from the whole channel (the
+  streaming form carries it in its state) and the filters start at rest. For a
+  band-pass (zero DC gain) the two are the same filter output, and the subtraction is
+  exact, so an electrode offset (OpenBCI: ~6e4 µV) causes no start-up transient
+  (started at rest on the raw signal, a 6e4 µV step takes ~6 s to fall below 1 µV² in
+  the theta band). Only the signal's own changes after the first sample ring the
+  filters in. The zero-phase path centres the same way.
 """
 
 from __future__ import annotations
@@ -189,15 +194,17 @@ def _subwindow_de(rows, n_channels, sub_len, n_sub, log_2pie, var_floor):
 
 
 @njit(cache=True)
-def _stream_update(chunk, sos, z, pre, n_seen, sub_len, n_sub, log_2pie, var_floor, de_out):
+def _stream_update(chunk, sos, z, offset, pre, n_seen, sub_len, n_sub, log_2pie, var_floor, de_out):
     """Filter ``chunk`` causally, extend the per-block prefix sums, refresh the DE map.
 
-    ``z`` ``(2, bands, sections, lanes)``: filter state. ``pre`` ``(n_sub + 1, sub_len,
-    2, bands, lanes)``: a ring of blocks of ``sub_len`` samples; ``pre[q % (n_sub+1), r]``
-    holds the sum (and sum of squares) of the first ``r + 1`` filtered samples of block
-    ``q``. The sum over any ``sub_len`` consecutive samples is then O(1):
-    (block total - head of its first block) + head of the next block. Sums restart every
-    block, so they never grow long enough to lose precision.
+    ``z`` ``(2, bands, sections, lanes)``: filter state. ``offset`` ``(channels,)``: each
+    channel's first sample, set from ``chunk`` when ``n_seen == 0`` and subtracted from
+    every sample before filtering (steady-state start, see the module docstring).
+    ``pre`` ``(n_sub + 1, sub_len, 2, bands, lanes)``: a ring of blocks of ``sub_len``
+    samples; ``pre[q % (n_sub+1), r]`` holds the sum (and sum of squares) of the first
+    ``r + 1`` filtered samples of block ``q``. The sum over any ``sub_len`` consecutive
+    samples is then O(1): (block total - head of its first block) + head of the next
+    block. Sums restart every block, so they never grow long enough to lose precision.
 
     Returns the new sample count, or -1 (nothing changed) if ``chunk`` is not finite.
     The section loop is written out here rather than calling the filters module,
@@ -210,11 +217,14 @@ def _stream_update(chunk, sos, z, pre, n_seen, sub_len, n_sub, log_2pie, var_flo
                 return -1
     _, n_bands, n_sec, lanes = z.shape
     n_ring = pre.shape[0]
+    if n_seen == 0 and n > 0:
+        for c in range(n_ch):
+            offset[c] = chunk[c, 0]
     row = np.zeros((n_bands, lanes))
     for t in range(n):
         for b in range(n_bands):
             for c in range(n_ch):
-                row[b, c] = chunk[c, t]
+                row[b, c] = chunk[c, t] - offset[c]
         for b in range(n_bands):
             r = row[b]
             for s in range(n_sec):
@@ -302,7 +312,10 @@ def band_de_map(
     """DE per band, channel and sub-window: ``(bands, channels, n_subwindows)``.
 
     The whole ``eeg`` ``(channels, samples)`` is filtered (zero-phase as :func:`band_de`,
-    or with ``zero_phase=False`` causally from its first sample, state at rest), then cut
+    or with ``zero_phase=False`` causally from its first sample, each channel's filters
+    starting in the steady state for its first sample, i.e. with that sample subtracted
+    from the channel and the state at rest, so electrode offsets cause no start-up
+    transient), then cut
     into ``samples // (subwindow_s * fs)`` consecutive sub-windows, the last ending at
     the last sample; earlier samples only warm the filters up. ``subwindow_s * fs`` must
     be a whole number of samples.
@@ -320,7 +333,7 @@ def band_de_map(
     else:
         sig = _eeg(eeg, sub_len)
         z = np.zeros((2, sos.shape[0], sos.shape[1], _lanes(sig.shape[0])))
-        rows = _sosfilt_rows(sig, sos, z)
+        rows = _sosfilt_rows(sig - sig[:, :1], sos, z)
     n_sub = sig.shape[1] // sub_len
     return _subwindow_de(rows, sig.shape[0], sub_len, n_sub, _LOG_2PIE, VAR_FLOOR)
 
@@ -332,7 +345,9 @@ class StreamingBandDE:
     costs O(n); ``de_map()`` returns ``(bands, n_channels, window_s / subwindow_s)`` for
     the window ending at the newest sample, equal (to float rounding) to
     ``band_de_map(all_samples_so_far, fs, bands, subwindow_s, zero_phase=False)[..., -K:]``.
-    Filtering is causal, state at rest before the first sample.
+    Filtering is causal; each channel's filters start in the steady state for its first
+    sample (the first sample, kept in the state, is subtracted from every sample), so an
+    electrode offset causes no start-up transient and the first window is already right.
 
     Each update is one compiled call: filter the chunk, extend per-block prefix sums and
     sums of squares (blocks of one sub-window), and refresh the map, whose sub-window
@@ -369,6 +384,7 @@ class StreamingBandDE:
         lanes = _lanes(self.n_channels)
         n_bands, n_sec = self._sos.shape[:2]
         self._z = np.zeros((2, n_bands, n_sec, lanes))
+        self._offset = np.zeros(self.n_channels)  # first sample per channel, set by update
         self._pre = np.zeros((self.n_subwindows + 1, self.sub_len, 2, n_bands, lanes))
         self._map = np.zeros((n_bands, self.n_channels, self.n_subwindows))
         self.samples_seen = 0
@@ -379,8 +395,9 @@ class StreamingBandDE:
         return self.samples_seen >= self.window_len
 
     def reset(self) -> None:
-        """Forget the stream: filters at rest, no samples seen."""
+        """Forget the stream: no samples seen; the next sample sets the channel offsets."""
         self._z[...] = 0.0
+        self._offset[...] = 0.0
         self._pre[...] = 0.0
         self._map[...] = 0.0
         self.samples_seen = 0
@@ -401,6 +418,7 @@ class StreamingBandDE:
             chunk,
             self._sos,
             self._z,
+            self._offset,
             self._pre,
             self.samples_seen,
             self.sub_len,

@@ -4,7 +4,9 @@ A :class:`FeatureConfig` says how a window of EEG and ECG becomes the model's tw
 inputs (Woo et al., "Deep Multimodal Emotion Recognition using Modality Aware Attention
 Network", NeurIPS 2023 workshop):
 
-- EEG -> causal band-pass per band -> differential entropy per channel and 1-s
+- EEG -> causal band-pass per band (each channel's filters starting in the steady state
+  for its first sample, so electrode offsets cause no start-up transient) ->
+  differential entropy per channel and 1-s
   sub-window: a map of shape ``(bands, channels, subwindows)``;
 - ECG -> R-peaks -> RR intervals (s) -> artefact correction -> zero-embedded to a fixed
   length ``hrv_length``.
@@ -328,7 +330,9 @@ class FeatureConfig:
 # - a window ending at ``end_s`` holds the samples with timestamps k / fs < end_s, i.e.
 #   the first ceil(end_s * fs) samples of the stream (a stream of n samples ends at n / fs);
 # - EEG: the last ``window_s`` of those samples, band-passed causally from the stream's
-#   first sample (filter state at rest), DE per consecutive ``subwindow_s`` sub-window;
+#   first sample (each channel's filters in the steady state for its first sample:
+#   that sample is subtracted from the channel, state at rest), DE per consecutive
+#   ``subwindow_s`` sub-window;
 # - ECG: the beats in [stop - window, stop) with stop = n_ecg - delay, where ``delay`` is
 #   the streaming R-peak detector's look-ahead (``StreamingRPeakDetector.delay_samples``,
 #   about 2.5 s): every peak before ``stop`` is confirmed by then, so the device sees
@@ -417,8 +421,9 @@ def trial_features(
 
     Args:
         eeg: ``(channels, n_eeg)`` at ``config.eeg_fs``, channels in
-            ``config.eeg_channels`` order, from the start of the stream (filter state at
-            rest at sample 0, so include any lead-in/baseline you have).
+            ``config.eeg_channels`` order, from the start of the stream (the filters
+            start in the steady state for each channel's sample 0, so an electrode
+            offset needs no lead-in; changes after sample 0 still ring the filters in).
         ecg: ``(n_ecg,)`` at ``config.ecg_fs``, starting at the same instant as ``eeg``.
         config: the :class:`FeatureConfig`.
         window_ends_s: ``(W,)`` window end times in seconds from the trial start; each must
@@ -467,7 +472,10 @@ def trial_features(
 
     n_eeg = int(eeg_ends.max())
     sos_bank = bandpass_bank_sos(config.bands, config.eeg_fs)
-    filtered = np.ascontiguousarray(sosfilt_bank(x[:, :n_eeg], sos_bank), dtype=np.float64)
+    # Each channel's first sample is subtracted, as StreamingBandDE does: the causal
+    # filters then start in the steady state for it and offsets cause no transient.
+    centred = x[:, :n_eeg] - x[:, :1]
+    filtered = np.ascontiguousarray(sosfilt_bank(centred, sos_bank), dtype=np.float64)
     de_maps = _de_windows_kernel(
         filtered, eeg_ends, n_sub, config.eeg_subwindow_samples, _LOG_2PIE, VAR_FLOOR
     )
@@ -522,7 +530,7 @@ class StreamingFeatureExtractor:
         self.reset()
 
     def reset(self) -> None:
-        """Forget all data: the next samples start a new stream (filters at rest)."""
+        """Forget all data: the next samples start a new stream (filters restarted)."""
         self._de.reset()
         self._det.reset()
         self._n_peaks = 0

@@ -19,6 +19,8 @@ Two ways to run a bank of ``bands`` filters over ``channels`` signals:
 - :func:`sosfilt_bank` and :class:`StreamingFilterBank`, causal filtering with the
   state starting at rest (zero); the streaming form carries the state across chunks and
   gives exactly the samples of :func:`sosfilt_bank` on the concatenated signal.
+  (The causal DE path in :mod:`edge_emotion.kernels.de` subtracts each channel's first
+  sample before calling these, which starts the band-passes in the steady state for it.)
 
 Layout: all ``bands x channels`` filters are independent, so the kernels step through
 time and, at each sample, run every section of every band over a contiguous row of

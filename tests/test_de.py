@@ -87,8 +87,8 @@ def test_band_de_map_matches_scipy_twin(case, sub, zero_phase):
     if abs(sub * fs - sub_len) > 1e-9 or eeg.shape[1] < sub_len:
         return
     out = band_de_map(eeg, fs, subwindow_s=sub, zero_phase=zero_phase)
-    # zero-phase maps centre like band_de; the causal map filters the raw input (contract)
-    twin_in = eeg - eeg[:, :1] if zero_phase else eeg
+    # both paths subtract each channel's first sample (the causal one: steady-state start)
+    twin_in = eeg - eeg[:, :1]
     ref = naive_band_de_map(twin_in, fs, DEFAULT_BANDS, subwindow_s=sub, zero_phase=zero_phase)
     assert out.shape == (4, eeg.shape[0], eeg.shape[1] // sub_len)
     np.testing.assert_allclose(out, ref, rtol=0, atol=DE_ATOL)
@@ -110,14 +110,54 @@ def test_flat_channel_gives_the_documented_floor_not_minus_inf():
     np.testing.assert_array_equal(out[0], DE_FLOOR)
     assert pytest.approx(0.5 * np.log(2 * np.pi * np.e * VAR_FLOOR)) == DE_FLOOR
     assert np.all(out[1] > DE_FLOOR + 20)
-    # causal filtering starts at rest, so an offset is a step whose response decays
-    # (theta, the slowest band, takes ~6 s from 6e4 µV) down to the floor
+    # causal filtering starts in the steady state for the first sample: a flat channel
+    # with an electrode offset is at the floor from the first sub-window on
     m = band_de_map(eeg, 128.0, zero_phase=False, subwindow_s=1.0)
     assert np.all(np.isfinite(m))
-    assert np.all(np.diff(m[:, 0], axis=1) <= 0)
-    np.testing.assert_array_equal(m[2:, 0, 3:], DE_FLOOR)
-    np.testing.assert_array_equal(
-        band_de_map(eeg - eeg[0, 0], 128.0, zero_phase=False)[:, 0], DE_FLOOR
+    np.testing.assert_array_equal(m[:, 0], DE_FLOOR)
+    stream = StreamingBandDE(128.0, 2, window_s=2.0)
+    stream.update(eeg[:, :256])
+    np.testing.assert_array_equal(stream.de_map()[:, 0], DE_FLOOR)
+
+
+def _rest_started_causal_map(eeg, fs, sub_len):
+    """The causal map with scipy's filters started at rest on the raw signal (the old
+    behaviour), to show what the steady-state start removes."""
+    import scipy.signal
+
+    from edge_emotion.kernels.filters import bandpass_bank_sos
+
+    n_sub = eeg.shape[1] // sub_len
+    out = []
+    for sos in bandpass_bank_sos(DEFAULT_BANDS, fs):
+        y = scipy.signal.sosfilt(sos, eeg, axis=-1)[:, -n_sub * sub_len :]
+        out.append(np.var(y.reshape(eeg.shape[0], n_sub, sub_len), axis=-1))
+    return 0.5 * np.log(2 * np.pi * np.e * np.stack(out))
+
+
+def test_causal_path_has_no_start_up_transient_from_electrode_offsets():
+    """OpenBCI-like offsets (~6e4 µV, different per channel) leave the causal DE of the
+    very first window unchanged: batch and streaming equal the offset-free signal's."""
+    fs = 128.0
+    rng = np.random.default_rng(11)
+    n = int(10 * fs)
+    eeg = 15.0 * rng.standard_normal((4, n))
+    offsets = np.array([[6e4], [-6.1e4], [3e3], [5.9e4]])
+    clean = band_de_map(eeg, fs, zero_phase=False)
+    shifted = band_de_map(eeg + offsets, fs, zero_phase=False)
+    # rounding of (x + offset) - (x0 + offset) at 6e4 is ~1e-11 µV against a band std
+    # of several µV: far below 1e-9 nats
+    np.testing.assert_allclose(shifted, clean, rtol=0, atol=1e-9)
+    stream = StreamingBandDE(fs, 4)
+    for a in range(0, n, 32):  # device hops of 0.25 s
+        stream.update((eeg + offsets)[:, a : a + 32])
+    np.testing.assert_allclose(stream.de_map(), clean, rtol=0, atol=1e-9)
+    # the same offsets with filters started at rest: seconds of wrong theta DE
+    rest = _rest_started_causal_map(eeg + offsets, fs, 128)
+    assert np.all(rest[0, :, 0] - clean[0, :, 0] > 3.0)
+    # and without an offset the steady-state start is the rest start on x - x[0]
+    np.testing.assert_allclose(
+        _rest_started_causal_map(eeg - eeg[:, :1], fs, 128), clean, rtol=0, atol=DE_ATOL
     )
 
 
@@ -180,14 +220,14 @@ def chunkings(draw):
     n_ch=st.integers(1, 5),
     pre=st.integers(256, 600),
     chunks=chunkings(),
-    offset=st.sampled_from([0.0, 6e4]),
+    offset=st.sampled_from([0.0, 6e4, -3e3]),
     seed=st.integers(0, 2**31),
 )
 def test_streaming_equals_causal_map_for_any_chunking(n_ch, pre, chunks, offset, seed):
     fs, window_s, sub_s = 128.0, 2.0, 0.5
     n_more, cuts = chunks
     rng = np.random.default_rng(seed)
-    x = offset + 20.0 * rng.standard_normal((n_ch, pre + n_more))
+    x = offset * rng.uniform(0.5, 1.0, (n_ch, 1)) + 20.0 * rng.standard_normal((n_ch, pre + n_more))
     stream = StreamingBandDE(fs, n_ch, window_s=window_s, subwindow_s=sub_s)
     edges = [0, pre, *(pre + c for c in cuts), pre + n_more]
     for a, b in itertools.pairwise(edges):
@@ -235,6 +275,12 @@ def test_streaming_errors_and_state():
     stream.update([[1.0, 2.0], [3.0, 4.0]])  # lists are converted
     stream.reset()
     assert not stream.ready and stream.samples_seen == 0
+    # after reset the next first sample sets new offsets: same map as a fresh stream
+    y = 5e4 + x
+    stream.update(y[:, :7])
+    stream.update(y[:, 7:])
+    ref = band_de_map(y, 128.0, subwindow_s=0.5, zero_phase=False)[..., -2:]
+    np.testing.assert_allclose(stream.de_map(), ref, atol=1e-8)
     with pytest.raises(ValueError, match="window_s"):
         StreamingBandDE(128.0, 2, window_s=1.2, subwindow_s=0.5)
     with pytest.raises(ValueError, match="n_channels"):

@@ -115,12 +115,14 @@ def _stream(config, eeg, ecg, ends_s, rng, max_chunk):
 
 
 @pytest.mark.parametrize(
-    ("ecg_fs", "max_chunk", "seed"), [(128.0, 40, 0), (250.0, 7, 1), (360.0, 300, 2)]
+    ("ecg_fs", "max_chunk", "seed", "offset"),
+    [(128.0, 40, 0, 0.0), (250.0, 7, 1, 6e4), (360.0, 300, 2, -3e3)],
 )
-def test_streaming_equals_trial_features(ecg_fs, max_chunk, seed):
+def test_streaming_equals_trial_features(ecg_fs, max_chunk, seed, offset):
     config = FeatureConfig(ecg_fs=ecg_fs)
     eeg, ecg = _signals(config, 40.0, seed)
     rng = np.random.default_rng(seed)
+    eeg = eeg + offset * rng.uniform(0.5, 1.0, (eeg.shape[0], 1))  # electrode offsets
     ends = config.window_s + config.hop_s * np.arange(0, 121, 3)  # 10 s .. 40 s
     de_b, hrv_b, beats_b = trial_features(eeg, ecg, config, ends, return_beats=True)
     de_s, hrv_s, beats_s, _ = _stream(config, eeg, ecg, ends, rng, max_chunk)
@@ -134,7 +136,8 @@ def test_streaming_equals_trial_features(ecg_fs, max_chunk, seed):
 
 
 def test_trial_features_match_independent_references():
-    """DE against scipy sosfilt + np.var; HRV against detect_rpeaks + hrv_series."""
+    """DE against scipy sosfilt (on each channel minus its first sample: the steady-state
+    start) + np.var; HRV against detect_rpeaks + hrv_series."""
     from scipy.signal import sosfilt
 
     from edge_emotion.kernels import StreamingRPeakDetector, detect_rpeaks, hrv_series
@@ -142,6 +145,7 @@ def test_trial_features_match_independent_references():
 
     config = FeatureConfig(ecg_fs=250.0)
     eeg, ecg = _signals(config, 25.0, seed=3)
+    eeg += np.linspace(-6e4, 6e4, eeg.shape[0])[:, None]
     ends = np.array([10.0, 17.25, 25.0])
     de, hrv = trial_features(eeg, ecg, config, ends)
     sos = bandpass_bank_sos(config.bands, config.eeg_fs)
@@ -151,7 +155,8 @@ def test_trial_features_match_independent_references():
     for w, end in enumerate(ends):
         stop = round(end * config.eeg_fs)
         for b in range(len(config.bands)):
-            y = sosfilt(sos[b], eeg[:, :stop], axis=1)[:, stop - config.eeg_window_samples :]
+            y = sosfilt(sos[b], eeg[:, :stop] - eeg[:, :1], axis=1)
+            y = y[:, stop - config.eeg_window_samples :]
             ref = 0.5 * np.log(2 * np.pi * np.e * y.reshape(y.shape[0], -1, sub).var(axis=2))
             np.testing.assert_allclose(de[w, b], ref, rtol=1e-5, atol=1e-5)
         e_stop = round(end * config.ecg_fs) - delay
@@ -160,6 +165,23 @@ def test_trial_features_match_independent_references():
         np.testing.assert_array_equal(hrv[w], ref)
     # alpha (8-14 Hz) carries the 10-Hz rhythm: highest DE of the four bands
     assert (de[:, 1].mean(axis=-1) > de[:, 0].mean(axis=-1)).all()
+
+
+def test_electrode_offsets_do_not_change_the_first_windows():
+    """With filters started in the steady state for the first sample, ~6e4 µV offsets
+    (OpenBCI) leave the very first window's DE map as it is without them."""
+    config = FeatureConfig(ecg_fs=250.0)
+    eeg, ecg = _signals(config, 12.0, seed=8)
+    eeg -= eeg[:, :1]
+    offsets = np.random.default_rng(8).uniform(-6e4, 6e4, (eeg.shape[0], 1))
+    ends = [10.0, 11.0, 12.0]
+    de0, _ = trial_features(eeg, ecg, config, ends)
+    de1, _ = trial_features(eeg + offsets, ecg, config, ends)
+    np.testing.assert_allclose(de1, de0, rtol=0, atol=1e-6)  # float32 output
+    ext = StreamingFeatureExtractor(config)
+    ext.push_eeg(eeg[:, :1280] + offsets)
+    ext.push_ecg(ecg[:2500])
+    np.testing.assert_allclose(ext.features()[0], de0[0], rtol=0, atol=1e-6)
 
 
 def test_few_beats_give_partial_zero_embedded_series():
