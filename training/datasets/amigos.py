@@ -26,23 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_emotion.kernels.features import EMOTIV_EPOC_CHANNELS
+
 AMIGOS_FS = 128.0
-AMIGOS_EEG_CHANNELS = (
-    "AF3",
-    "F7",
-    "F3",
-    "FC5",
-    "T7",
-    "P7",
-    "O1",
-    "O2",
-    "P8",
-    "T8",
-    "FC6",
-    "F4",
-    "F8",
-    "AF4",
-)
+# AMIGOS recorded with an Emotiv EPOC: the montage is the feature path's default.
+AMIGOS_EEG_CHANNELS = EMOTIV_EPOC_CHANNELS
 AMIGOS_COLUMNS = (*AMIGOS_EEG_CHANNELS, "ECG_right", "ECG_left", "GSR")
 AMIGOS_BASELINE_S = 5.0
 N_TRIALS = 20
