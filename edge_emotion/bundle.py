@@ -42,6 +42,12 @@ ROLE_TORCH_STATE = "torch-state"
 ROLE_REPORT = "report"
 KNOWN_ROLES = (ROLE_ONNX_FP32, ROLE_ONNX_INT8, ROLE_ONNX_FP16, ROLE_TORCH_STATE, ROLE_REPORT)
 
+# What a bundle holds (manifest key "kind"). Bundles written before the key existed hold
+# the EEG+ECG model, so a missing kind means KIND_EEG_ECG.
+KIND_EEG_ECG = "eeg-ecg"
+KIND_EAV = "eav-fusion"
+KNOWN_KINDS = (KIND_EEG_ECG, KIND_EAV)
+
 INPUT_EEG = "eeg"
 INPUT_ECG = "ecg"
 OUTPUT_LOGITS = "logits"
@@ -234,6 +240,20 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
                 f"schema is {schema!r}; this edge_emotion reads {', '.join(SUPPORTED_SCHEMAS)} "
                 "(re-export the bundle with this version of edge_emotion)"
             ],
+        )
+    kind = manifest.get("kind", KIND_EEG_ECG)
+    if kind == KIND_EAV:
+        raise BundleError(
+            path,
+            [
+                "this bundle holds an EAV fusion model (EEG + audio + video, "
+                f"kind {KIND_EAV!r}); the Jetson runtime classifies EEG+ECG bundles "
+                "(export a edge_emotion.checkpoint/1 checkpoint for it)"
+            ],
+        )
+    if kind != KIND_EEG_ECG:
+        raise BundleError(
+            path, [f"kind is {kind!r}; this edge_emotion knows {', '.join(KNOWN_KINDS)}"]
         )
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:

@@ -21,9 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m edge_emotion.export",
         description=(
-            "Export a trained checkpoint (edge_emotion.checkpoint/1) to a model bundle: "
-            "model.onnx (fp32, dynamic batch), model.int8.onnx (Q/DQ, TensorRT-ready), "
-            "manifest.json and a parity report (parity.json, parity.md)."
+            "Export a trained checkpoint to a model bundle: model.onnx (fp32, dynamic batch), "
+            "model.int8.onnx (Q/DQ, TensorRT-ready), manifest.json and a parity report "
+            "(parity.json, parity.md). The checkpoint's format picks the model family: "
+            "edge_emotion.checkpoint/1 (EEG+ECG, for the Jetson runtime) or "
+            "edge_emotion.eav_checkpoint/1 (EEG+audio+video fusion; calibrated and checked "
+            "on synthetic inputs, INT8 shipped only when it agrees with fp32 on >= 99%%)."
         ),
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint written by edge_emotion.training")
@@ -39,10 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--n-calibration",
         type=int,
-        default=2048,
-        help="at most this many calibration windows (evenly spaced over the set)",
+        default=None,
+        help="at most this many calibration windows, evenly spaced over the set (default "
+        "2048; EAV: this many synthetic inputs, default 128)",
     )
-    p.add_argument("--n-heldout", type=int, default=4096, help="at most this many held-out windows")
+    p.add_argument(
+        "--n-heldout",
+        type=int,
+        default=None,
+        help="at most this many held-out windows (default 4096; EAV: synthetic, default 512)",
+    )
     p.add_argument(
         "--calibration",
         choices=("percentile", "minmax", "entropy"),
@@ -68,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             is_training_cache,
             load_npz_features,
         )
+        from edge_emotion.export.eav import is_eav_checkpoint
         from edge_emotion.kernels.features import FeatureConfig
 
         if not args.checkpoint.is_file():
@@ -80,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 f"{args.checkpoint} is not a weights-only torch checkpoint: {exc}"
             ) from None
+        if is_eav_checkpoint(ckpt):
+            return _main_eav(args, t0)
+        n_calibration = args.n_calibration or 2048
+        n_heldout = args.n_heldout or 4096
         ckpt = check_checkpoint(ckpt)
         fc = FeatureConfig.from_dict(ckpt["feature_config"])
         cache = (ckpt.get("dataset") or {}).get("feature_cache")
@@ -94,17 +108,17 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt["normalization"], len(fc.bands), len(fc.eeg_channels)
             )
             calibration = gaussian_features(
-                norm, fc.n_subwindows, fc.hrv_length, args.n_calibration, seed=args.seed
+                norm, fc.n_subwindows, fc.hrv_length, n_calibration, seed=args.seed
             )
             heldout = gaussian_features(
-                norm, fc.n_subwindows, fc.hrv_length, args.n_heldout, seed=args.seed + 1
+                norm, fc.n_subwindows, fc.hrv_length, n_heldout, seed=args.seed + 1
             )
         # Evenly spaced rows: calibration should see every subject/trial, not the first few.
-        if len(calibration) > args.n_calibration:
-            idx = np.linspace(0, len(calibration) - 1, args.n_calibration).round().astype(int)
+        if len(calibration) > n_calibration:
+            idx = np.linspace(0, len(calibration) - 1, n_calibration).round().astype(int)
             calibration = calibration.take(idx)
-        if len(heldout) > args.n_heldout:
-            idx = np.linspace(0, len(heldout) - 1, args.n_heldout).round().astype(int)
+        if len(heldout) > n_heldout:
+            idx = np.linspace(0, len(heldout) - 1, n_heldout).round().astype(int)
             heldout = heldout.take(idx)
         print(f"[export] calibration: {len(calibration)} windows from {calibration.source}")
         print(f"[export] held-out: {len(heldout)} windows from {heldout.source}")
@@ -146,6 +160,69 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[export] FP16 vs fp32: decision agreement {agree}")
     if result.bundle.is_demo:
         print("[export] labelled a DEMO bundle (synthetic training data)")
+    for path in result.written:
+        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    print(f"[export] done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _main_eav(args: argparse.Namespace, t0: float) -> int:
+    """The EAV fusion family: synthetic calibration/parity inputs; INT8 only if it agrees."""
+    from edge_emotion.export.bundle_writer import ExportOptions
+    from edge_emotion.export.eav import export_eav_bundle
+
+    try:
+        if args.features is not None:
+            raise ValueError(
+                "--features applies to EEG+ECG checkpoints; an EAV checkpoint is calibrated "
+                "and checked on synthetic inputs"
+            )
+        options = ExportOptions(
+            fp16=args.fp16,
+            include_torch_state=not args.no_torch_state,
+            demo=True if args.demo else None,
+            name=args.name,
+            calibration_method=args.calibration,
+        )
+        print("[export] EAV fusion checkpoint (EEG + audio + video)")
+        result = export_eav_bundle(
+            args.checkpoint,
+            args.out,
+            options,
+            n_calibration=args.n_calibration or 128,
+            n_heldout=args.n_heldout or 512,
+            seed=args.seed,
+            progress=lambda msg: print(f"[export] {msg}", flush=True),
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rep = result.report
+    onnx_check = rep["onnx_vs_torch"]
+    print(
+        f"[export] ONNX vs torch: max |Δlogit| {onnx_check['heldout_max_abs_diff']:.2e}, argmax "
+        f"agreement {onnx_check['heldout_decision_agreement']:.2%} on "
+        f"{rep['data']['heldout']['n']} synthetic inputs (opset {onnx_check['opset']})"
+    )
+    i8 = rep["int8"]
+    if "vs_fp32" in i8:
+        print(f"[export] INT8 vs fp32: argmax agreement {i8['vs_fp32']['decision_agreement']:.2%}")
+    print(
+        "[export] INT8 shipped (model.int8.onnx)"
+        if i8["shipped"]
+        else f"[export] INT8 not shipped: {i8['reason']}"
+    )
+    if "fp16_vs_fp32" in rep:
+        print(
+            "[export] FP16 vs fp32: argmax agreement "
+            f"{rep['fp16_vs_fp32']['decision_agreement']:.2%}"
+        )
+    if result.manifest["demo"]:
+        print("[export] labelled a DEMO bundle (synthetic training data)")
+    print(
+        "[export] note: an EAV bundle is not loadable by the Jetson EEG+ECG runtime "
+        "(edge_emotion.export.eav.load_eav_bundle validates it)"
+    )
     for path in result.written:
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     print(f"[export] done in {time.perf_counter() - t0:.1f} s")

@@ -21,6 +21,7 @@ from edge_emotion.bundle import (
     BATCH_DIM,
     INPUT_ECG,
     INPUT_EEG,
+    KIND_EEG_ECG,
     MANIFEST_NAME,
     OUTPUT_LOGITS,
     ROLE_ONNX_FP16,
@@ -78,7 +79,8 @@ def check_checkpoint(ckpt: Any) -> dict[str, Any]:
         raise ValueError(f"checkpoint must be a dict, got {type(ckpt).__name__}")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
-            f"checkpoint format is {ckpt.get('format')!r}; expected {CHECKPOINT_FORMAT!r}"
+            f"checkpoint format is {ckpt.get('format')!r}; expected {CHECKPOINT_FORMAT!r} "
+            "(EEG+ECG) or 'edge_emotion.eav_checkpoint/1' (EAV fusion)"
         )
     required = ("model_config", "model_state", "feature_config", "normalization", "targets")
     missing = [k for k in required if k not in ckpt]
@@ -87,7 +89,8 @@ def check_checkpoint(ckpt: Any) -> dict[str, Any]:
     return ckpt
 
 
-def _versions(ckpt: dict[str, Any]) -> dict[str, Any]:
+def export_versions(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Package versions: those training recorded in ``ckpt`` and those of this export."""
     import onnx
     import onnxruntime
     import torch
@@ -148,12 +151,7 @@ def export_bundle(
         if fs.labels is not None and fs.labels.shape[1] != len(targets):
             raise ValueError(f"{name} labels have {fs.labels.shape[1]} columns, targets {targets}")
 
-    out = Path(out_dir)
-    if out.exists():
-        if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
-            raise ValueError(f"--out {out} exists, is not empty and holds no bundle; refusing")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = prepare_out_dir(out_dir)
 
     say("exporting ONNX (fp32, dynamic batch)")
     fp32 = export_onnx(model, tuple(fc.eeg_shape), fc.hrv_length, out / FILE_FP32)
@@ -215,13 +213,11 @@ def export_bundle(
     if options.include_torch_state:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / FILE_TORCH)
         files[FILE_TORCH] = ROLE_TORCH_STATE
-    (out / FILE_PARITY_JSON).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out / FILE_PARITY_MD).write_text(parity_markdown(report) + "\n")
-    files[FILE_PARITY_JSON] = ROLE_REPORT
-    files[FILE_PARITY_MD] = ROLE_REPORT
+    files.update(write_parity_report(out, report, parity_markdown(report)))
 
     manifest = {
         "schema": SCHEMA,
+        "kind": KIND_EEG_ECG,
         "name": name,
         "demo": demo,
         "synthetic": synthetic,
@@ -275,22 +271,56 @@ def export_bundle(
             "int8_decision_agreement": report["int8_vs_fp32"]["decision_agreement"],
             "int8_meets_goal": report["int8_vs_fp32"]["meets_goal"],
         },
-        "versions": _versions(ckpt),
-        "files": {
-            fname: {
-                "role": role,
-                "sha256": sha256_file(out / fname),
-                "bytes": (out / fname).stat().st_size,
-            }
-            for fname, role in files.items()
-        },
+        "versions": export_versions(ckpt),
     }
+    written = write_manifest(out, manifest, files)
+    bundle = load_bundle(out)
+    return ExportResult(bundle=bundle, report=report, written=written)
+
+
+# ---------------------------------------------------------------- shared by both model families
+
+
+def prepare_out_dir(out_dir: Path | str) -> Path:
+    """Create ``out_dir`` empty; an existing bundle there is replaced, anything else refused."""
+    out = Path(out_dir)
+    if out.exists():
+        if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
+            raise ValueError(f"--out {out} exists, is not empty and holds no bundle; refusing")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return out
+
+
+def write_parity_report(out: Path, report: dict[str, Any], markdown: str) -> dict[str, str]:
+    """Write parity.json and parity.md into ``out``; returns their file -> role entries."""
+    (out / FILE_PARITY_JSON).write_text(
+        json.dumps(_jsonable(report), indent=2, sort_keys=True) + "\n"
+    )
+    (out / FILE_PARITY_MD).write_text(markdown + "\n")
+    return {FILE_PARITY_JSON: ROLE_REPORT, FILE_PARITY_MD: ROLE_REPORT}
+
+
+def file_table(out: Path, files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files`` entry: role, sha256 and size of each file (name -> role)."""
+    return {
+        fname: {
+            "role": role,
+            "sha256": sha256_file(out / fname),
+            "bytes": (out / fname).stat().st_size,
+        }
+        for fname, role in files.items()
+    }
+
+
+def write_manifest(out: Path, manifest: dict[str, Any], files: dict[str, str]) -> list[Path]:
+    """Hash ``files`` into ``manifest["files"]`` and write manifest.json (written last, so
+    a bundle with a manifest is complete). Returns every path written, manifest last."""
+    manifest = {**manifest, "files": file_table(out, files)}
     (out / MANIFEST_NAME).write_text(
         json.dumps(_jsonable(manifest), indent=2, sort_keys=True) + "\n"
     )
-    bundle = load_bundle(out)
-    written = [out / f for f in files] + [out / MANIFEST_NAME]
-    return ExportResult(bundle=bundle, report=report, written=written)
+    return [out / f for f in files] + [out / MANIFEST_NAME]
 
 
 def _check_model_matches(model, fc, n_targets: int) -> None:

@@ -22,6 +22,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,21 +53,46 @@ def export_onnx(
     opset: int = OPSET,
     example_batch: int = 2,
 ) -> Path:
-    """Export ``model`` (eval mode is set) to ``path`` with inputs ``eeg``/``ecg``.
+    """Export the EEG+ECG model (eval mode is set) to ``path`` with inputs ``eeg``/``ecg``.
 
     ``eeg_shape`` is (bands, channels, subwindows); ECG is (1, hrv_length). Output
     ``logits`` (batch, n_targets). Raises ``ValueError`` for ``example_batch < 2``.
     """
     import torch
-    from torch.export import Dim
 
     if example_batch < 2:
         raise ValueError(f"example_batch must be >= 2 so batch stays dynamic, got {example_batch}")
-    path = Path(path)
-    model.eval()
     gen = torch.Generator().manual_seed(0)
     eeg = torch.randn(example_batch, *eeg_shape, generator=gen)
     ecg = torch.randn(example_batch, 1, hrv_length, generator=gen)
+    return export_graph(model, {INPUT_EEG: eeg, INPUT_ECG: ecg}, path, opset=opset)
+
+
+def export_graph(
+    model,
+    example_inputs: dict[str, Any],
+    path: Path | str,
+    output_name: str = OUTPUT_LOGITS,
+    opset: int = OPSET,
+) -> Path:
+    """Export ``model`` (eval mode is set) to ``path``; dimension 0 of every input is batch.
+
+    ``example_inputs`` maps the names of ``model.forward``'s positional parameters, in
+    order, to example tensors whose batch size is >= 2 (one shared ``batch`` symbol). The
+    saved graph is checked to have a symbolic batch dimension (:func:`check_dynamic_batch`).
+    The single path both model families take to ONNX.
+    """
+    import torch
+    from torch.export import Dim
+
+    sizes = {name: int(t.shape[0]) for name, t in example_inputs.items()}
+    if not sizes or min(sizes.values()) < 2 or len(set(sizes.values())) != 1:
+        raise ValueError(
+            f"example_inputs must share one batch size >= 2 so batch stays dynamic, got {sizes}"
+        )
+    path = Path(path)
+    model.eval()
+    names = list(example_inputs)
     batch = Dim(BATCH_DIM, min=1, max=4096)
     # The exporter prints progress and deprecation chatter from its dependencies; the
     # result is checked below, so keep the command line's output to what matters.
@@ -78,14 +104,14 @@ def export_onnx(
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (eeg, ecg),
+            tuple(example_inputs.values()),
             str(path),
-            input_names=[INPUT_EEG, INPUT_ECG],
-            output_names=[OUTPUT_LOGITS],
+            input_names=names,
+            output_names=[output_name],
             opset_version=opset,
             dynamo=True,
             external_data=False,
-            dynamic_shapes={"eeg": {0: batch}, "ecg": {0: batch}},
+            dynamic_shapes={name: {0: batch} for name in names},
             verbose=False,
         )
     check_dynamic_batch(path)
@@ -140,10 +166,26 @@ def compare_with_torch(
     ecg: np.ndarray,
     batch_sizes: tuple[int, ...] = (1, 2, 7),
 ) -> OnnxCheck:
-    """Run normalised inputs through torch and onnxruntime; max |diff| per batch size.
+    """Run normalised EEG+ECG inputs through torch and onnxruntime; max |diff| per batch.
 
     ``eeg``/``ecg`` are normalised model inputs; the first ``b`` rows are used for batch
     size ``b`` (rows are repeated when fewer are given).
+    """
+    return compare_feeds_with_torch(model, onnx_path, {INPUT_EEG: eeg, INPUT_ECG: ecg}, batch_sizes)
+
+
+def compare_feeds_with_torch(
+    model,
+    onnx_path: Path | str,
+    feeds: dict[str, np.ndarray],
+    batch_sizes: tuple[int, ...] = (1, 2, 7),
+    output_name: str = OUTPUT_LOGITS,
+) -> OnnxCheck:
+    """Max |onnxruntime - torch| of the output at each batch size in ``batch_sizes``.
+
+    ``feeds`` maps input names, in ``model.forward``'s positional order, to float arrays
+    with a leading batch axis; the first ``b`` rows are used for batch size ``b`` (rows
+    repeat when fewer are given).
     """
     import onnx
     import onnxruntime as ort
@@ -152,13 +194,13 @@ def compare_with_torch(
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     diffs = {}
     model.eval()
+    n = len(next(iter(feeds.values())))
     for b in batch_sizes:
-        idx = np.arange(b) % len(eeg)
-        e = np.ascontiguousarray(eeg[idx], dtype=np.float32)
-        c = np.ascontiguousarray(ecg[idx], dtype=np.float32)
+        idx = np.arange(b) % n
+        batch = {k: np.ascontiguousarray(v[idx], dtype=np.float32) for k, v in feeds.items()}
         with torch.inference_mode():
-            ref = model(torch.from_numpy(e), torch.from_numpy(c)).numpy()
-        out = session.run([OUTPUT_LOGITS], {INPUT_EEG: e, INPUT_ECG: c})[0]
+            ref = model(*(torch.from_numpy(v) for v in batch.values())).numpy()
+        out = session.run([output_name], batch)[0]
         if out.shape != ref.shape:
             raise ValueError(f"ONNX output shape {out.shape} != torch {ref.shape} at batch {b}")
         diffs[int(b)] = float(np.max(np.abs(out - ref)))

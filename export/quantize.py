@@ -15,7 +15,8 @@ gates (sigmoid, multiplications by attention masks) stay fp32, where int8 roundi
 values in (0, 1) costs accuracy for no speed.
 
 Calibration (by default the 99.99th percentile of each activation's magnitude) runs on
-*normalised* model inputs from training features, via :class:`ArrayCalibrationReader`.
+*normalised* model inputs from training features, via :class:`ArrayCalibrationReader`
+(EEG+ECG) or :class:`FeedsCalibrationReader` (any named inputs, e.g. the EAV model's).
 """
 
 from __future__ import annotations
@@ -34,11 +35,46 @@ from edge_emotion.bundle import INPUT_ECG, INPUT_EEG
 QUANTIZED_OP_TYPES = ("Conv", "Gemm", "MatMul")
 
 
-class ArrayCalibrationReader:
-    """onnxruntime ``CalibrationDataReader`` over normalised (eeg, ecg) arrays.
+class FeedsCalibrationReader:
+    """onnxruntime ``CalibrationDataReader`` over named input arrays (leading batch axis).
 
-    ``eeg`` (N, bands, channels, subwindows) and ``ecg`` (N, 1, hrv_length) are fed in
+    ``feeds`` maps graph input names to arrays with the same number of rows N >= 1, fed in
     batches of ``batch_size``. (Duck-typed: onnxruntime only calls ``get_next``.)
+    """
+
+    def __init__(self, feeds: dict[str, np.ndarray], batch_size: int = 32):
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in feeds.items()}
+        sizes = {k: len(v) for k, v in arrays.items()}
+        if not arrays or len(set(sizes.values())) != 1 or min(sizes.values()) == 0:
+            raise ValueError(f"calibration inputs must share the same N >= 1 rows, got {sizes}")
+        bad = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+        if bad:
+            raise ValueError(f"calibration inputs {bad} contain NaN or infinite values")
+        self.feeds = arrays
+        self.batch_size = int(batch_size)
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(next(iter(self.feeds.values())))
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._pos >= len(self):
+            return None
+        sl = slice(self._pos, self._pos + self.batch_size)
+        self._pos += self.batch_size
+        return {k: np.ascontiguousarray(v[sl]) for k, v in self.feeds.items()}
+
+    def rewind(self) -> None:
+        self._pos = 0
+
+    def rebatched(self, batch_size: int) -> FeedsCalibrationReader:
+        return FeedsCalibrationReader(self.feeds, batch_size)
+
+
+class ArrayCalibrationReader(FeedsCalibrationReader):
+    """Calibration reader over normalised EEG+ECG arrays.
+
+    ``eeg`` (N, bands, channels, subwindows) and ``ecg`` (N, 1, hrv_length).
     """
 
     def __init__(self, eeg: np.ndarray, ecg: np.ndarray, batch_size: int = 32):
@@ -51,22 +87,8 @@ class ArrayCalibrationReader:
             )
         if not (np.isfinite(eeg).all() and np.isfinite(ecg).all()):
             raise ValueError("calibration features contain NaN or infinite values")
+        super().__init__({INPUT_EEG: eeg, INPUT_ECG: ecg}, batch_size)
         self.eeg, self.ecg = eeg, ecg
-        self.batch_size = int(batch_size)
-        self._pos = 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._pos >= len(self.eeg):
-            return None
-        sl = slice(self._pos, self._pos + self.batch_size)
-        self._pos += self.batch_size
-        return {
-            INPUT_EEG: np.ascontiguousarray(self.eeg[sl]),
-            INPUT_ECG: np.ascontiguousarray(self.ecg[sl]),
-        }
-
-    def rewind(self) -> None:
-        self._pos = 0
 
 
 @dataclass(frozen=True)
@@ -99,10 +121,11 @@ CALIBRATION_METHODS = ("percentile", "minmax", "entropy")
 def quantize_int8(
     fp32_path: Path | str,
     out_path: Path | str,
-    reader: ArrayCalibrationReader,
+    reader: FeedsCalibrationReader,
     op_types: tuple[str, ...] = QUANTIZED_OP_TYPES,
     method: str = "percentile",
     percentile: float = 99.99,
+    weighted_nodes_only: bool = False,
 ) -> QdqSummary:
     """Write a Q/DQ INT8 copy of ``fp32_path`` to ``out_path`` calibrated on ``reader``.
 
@@ -110,6 +133,12 @@ def quantize_int8(
     of its absolute values, so rare outliers do not coarsen the scale for every other
     window), ``"minmax"`` or ``"entropy"`` (onnxruntime's calibrators). On the demo
     model percentile 99.99 gave the best INT8/fp32 decision agreement of the three.
+
+    ``weighted_nodes_only``: quantise only the ``op_types`` nodes whose second input is a
+    constant weight. Transformers multiply two activations (``Q @ K^T``, ``attn @ V``);
+    quantising those would give int8 MatMuls without an int8 weight initializer, which
+    :func:`check_qdq` (TensorRT's per-channel weight rule) refuses, and the softmax output
+    in [0, 1] loses most of its resolution at a per-tensor int8 scale.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -123,7 +152,7 @@ def quantize_int8(
     if method != "minmax":
         # onnxruntime's histogram calibrators stack per-batch arrays and fail when the last
         # batch is shorter (onnxruntime 1.31): feed one window at a time.
-        reader = ArrayCalibrationReader(reader.eeg, reader.ecg, batch_size=1)
+        reader = reader.rebatched(1)
 
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,6 +169,9 @@ def quantize_int8(
                 quant_pre_process(str(fp32_path), str(src), skip_symbolic_shape=True)
         except Exception:
             src, preprocessed = Path(fp32_path), False
+        nodes = _weighted_nodes(src, op_types) if weighted_nodes_only else None
+        if nodes is not None and not nodes:
+            raise ValueError(f"{fp32_path} has no {'/'.join(op_types)} node with a weight")
         with _quiet("onnxruntime", "root"):
             quantize_static(
                 str(src),
@@ -147,6 +179,7 @@ def quantize_int8(
                 reader,
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(op_types),
+                nodes_to_quantize=nodes,
                 per_channel=True,
                 reduce_range=False,
                 activation_type=QuantType.QInt8,
@@ -167,6 +200,20 @@ def quantize_int8(
         preprocessed=preprocessed,
         calibration=f"{method}" + (f" {percentile:g}" if method == "percentile" else ""),
     )
+
+
+def _weighted_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
+    """Names of the ``op_types`` nodes in ``path`` whose input 1 is an initializer/Constant."""
+    import onnx
+
+    model = onnx.load(str(path))
+    consts = {t.name for t in model.graph.initializer}
+    consts |= {n.output[0] for n in model.graph.node if n.op_type == "Constant"}
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type in op_types and len(n.input) > 1 and n.input[1] in consts
+    ]
 
 
 @contextlib.contextmanager
