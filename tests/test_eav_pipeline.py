@@ -162,6 +162,9 @@ def test_run_experiment_writes_report_figures_and_checkpoints(synthetic, tmp_pat
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["variants"]["fusion"]["splits"]) == 2
     assert "without_audio" in saved["variants"]["fusion"]["missing_modality_accuracy"]
+    assert "Acc w/o video" in report and "Macro F1" in report
+    acc = saved["variants"]["fusion"]["summary"]["accuracy"]["mean"]
+    assert f"| fusion | {100 * acc:.2f} ± " in report  # percent, like the MAAN Table 1
     assert {Path(p).name for p in res["figures"]} == {"confusion.png", "curves.png", "tsne.png"}
     for p in res["figures"]:
         with open(p, "rb") as fh:
@@ -169,11 +172,26 @@ def test_run_experiment_writes_report_figures_and_checkpoints(synthetic, tmp_pat
     assert (tmp_path / "audio.pt").is_file() and (tmp_path / "fusion.pt").is_file()
 
 
+def test_run_experiment_writes_nothing_on_other_ranks(synthetic, tmp_path, monkeypatch):
+    """Under torchrun only rank 0 writes: a non-zero rank returns the results, no files."""
+    import edge_emotion.training.eav as eav
+
+    _, config, data = synthetic
+    monkeypatch.setattr(eav, "is_main_process", lambda: False)
+    out = tmp_path / "rank1"
+    exp = EAVExperimentConfig(protocol="subject", variants=("audio",), n_folds=2)
+    res = run_experiment(
+        data, config, exp, replace(TRAIN, epochs=1), out, base_model=SMALL, progress=False
+    )
+    assert not out.exists()
+    assert res["figures"] == [] and len(res["variants"]["audio"]["splits"]) == 2
+
+
 def test_command_line_run_and_export(synthetic, tmp_path, capsys):
     root, _, _ = synthetic
     out = tmp_path / "run"
     args = ["run", "--data", str(root), "--synthetic", "--out", str(out), "--protocol"]
-    args += ["subject", "--folds", "3", "--variants", "fusion", "--epochs", "1", "--threads", "1"]
+    args += ["subject", "--folds", "2", "--variants", "fusion", "--epochs", "1", "--threads", "1"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "SYNTHETIC" in text and f"wrote {out / 'fusion.pt'}" in text

@@ -63,6 +63,18 @@ def test_help_everywhere(capsys):
     assert "synth" in out and "--protocol" in out and "--holdout" in out
 
 
+def test_eav_subcommand_delegates_to_eav_main():
+    """``python -m edge_emotion.training eav ...`` is the EAV command line (eav.main)."""
+    run = [sys.executable, "-m", "edge_emotion.training"]
+    proc = subprocess.run([*run, "eav", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "usage: python -m edge_emotion.training eav" in proc.stdout
+    for command in ("synth", "info", "run", "export"):
+        assert command in proc.stdout
+    top = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=120)
+    assert top.returncode == 0 and "eav" in top.stdout and "EAV layout" in top.stdout
+
+
 def test_info_prints_parameters_and_flops(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out

@@ -9,8 +9,11 @@ Subcommands (each has ``--help``):
   write the export checkpoint ``model.pt`` (``edge_emotion.checkpoint/1``).
 - ``cv --data ROOT --out DIR``: cross-validate base vs MAAN; Table 1 (Markdown, JSON),
   t-SNE / curves / confusion PNGs.
+- ``eav ...``: the EEG + audio + video transformer experiments on the EAV layout; every
+  argument after ``eav`` goes to :func:`edge_emotion.training.eav.main`
+  (``python -m edge_emotion.training eav --help``).
 
-Multi-GPU: ``torchrun --nproc_per_node=N -m edge_emotion.training cv ...``.
+Multi-GPU: ``torchrun --nproc_per_node=N -m edge_emotion.training cv ...`` (or ``eav run``).
 """
 
 from __future__ import annotations
@@ -110,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=("segment", "subject"), default="segment")
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--models", default="base,maan", help="comma-separated: base,maan")
+
+    # Listed here for the overview only: main() hands everything after "eav" to eav.main.
+    p = sub.add_parser(
+        "eav",
+        help="EEG + audio + video transformers on the EAV layout (see `eav --help`)",
+        add_help=False,
+    )
+    p.add_argument("eav_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -336,7 +347,15 @@ def cmd_train(args) -> int:
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     written.append(out / "metrics.json")
-    written.append(plot_curves({args.model: {"folds": [result]}}, out / "curves.png"))
+    written.append(
+        plot_curves(
+            {args.model: {"folds": [result]}},
+            out / "curves.png",
+            chance=0.5,
+            title=f"Training curves ({args.model}; test = held-out subjects)",
+            synthetic=arrays.synthetic,
+        )
+    )
     for p in written:
         print(f"wrote {p}")
     print(
@@ -400,10 +419,13 @@ def cmd_cv(args) -> int:
         if f.is_file():
             with np.load(f, allow_pickle=False) as z:
                 embeddings[name] = (z["embedding"], z["labels"])
+    synthetic = arrays.synthetic
     if embeddings and min(len(v[0]) for v in embeddings.values()) >= 5:
-        written.append(plot_tsne(embeddings, out / "tsne.png"))
-    written.append(plot_curves(results["models"], out / "curves.png"))
-    written.append(plot_confusions(results["models"], out / "confusion.png"))
+        written.append(plot_tsne(embeddings, out / "tsne.png", synthetic=synthetic))
+    written.append(
+        plot_curves(results["models"], out / "curves.png", chance=0.5, synthetic=synthetic)
+    )
+    written.append(plot_confusions(results["models"], out / "confusion.png", synthetic=synthetic))
     for p in written:
         print(f"wrote {p}")
     print((out / "table1.md").read_text())
@@ -416,8 +438,8 @@ def cmd_cv(args) -> int:
     return 0
 
 
-def _setup_distributed() -> bool:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+def setup_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); True if joined."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     import torch
@@ -430,7 +452,18 @@ def _setup_distributed() -> bool:
     return True
 
 
+def teardown_distributed() -> None:
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eav"]:
+        from edge_emotion.training.eav import main as eav_main
+
+        return eav_main(argv[1:])
     args = build_parser().parse_args(argv)
     handlers = {
         "synth": cmd_synth,
@@ -439,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "cv": cmd_cv,
     }
-    distributed = args.command in ("train", "cv") and _setup_distributed()
+    distributed = args.command in ("train", "cv") and setup_distributed()
     try:
         return handlers[args.command](args)
     except ValueError as exc:
@@ -447,6 +480,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         if distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+            teardown_distributed()

@@ -1,6 +1,7 @@
 """EAV experiments: unimodal baselines, fusion ablation, two protocols, reports, ONNX export.
 
-``python -m edge_emotion.training.eav --help``. Subcommands:
+``python -m edge_emotion.training eav --help`` (or ``python -m edge_emotion.training.eav``).
+Subcommands:
 
 - ``synth``: write a small synthetic EAV-layout set (``.mat``/``.wav``/``.mp4``);
 - ``info``: parameters and FLOPs of each variant for the ``edge`` and ``paper`` presets;
@@ -9,7 +10,9 @@
   code's length-1 attention) under ``--protocol per-subject`` (the paper's: one model per
   participant, the first half of each class's trials for training, the rest for testing) or
   ``subject`` (leave-subjects-out folds), write ``report.md``/``results.json``, confusion and
-  curve PNGs, a checkpoint per variant (last fold) and the missing-modality evaluation;
+  curve and t-SNE PNGs (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last
+  fold) and the missing-modality evaluation; ``torchrun --nproc_per_node=N -m
+  edge_emotion.training eav run ...`` trains with DistributedDataParallel, rank 0 writes;
 - ``export``: a checkpoint's fusion model to ONNX, checked against torch with onnxruntime.
 
 Training uses the package's generic loop (:func:`edge_emotion.training.loop.fit`) and metrics
@@ -39,7 +42,13 @@ from edge_emotion.training.datasets.eav import (
     load_eav,
     paper_data_config,
 )
-from edge_emotion.training.loop import TrainConfig, fit, multiclass_loss, predict
+from edge_emotion.training.loop import (
+    TrainConfig,
+    fit,
+    is_main_process,
+    multiclass_loss,
+    predict,
+)
 from edge_emotion.training.metrics import multiclass_metrics, summarize_folds
 from edge_emotion.training.models.eav import (
     EAVModelConfig,
@@ -50,6 +59,8 @@ from edge_emotion.training.models.eav import (
     model_config_for_data,
     preset,
 )
+from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
+from edge_emotion.training.reports import SYNTHETIC_NOTE, markdown_table, mean_std_cell
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "eeg": {"modalities": ("eeg",)},
@@ -257,9 +268,16 @@ def run_experiment(
     dataset_info: dict | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Every variant on the same splits; writes results.json, report.md, PNGs, checkpoints."""
+    """Every variant on the same splits; writes results.json, report.md, PNGs, checkpoints.
+
+    Under ``torchrun`` (a process group initialised, see :func:`main`) every rank trains its
+    share of each epoch through the loop's DistributedDataParallel, all ranks compute the
+    same evaluation, and only rank 0 writes files or prints.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    writer = is_main_process()
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
     base = model_config_for_data(data_config.shapes, base_model or preset("edge"))
     splits = make_splits(data, experiment)
     results: dict[str, Any] = {
@@ -307,19 +325,20 @@ def run_experiment(
             entry["missing_modality_accuracy"] = {
                 k: float(np.mean([r[k] for r in robust])) for k in robust[0]
             }
-        ckpt = make_checkpoint(model, cfg, data_config, summary, dataset_info or {})
         path = out / f"{variant}.pt"
-        torch.save(ckpt, path)
+        if writer:
+            torch.save(make_checkpoint(model, cfg, data_config, summary, dataset_info or {}), path)
         entry["checkpoint"] = str(path)
         results["variants"][variant] = entry
-        if progress:
+        if progress and writer:
             acc = summary["accuracy"]
             print(f"{variant:14s} accuracy {acc['mean']:.3f} ± {acc['std']:.3f}", file=sys.stderr)
+    results["figures"] = []
+    if not writer:
+        return results
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "report.md").write_text(report_markdown(results))
-    results["figures"] = write_figures(results, out)
-    if min(len(e[1]) for e in embeddings.values()) >= 5:
-        results["figures"].append(str(plot_class_tsne(embeddings, out / "tsne.png")))
+    results["figures"] = [str(p) for p in write_figures(results, embeddings, out)]
     return results
 
 
@@ -327,123 +346,91 @@ def run_experiment(
 
 
 def report_markdown(results: dict[str, Any]) -> str:
+    """Accuracy and macro F1 (mean ± SD over splits, %), size, missing-modality accuracy."""
     ds = results.get("dataset", {})
     synthetic = bool(ds.get("synthetic"))
-    lines = [
-        f"# EAV 5-class emotion recognition — protocol `{results['protocol']}`",
-        "",
+    splits = results["splits"]
+    lines = [f"# EAV 5-class emotion recognition — protocol `{results['protocol']}`", ""]
+    if synthetic:
+        lines += [SYNTHETIC_NOTE, ""]
+    lines += [
         f"Dataset: {ds.get('name', '?')} ({ds.get('subjects', '?')} participants, "
-        f"{ds.get('windows', '?')} windows)"
-        + (
-            " — **SYNTHETIC data: these numbers test the pipeline, they are not emotion results.**"
-            if synthetic
-            else ""
-        ),
-        f"Splits: {len(results['splits'])} ({', '.join(results['splits'][:6])}"
-        + (", …" if len(results["splits"]) > 6 else "")
-        + "). Mean ± SD over splits.",
+        f"{ds.get('windows', '?')} windows). Splits: {len(splits)} "
+        f"({', '.join(splits[:6])}{', …' if len(splits) > 6 else ''}).",
         "",
-        "| variant | accuracy | macro F1 | params | FLOPs/window "
-        "| w/o EEG | w/o audio | w/o video |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for name, v in results["variants"].items():
         s = v["summary"]
         mm = v.get("missing_modality_accuracy", {})
-        cells = [f"{mm[f'without_{m}']:.3f}" if f"without_{m}" in mm else "—" for m in MODALITIES]
-        lines.append(
-            f"| {name} | {s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f} "
-            f"| {s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} "
-            f"| {v['parameters']:,} | {v['flops_per_window'] / 1e6:.1f} M | "
-            + " | ".join(cells)
-            + " |"
+        rows.append(
+            [
+                name,
+                mean_std_cell(s["accuracy"]),
+                mean_std_cell(s["macro_f1"]),
+                f"{v['parameters']:,}",
+                f"{v['flops_per_window'] / 1e6:.1f} M",
+                *(
+                    f"{100 * mm[f'without_{m}']:.2f}" if f"without_{m}" in mm else "—"
+                    for m in MODALITIES
+                ),
+            ]
         )
+    header = ["Variant", "Acc", "Macro F1", "Parameters", "FLOPs / window"]
+    lines += markdown_table(header + [f"Acc w/o {m}" for m in MODALITIES], rows)
     lines += [
         "",
+        "Values: mean ± SD over splits, in %.",
         "`fusion`: tokens of every modality attend to each other (a fusion [CLS] reads them);",
         "`fusion-concat`: the paper code's attention over a length-1 sequence (an affine map).",
-        "`w/o X`: accuracy of the same trained model with modality X zeroed and masked.",
+        "`Acc w/o X`: accuracy (mean over splits, %) of the same trained model with modality X",
+        "zeroed and masked.",
         f"Classes: {', '.join(EMOTIONS)}.",
         "",
     ]
     return "\n".join(lines)
 
 
-def write_figures(results: dict[str, Any], out: Path) -> list[str]:
-    """Summed confusion matrix per variant and test-accuracy curves (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
+def write_figures(
+    results: dict[str, Any], embeddings: dict[str, tuple[np.ndarray, np.ndarray]], out: Path
+) -> list[Path]:
+    """``confusion.png`` (summed over splits), ``curves.png`` and, with at least 5 test
+    windows per variant, ``tsne.png`` (the paper's Fig. 2 for 5 classes, last split)."""
     variants = results["variants"]
-    fig, axes = plt.subplots(1, len(variants), figsize=(3.2 * len(variants), 3.2), squeeze=False)
-    for ax, (name, v) in zip(axes[0], variants.items(), strict=True):
-        cm = np.asarray(v["summary"]["confusion"], dtype=np.float64)
-        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7)
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks(range(len(EMOTIONS)), [e[:3] for e in EMOTIONS], fontsize=7)
-        ax.set_yticks(range(len(EMOTIONS)), [e[:3] for e in EMOTIONS], fontsize=7)
-        ax.set_xlabel("predicted", fontsize=8)
-    axes[0][0].set_ylabel("true", fontsize=8)
-    fig.tight_layout()
-    p = out / "confusion.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(str(p))
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for name, v in variants.items():
-        loss = np.nanmean([[r["train_loss"] for r in hist] for hist in v["histories"]], axis=0)
-        acc = np.nanmean(
-            [[r.get("test_accuracy", np.nan) for r in hist] for hist in v["histories"]], axis=0
+    synthetic = bool(results.get("dataset", {}).get("synthetic"))
+    protocol = results["protocol"]
+    target = ("emotion",)
+    paths = [
+        plot_confusions(
+            {n: {"summary": {"emotion": v["summary"]}} for n, v in variants.items()},
+            out / "confusion.png",
+            target,
+            EMOTIONS,
+            title=f"EAV confusion matrices summed over splits ({protocol}); "
+            "colour: share of the true class",
+            synthetic=synthetic,
+        ),
+        plot_curves(
+            {n: {"folds": [{"history": h} for h in v["histories"]]} for n, v in variants.items()},
+            out / "curves.png",
+            "cross-entropy loss",
+            chance=1 / len(EMOTIONS),
+            title=f"EAV training curves ({protocol}; thin: splits, bold: mean)",
+            synthetic=synthetic,
+        ),
+    ]
+    if embeddings and min(len(e[1]) for e in embeddings.values()) >= 5:
+        paths.append(
+            plot_tsne(
+                embeddings,
+                out / "tsne.png",
+                target,
+                EMOTIONS,
+                title="t-SNE of the features before the classifier (last split, test windows)",
+                synthetic=synthetic,
+            )
         )
-        ax1.plot(np.arange(1, loss.size + 1), loss, label=name)
-        ax2.plot(np.arange(1, acc.size + 1), acc, label=name)
-    ax1.set(xlabel="epoch", ylabel="train loss", title="training loss (mean over splits)")
-    ax2.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy (curves only)")
-    ax2.axhline(1 / len(EMOTIONS), color="grey", lw=0.8, ls="--")
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    p = out / "curves.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(str(p))
     return paths
-
-
-def plot_class_tsne(embeddings: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
-    """The paper's Fig. 2 for 5 classes: t-SNE (training.plots.tsne_embed) of the features
-    before the classifier on the last split's test windows, one panel per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from edge_emotion.training.plots import tsne_embed
-
-    fig, axes = plt.subplots(
-        1, len(embeddings), figsize=(3.4 * len(embeddings), 3.4), squeeze=False
-    )
-    for ax, (name, (feats, labels)) in zip(axes[0], embeddings.items(), strict=True):
-        xy = tsne_embed(feats)
-        for k, emo in enumerate(EMOTIONS):
-            sel = labels == k
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=emo, alpha=0.8)
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0][0].legend(fontsize=6, loc="best")
-    fig.suptitle("t-SNE of the features before the classifier (last split, test)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------- ONNX
@@ -522,7 +509,7 @@ def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[st
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="python -m edge_emotion.training.eav",
+        prog="python -m edge_emotion.training eav",
         description="EEG + audio + video transformers on the EAV layout (arXiv 2411.00822).",
     )
     sub = ap.add_subparsers(dest="command", required=True)
@@ -559,7 +546,12 @@ def _parser() -> argparse.ArgumentParser:
         help="initialise encoders from local files, e.g. eeg=out/eeg.pt (a unimodal checkpoint)",
     )
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); small models on a shared CPU run faster on 1",
+    )
 
     e = sub.add_parser("export", help="checkpoint -> ONNX, verified with onnxruntime")
     e.add_argument("--checkpoint", required=True, type=Path)
@@ -594,70 +586,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 0
     if args.command == "run":
-        if args.threads > 0:  # small models on a shared CPU run faster on one thread
-            torch.set_num_threads(args.threads)
-        if args.synthetic:
-            from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
+        from edge_emotion.training.cli import setup_distributed, teardown_distributed
 
-            probe = next(iter(sorted(args.data.glob("subject*/EEG/*_eeg.mat"))), None)
-            if probe is None:
-                raise SystemExit(f"no subjectNN/EEG/*_eeg.mat under {args.data}")
-            data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
-        elif args.preset == "paper":
-            data_config = paper_data_config()
-        else:
-            data_config = EAVConfig()
-        t0 = time.perf_counter()
-        data = load_eav(args.data, args.subjects, data_config, progress=True)
-        print(
-            f"loaded {len(data)} windows from {len(np.unique(data.subject))} participants "
-            f"in {time.perf_counter() - t0:.1f} s",
-            file=sys.stderr,
-        )
-        exp = EAVExperimentConfig(
-            protocol=args.protocol,
-            variants=tuple(args.variants),
-            n_folds=args.folds,
-            train_fraction=args.train_fraction,
-            seed=args.seed,
-        )
-        tc = TrainConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            device=args.device,
-        )
-        info = {
-            "name": "synthetic-eav" if args.synthetic else "EAV",
-            "synthetic": bool(args.synthetic),
-            "root": str(args.data),
-            "subjects": len(np.unique(data.subject)),
-            "windows": len(data),
-        }
-        pretrained = {}
-        for item in args.pretrained:
-            m, sep, path = item.partition("=")
-            if not sep or m not in MODALITIES:
-                raise SystemExit(
-                    f"--pretrained expects MODALITY=PATH with MODALITY in {MODALITIES}"
-                )
-            pretrained[m] = path
-        res = run_experiment(
-            data,
-            data_config,
-            exp,
-            tc,
-            args.out,
-            base_model=preset(args.preset, pretrained=pretrained),
-            dataset_info=info,
-        )
-        print((args.out / "report.md").read_text())
-        for p in [args.out / "results.json", args.out / "report.md", *res["figures"]]:
-            print(f"wrote {p}")
-        for v in res["variants"].values():
-            print(f"wrote {v['checkpoint']}")
-        return 0
+        distributed = setup_distributed()
+        try:
+            return _cmd_run(args)
+        finally:
+            if distributed:
+                teardown_distributed()
     if args.command == "export":
         model, _ = load_eav_checkpoint(args.checkpoint)
         info = export_onnx(model, args.out)
@@ -666,6 +602,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     return 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    main_rank = is_main_process()
+    if args.synthetic:
+        from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
+
+        probe = next(iter(sorted(args.data.glob("subject*/EEG/*_eeg.mat"))), None)
+        if probe is None:
+            raise SystemExit(f"no subjectNN/EEG/*_eeg.mat under {args.data}")
+        data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
+    elif args.preset == "paper":
+        data_config = paper_data_config()
+    else:
+        data_config = EAVConfig()
+    tc = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        num_threads=args.threads,
+    )
+    t0 = time.perf_counter()
+    data = load_eav(args.data, args.subjects, data_config, progress=main_rank)
+    if main_rank:
+        print(
+            f"loaded {len(data)} windows from {len(np.unique(data.subject))} participants "
+            f"in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+    exp = EAVExperimentConfig(
+        protocol=args.protocol,
+        variants=tuple(args.variants),
+        n_folds=args.folds,
+        train_fraction=args.train_fraction,
+        seed=args.seed,
+    )
+    info = {
+        "name": "synthetic-eav" if args.synthetic else "EAV",
+        "synthetic": bool(args.synthetic),
+        "root": str(args.data),
+        "subjects": len(np.unique(data.subject)),
+        "windows": len(data),
+    }
+    pretrained = {}
+    for item in args.pretrained:
+        m, sep, path = item.partition("=")
+        if not sep or m not in MODALITIES:
+            raise SystemExit(f"--pretrained expects MODALITY=PATH with MODALITY in {MODALITIES}")
+        pretrained[m] = path
+    res = run_experiment(
+        data,
+        data_config,
+        exp,
+        tc,
+        args.out,
+        base_model=preset(args.preset, pretrained=pretrained),
+        dataset_info=info,
+    )
+    if not main_rank:
+        return 0
+    print((args.out / "report.md").read_text())
+    for p in [args.out / "results.json", args.out / "report.md", *res["figures"]]:
+        print(f"wrote {p}")
+    for v in res["variants"].values():
+        print(f"wrote {v['checkpoint']}")
+    return 0
 
 
 def _trial_s(eeg_mat: Path) -> float:

@@ -1,5 +1,14 @@
-"""PNG figures: the paper's Fig. 2 (t-SNE of pre-classifier features), curves, confusions.
+"""PNG figures shared by the MAAN (binary arousal/valence) and EAV (5-class) experiments.
 
+- :func:`plot_tsne`: the paper's Fig. 2 (Woo et al. 2023), a 2-D t-SNE of the features
+  before the classifier, coloured by class;
+- :func:`plot_curves`: loss per epoch (train solid, test dashed) and, when the histories
+  hold ``test_acc*`` entries, test accuracy per epoch;
+- :func:`plot_confusions`: confusion matrices summed over folds, coloured by the share of
+  each true class (recall), annotated with counts.
+
+All three take ``class_names`` / ``targets`` so one function serves binary multi-target
+and N-class problems, and ``synthetic=True`` stamps every figure as synthetic data.
 matplotlib's non-interactive Agg backend is used, so plots work without a display.
 """
 
@@ -11,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+BINARY_CLASSES = ("low", "high")
+SYNTHETIC_STAMP = "SYNTHETIC data: pipeline check, not emotion results"
+
 
 def _pyplot():
     import matplotlib
@@ -19,6 +31,33 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _grid(plt, names: Sequence[str], targets: Sequence[str], width: float, height: float):
+    """Figure and ``axis(model_index, target_index)``: models x targets, or one row of models
+    when there is a single target (an N-class problem)."""
+    rows, cols = (1, len(names)) if len(targets) == 1 else (len(names), len(targets))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+
+    def axis(r: int, c: int):
+        return axes[0, r] if len(targets) == 1 else axes[r, c]
+
+    return fig, axis
+
+
+def _save(fig, plt, path: str | Path, title: str, synthetic: bool) -> Path:
+    if synthetic:
+        title = f"{title}\n{SYNTHETIC_STAMP}"
+    fig.suptitle(title, fontsize=10, color="darkred" if synthetic else "black")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _panel_title(name: str, target: str, n_targets: int) -> str:
+    return name if n_targets == 1 else f"{name}: {target}"
 
 
 def tsne_embed(features: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -38,86 +77,188 @@ def plot_tsne(
     embeddings: dict[str, tuple[np.ndarray, np.ndarray]],
     path: str | Path,
     targets: Sequence[str] = ("arousal", "valence"),
-    title_suffix: str = "",
+    class_names: Sequence[str] = BINARY_CLASSES,
+    *,
+    title: str = "t-SNE of the features before the classifier (test data)",
+    synthetic: bool = False,
 ) -> Path:
-    """Grid: rows = models (e.g. base, MAAN), columns = targets; points coloured low/high.
+    """One panel per model and target; points coloured by class.
 
-    ``embeddings[name] = (features (N, D), labels (N, targets))``.
+    ``embeddings[name] = (features (N, D), labels)`` with integer labels ``(N, targets)``
+    (or ``(N,)`` for a single target) indexing ``class_names``.
     """
     plt = _pyplot()
     names = list(embeddings)
-    fig, axes = plt.subplots(
-        len(names), len(targets), figsize=(4.2 * len(targets), 3.8 * len(names)), squeeze=False
-    )
+    fig, axis = _grid(plt, names, targets, 4.2, 3.9)
+    binary = len(class_names) == 2
+    colours = ("tab:blue", "tab:red") if binary else [f"C{k}" for k in range(len(class_names))]
     for r, name in enumerate(names):
         feats, labels = embeddings[name]
+        labels = np.asarray(labels).reshape(len(feats), -1)
+        if labels.shape[1] != len(targets):
+            raise ValueError(
+                f"labels of {name!r} must have one column per target {tuple(targets)}, "
+                f"got shape {labels.shape}"
+            )
         xy = tsne_embed(feats)
+        dot = 5 if len(xy) > 300 else 14
         for c, target in enumerate(targets):
-            ax = axes[r, c]
-            for cls, colour, text in ((0, "tab:blue", "low"), (1, "tab:red", "high")):
-                sel = labels[:, c] == cls
-                ax.scatter(
-                    xy[sel, 0], xy[sel, 1], s=5, c=colour, alpha=0.6, label=f"{text} {target}"
-                )
-            ax.set_title(f"{name}: {target}{title_suffix}", fontsize=10)
+            ax = axis(r, c)
+            for k, cls in enumerate(class_names):
+                sel = labels[:, c] == k
+                text = f"{cls} {target}" if binary else cls
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=dot, c=colours[k], alpha=0.65, label=text)
+            ax.set_title(_panel_title(name, target, len(targets)), fontsize=10)
+            ax.set_xlabel("t-SNE 1", fontsize=8)
+            ax.set_ylabel("t-SNE 2", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.legend(fontsize=7, markerscale=2, loc="best")
-    fig.suptitle("t-SNE of the features before the classifier (test fold)", fontsize=11)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+            ax.legend(fontsize=7, markerscale=2, loc="best", framealpha=0.7)
+    return _save(fig, plt, path, title, synthetic)
 
 
-def plot_curves(models: dict[str, Any], path: str | Path) -> Path:
-    """Training loss (solid) and test loss (dashed) per epoch, every fold, one panel per model."""
+def _fold_matrix(histories: Sequence[Sequence[dict]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch numbers and a ``(folds, epochs)`` matrix of ``key``, NaN where a fold lacks it."""
+    n = max((len(h) for h in histories), default=0)
+    values = np.full((len(histories), n), np.nan)
+    epochs = np.arange(1, n + 1)
+    for i, hist in enumerate(histories):
+        for j, record in enumerate(hist):
+            values[i, j] = record.get(key, np.nan)
+            epochs[j] = record.get("epoch", j + 1)
+    return epochs, values
+
+
+def _fold_lines(ax, epochs, values, colour, ls, label) -> None:
+    """Thin line per fold, bold mean over folds (the only one in the legend)."""
+    present = ~np.all(np.isnan(values), axis=1)
+    if not present.any():
+        return
+    values = values[present]
+    if len(values) > 1:
+        for row in values:
+            ax.plot(epochs, row, lw=0.7, ls=ls, color=colour, alpha=0.3)
+        label = f"{label} (mean of {len(values)})"
+    # markers keep runs of one or a few epochs visible
+    marker = "o" if len(epochs) <= 12 else None
+    mean = np.nanmean(values, axis=0)
+    ax.plot(epochs, mean, lw=2, ls=ls, color=colour, marker=marker, ms=4, label=label)
+
+
+def _accuracy_label(key: str) -> str:
+    rest = key.removeprefix("test_acc").removeprefix("uracy").lstrip("_")
+    return rest or "accuracy"
+
+
+def plot_curves(
+    models: dict[str, Any],
+    path: str | Path,
+    loss_label: str = "BCE loss",
+    *,
+    chance: float | None = None,
+    title: str = "Training curves (thin: folds; bold: mean over folds)",
+    synthetic: bool = False,
+) -> Path:
+    """One column per model: loss per epoch (train solid, test dashed) on top and, when the
+    histories hold ``test_acc*`` keys, test accuracy per epoch below (``chance`` drawn as a
+    dotted line). ``models[name]["folds"][k]["history"]`` is a list of per-epoch dicts.
+
+    The test numbers are for curves only: training keeps the last epoch's model.
+    """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     names = list(models)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        for fold in models[name]["folds"]:
-            hist = fold["history"]
-            ep = [h["epoch"] for h in hist]
-            line = ax.plot(ep, [h["train_loss"] for h in hist], lw=1)[0]
-            if hist and "test_loss" in hist[0]:
-                ax.plot(ep, [h["test_loss"] for h in hist], lw=1, ls="--", color=line.get_color())
-        ax.set_title(f"{name}: loss per epoch (solid train, dashed test)", fontsize=9)
+    histories = {n: [f["history"] for f in models[n]["folds"]] for n in names}
+    acc_keys = sorted(
+        {
+            k
+            for hs in histories.values()
+            for h in hs
+            for r in h
+            for k in r
+            if k.startswith("test_acc")
+        }
+    )
+    rows = 2 if acc_keys else 1
+    fig, axes = plt.subplots(
+        rows, len(names), figsize=(4.6 * len(names), 3.3 * rows), squeeze=False
+    )
+    for c, name in enumerate(names):
+        ax = axes[0, c]
+        ep, train = _fold_matrix(histories[name], "train_loss")
+        _fold_lines(ax, ep, train, "tab:blue", "-", "train")
+        ep, test = _fold_matrix(histories[name], "test_loss")
+        _fold_lines(ax, ep, test, "tab:orange", "--", "test")
+        ax.set_title(f"{name}: loss", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
-        ax.set_ylabel("BCE loss")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        ax.set_ylabel(loss_label)
+        ax.legend(fontsize=7)
+        if not acc_keys:
+            continue
+        ax = axes[1, c]
+        for i, key in enumerate(acc_keys):
+            ep, acc = _fold_matrix(histories[name], key)
+            _fold_lines(ax, ep, acc, f"C{i + 2}", "-", _accuracy_label(key))
+        if chance is not None:
+            ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance ({chance:.2f})")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{name}: test accuracy", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=7)
+    return _save(fig, plt, path, title, synthetic)
 
 
 def plot_confusions(
-    models: dict[str, Any], path: str | Path, targets: Sequence[str] = ("arousal", "valence")
+    models: dict[str, Any],
+    path: str | Path,
+    targets: Sequence[str] = ("arousal", "valence"),
+    class_names: Sequence[str] = BINARY_CLASSES,
+    *,
+    title: str = "Confusion matrices summed over folds (colour: share of the true class)",
+    synthetic: bool = False,
 ) -> Path:
-    """Confusion matrices summed over folds: rows = models, columns = targets."""
+    """Confusion matrices ``models[name]["summary"][target]["confusion"]`` (rows: true,
+    columns: predicted, ``len(class_names)`` square), one panel per model and target."""
     plt = _pyplot()
     names = list(models)
-    fig, axes = plt.subplots(
-        len(names), len(targets), figsize=(3.4 * len(targets), 3.2 * len(names)), squeeze=False
-    )
+    k = len(class_names)
+    size = 2.6 + 0.35 * k
+    fig, axis = _grid(plt, names, targets, size, size)
+    rotate = max(len(c) for c in class_names) > 4
     for r, name in enumerate(names):
         for c, target in enumerate(targets):
-            cm = np.asarray(models[name]["summary"][target]["confusion"])
-            ax = axes[r, c]
-            ax.imshow(cm, cmap="Blues")
-            for i in range(2):
-                for j in range(2):
-                    colour = "white" if cm[i, j] > cm.max() / 2 else "black"
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=colour)
-            ax.set_xticks([0, 1], ["low", "high"])
-            ax.set_yticks([0, 1], ["low", "high"])
+            cm = np.asarray(models[name]["summary"][target]["confusion"], dtype=np.int64)
+            if cm.shape != (k, k):
+                raise ValueError(
+                    f"confusion of {name!r}/{target!r} must be {k}x{k} for class_names "
+                    f"{tuple(class_names)}, got {cm.shape}"
+                )
+            share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+            ax = axis(r, c)
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            for i in range(k):
+                for j in range(k):
+                    colour = "white" if share[i, j] > 0.5 else "black"
+                    ax.text(
+                        j,
+                        i,
+                        f"{cm[i, j]}\n{share[i, j]:.0%}",
+                        ha="center",
+                        va="center",
+                        color=colour,
+                        fontsize=8 if k <= 3 else 7,
+                    )
+            ax.set_xticks(range(k), class_names, fontsize=8)
+            ax.set_yticks(range(k), class_names, fontsize=8)
+            if rotate:
+                ax.tick_params(axis="x", labelrotation=40)
+                for lab in ax.get_xticklabels():
+                    lab.set_horizontalalignment("right")
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
-            ax.set_title(f"{name}: {target}", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+            ax.set_title(_panel_title(name, target, len(targets)), fontsize=10)
+    return _save(fig, plt, path, title, synthetic)

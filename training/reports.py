@@ -23,7 +23,7 @@ COLUMN_NAMES = {
 }
 MODEL_LABELS = {"base": "Base model", "maan": "Proposed (MAAN)"}
 SYNTHETIC_NOTE = (
-    "**Synthetic data** — generated physiology, NOT emotion recordings: these numbers only "
+    "**SYNTHETIC data** — generated physiology, NOT emotion recordings: these numbers only "
     "show that the pipeline learns the effects planted by the generator; they are not "
     "emotion-recognition results."
 )
@@ -41,8 +41,17 @@ PROTOCOL_NOTES = {
 }
 
 
-def _cell(stat: dict[str, float]) -> str:
+def mean_std_cell(stat: dict[str, float]) -> str:
+    """``{"mean", "std"}`` of a fraction as ``"mean ± std"`` in percent, two decimals."""
     return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Lines of a Markdown table; the first column left-aligned, the others right-aligned."""
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
 
 
 def table1_rows(
@@ -82,11 +91,13 @@ def table1_markdown(
         lines += [f"### {title}", ""]
     if synthetic:
         lines += [SYNTHETIC_NOTE, ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    for row in table1_rows(models, targets, metrics):
-        cells = [row["label"]] + [_cell(row[t][m]) for t in targets for m in metrics]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += markdown_table(
+        header,
+        [
+            [row["label"]] + [mean_std_cell(row[t][m]) for t in targets for m in metrics]
+            for row in table1_rows(models, targets, metrics)
+        ],
+    )
     lines.append("")
     lines.append("Values: mean ± SD over folds, in %. PPR = precision (positive predictive rate).")
     return "\n".join(lines) + "\n"
@@ -108,18 +119,20 @@ def write_cv_report(
     )
     md = table1_markdown(results["models"], targets, title=title, synthetic=synthetic)
     md += "\n" + PROTOCOL_NOTES.get(results["protocol"], "") + "\n"
-    extra = [
-        "",
-        "| Model | Parameters | FLOPs / segment | Train segments/s (mean) |",
-        "|---|---:|---:|---:|",
-    ]
+    sizes = []
     for name, res in results["models"].items():
         speeds = [f["segments_per_second"] for f in res["folds"]]
         info = meta.get("model_sizes", {}).get(name, {})
-        extra.append(
-            f"| {MODEL_LABELS.get(name, name)} | {info.get('parameters', '?')} | "
-            f"{info.get('flops_per_segment', '?')} | {sum(speeds) / len(speeds):.0f} |"
+        sizes.append(
+            [
+                MODEL_LABELS.get(name, name),
+                info.get("parameters", "?"),
+                info.get("flops_per_segment", "?"),
+                f"{sum(speeds) / len(speeds):.0f}",
+            ]
         )
+    header = ["Model", "Parameters", "FLOPs / segment", "Train segments/s (mean)"]
+    extra = ["", *markdown_table(header, sizes)]
     md_path = out / "table1.md"
     md_path.write_text(md + "\n".join(extra) + "\n")
     payload = {
