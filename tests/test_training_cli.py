@@ -55,12 +55,14 @@ def prepared(tmp_path_factory):
 
 
 def test_help_everywhere(capsys):
-    for cmd in ([], ["synth"], ["prepare"], ["info"], ["train"], ["cv"]):
+    for cmd in ([], ["synth"], ["prepare"], ["info"], ["train"], ["cv"], ["eav", "run"]):
         with pytest.raises(SystemExit) as exc:
             main([*cmd, "--help"])
         assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "synth" in out and "--protocol" in out and "--holdout" in out
+    # eav run shares the training options (one parser group, its own defaults)
+    assert "usage: python -m edge_emotion.training eav run" in out and "--weight-decay" in out
 
 
 def test_eav_subcommand_delegates_to_eav_main():

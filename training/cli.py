@@ -50,16 +50,26 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
+def add_train_args(p: argparse.ArgumentParser, *, batch_size: int = 128, lr: float = 2e-3) -> None:
+    """The ``TrainConfig`` options (read back by :func:`train_config_from_args`); shared by
+    this command line and ``eav run``, which differ only in the defaults passed here."""
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--batch-size", type=int, default=128)
-    g.add_argument("--lr", type=float, default=2e-3)
+    g.add_argument("--batch-size", type=int, default=batch_size)
+    g.add_argument("--lr", type=float, default=lr)
     g.add_argument("--weight-decay", type=float, default=1e-3)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     g.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch default); small models on a shared CPU run faster on 1",
+    )
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model size")
     g.add_argument("--eeg-width", type=int, default=16)
     g.add_argument("--ecg-width", type=int, default=16)
@@ -92,11 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute even if cached")
 
     p = sub.add_parser("info", help="parameters and FLOPs of the models")
-    _add_train_args(p)
+    add_train_args(p)
+    _add_model_args(p)
 
     p = sub.add_parser("train", help="train one model and write the export checkpoint")
     _add_data_args(p)
-    _add_train_args(p)
+    add_train_args(p)
+    _add_model_args(p)
     p.add_argument("--out", required=True, help="run folder (checkpoint, metrics, curves)")
     p.add_argument("--model", choices=("maan", "base"), default="maan")
     p.add_argument(
@@ -108,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="cross-validate base vs MAAN; Table 1 and figures")
     _add_data_args(p)
-    _add_train_args(p)
+    add_train_args(p)
+    _add_model_args(p)
     p.add_argument("--out", required=True, help="run folder (reports, figures, fold states)")
     p.add_argument("--protocol", choices=("segment", "subject"), default="segment")
     p.add_argument("--folds", type=int, default=10)
@@ -134,7 +147,7 @@ def _model_overrides(args) -> dict[str, Any]:
     }
 
 
-def _train_config(args):
+def train_config_from_args(args: argparse.Namespace):
     from edge_emotion.training.loop import TrainConfig
 
     return TrainConfig(
@@ -296,7 +309,7 @@ def cmd_train(args) -> int:
         n_subwindows=s,
         hrv_length=arrays.ecg.shape[2],
     )
-    tcfg = _train_config(args)
+    tcfg = train_config_from_args(args)
     test = FoldData(arrays.eeg[te], arrays.ecg[te], labels[te]) if te.size else None
     model, norm, result = train_one(
         mcfg,
@@ -383,7 +396,7 @@ def cmd_cv(args) -> int:
     labels = arrays.labels(dataset.labels)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     cvc = CVConfig(protocol=args.protocol, n_folds=args.folds, models=models, seed=args.seed)
-    tcfg = _train_config(args)
+    tcfg = train_config_from_args(args)
     t0 = time.perf_counter()
     results = run_cv(
         arrays.eeg,

@@ -33,6 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from edge_emotion.training.cli import (
+    add_train_args,
+    setup_distributed,
+    teardown_distributed,
+    train_config_from_args,
+)
 from edge_emotion.training.cv import subject_folds
 from edge_emotion.training.datasets.eav import (
     EMOTIONS,
@@ -534,10 +540,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--folds", type=int, default=5)
     r.add_argument("--train-fraction", type=float, default=0.5)
     r.add_argument("--preset", choices=["edge", "paper"], default="edge")
-    r.add_argument("--epochs", type=int, default=30)
-    r.add_argument("--batch-size", type=int, default=32)
-    r.add_argument("--lr", type=float, default=1e-3)
-    r.add_argument("--device", default="auto")
     r.add_argument(
         "--pretrained",
         nargs="*",
@@ -545,13 +547,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODALITY=PATH",
         help="initialise encoders from local files, e.g. eeg=out/eeg.pt (a unimodal checkpoint)",
     )
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch CPU threads (0: torch's default); small models on a shared CPU run faster on 1",
-    )
+    add_train_args(r, batch_size=32, lr=1e-3)
 
     e = sub.add_parser("export", help="checkpoint -> ONNX, verified with onnxruntime")
     e.add_argument("--checkpoint", required=True, type=Path)
@@ -586,8 +582,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 0
     if args.command == "run":
-        from edge_emotion.training.cli import setup_distributed, teardown_distributed
-
         distributed = setup_distributed()
         try:
             return _cmd_run(args)
@@ -617,14 +611,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_config = paper_data_config()
     else:
         data_config = EAVConfig()
-    tc = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-        num_threads=args.threads,
-    )
+    tc = train_config_from_args(args)
     t0 = time.perf_counter()
     data = load_eav(args.data, args.subjects, data_config, progress=main_rank)
     if main_rank:

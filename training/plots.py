@@ -145,6 +145,17 @@ def _fold_lines(ax, epochs, values, colour, ls, label) -> None:
     ax.plot(epochs, mean, lw=2, ls=ls, color=colour, marker=marker, ms=4, label=label)
 
 
+def _epoch_axis(ax, epochs: np.ndarray, locator) -> None:
+    """Whole epochs on the x axis, with room around a run of a single epoch."""
+    if len(epochs):
+        lo, hi = int(min(epochs)), int(max(epochs))
+        ax.set_xlim(lo - 0.5, hi + 0.5)
+        if hi - lo < 12:  # MaxNLocator falls back to fractions on a span under one
+            ax.set_xticks(range(lo, hi + 1))
+            return
+    ax.xaxis.set_major_locator(locator(integer=True))
+
+
 def _accuracy_label(key: str) -> str:
     rest = key.removeprefix("test_acc").removeprefix("uracy").lstrip("_")
     return rest or "accuracy"
@@ -191,7 +202,7 @@ def plot_curves(
         ep, test = _fold_matrix(histories[name], "test_loss")
         _fold_lines(ax, ep, test, "tab:orange", "--", "test")
         ax.set_title(f"{name}: loss", fontsize=10)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_axis(ax, ep, MaxNLocator)
         ax.set_xlabel("epoch")
         ax.set_ylabel(loss_label)
         ax.legend(fontsize=7)
@@ -205,7 +216,7 @@ def plot_curves(
             ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance ({chance:.2f})")
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{name}: test accuracy", fontsize=10)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_axis(ax, ep, MaxNLocator)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")
         ax.legend(fontsize=7)
