@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(parity.json, parity.md). The checkpoint's format picks the model family: "
             "edge_emotion.checkpoint/1 (EEG+ECG, for the Jetson runtime) or "
             "edge_emotion.eav_checkpoint/1 (EEG+audio+video fusion; calibrated and checked "
-            "on synthetic inputs, INT8 shipped only when it agrees with fp32 on >= 99%%)."
+            "on an EAV-layout folder or synthetic inputs, INT8 shipped only when its argmax "
+            "agrees with fp32 on >= 99%% of the held-out inputs)."
         ),
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint written by edge_emotion.training")
@@ -37,26 +38,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="features for calibration and parity: a training feature cache (.npz + .json, "
         "or its folder) or an NPZ with eeg, ecg[, labels, split] (default: the cache the "
-        "checkpoint records; else draws from its normalisation statistics, unlabelled)",
+        "checkpoint records; else draws from its normalisation statistics, unlabelled). "
+        "EAV checkpoints: an EAV-layout folder (default: the dataset root the checkpoint "
+        "records, if it exists; else synthetic inputs, unlabelled)",
     )
     p.add_argument(
         "--n-calibration",
         type=int,
         default=None,
         help="at most this many calibration windows, evenly spaced over the set (default "
-        "2048; EAV: this many synthetic inputs, default 128)",
+        "2048; EAV: default 128)",
     )
     p.add_argument(
         "--n-heldout",
         type=int,
         default=None,
-        help="at most this many held-out windows (default 4096; EAV: synthetic, default 512)",
+        help="at most this many held-out windows (default 4096; EAV: default 512)",
     )
     p.add_argument(
         "--calibration",
         choices=("percentile", "minmax", "entropy"),
         default="percentile",
         help="INT8 activation range estimate (percentile: 99.99th of |activation|)",
+    )
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="EAV checkpoints: calibrate and check on synthetic inputs even when a dataset "
+        "folder is known",
     )
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx")
     p.add_argument("--no-torch-state", action="store_true", help="omit model.pt")
@@ -91,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.checkpoint} is not a weights-only torch checkpoint: {exc}"
             ) from None
         if is_eav_checkpoint(ckpt):
-            return _main_eav(args, t0)
+            return _main_eav(args, ckpt, t0)
+        if args.synthetic:
+            raise ValueError("--synthetic applies to EAV checkpoints")
         n_calibration = args.n_calibration or 2048
         n_heldout = args.n_heldout or 4096
         ckpt = check_checkpoint(ckpt)
@@ -166,17 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _main_eav(args: argparse.Namespace, t0: float) -> int:
-    """The EAV fusion family: synthetic calibration/parity inputs; INT8 only if it agrees."""
+def _main_eav(args: argparse.Namespace, ckpt: dict, t0: float) -> int:
+    """The EAV fusion family (see edge_emotion.export.eav); INT8 ships only if it agrees."""
     from edge_emotion.export.bundle_writer import ExportOptions
     from edge_emotion.export.eav import export_eav_bundle
 
     try:
-        if args.features is not None:
-            raise ValueError(
-                "--features applies to EEG+ECG checkpoints; an EAV checkpoint is calibrated "
-                "and checked on synthetic inputs"
-            )
+        recorded = (ckpt.get("dataset") or {}).get("root")
+        if args.synthetic and args.features is not None:
+            raise ValueError("--synthetic and --features exclude each other")
+        data_root = args.features
+        known = isinstance(recorded, str) and Path(recorded).is_dir()
+        if data_root is None and not args.synthetic and known:
+            data_root = Path(recorded)
         options = ExportOptions(
             fp16=args.fp16,
             include_torch_state=not args.no_torch_state,
@@ -192,21 +205,30 @@ def _main_eav(args: argparse.Namespace, t0: float) -> int:
             n_calibration=args.n_calibration or 128,
             n_heldout=args.n_heldout or 512,
             seed=args.seed,
+            data_root=data_root,
             progress=lambda msg: print(f"[export] {msg}", flush=True),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     rep = result.report
+    cal = rep["data"]["calibration"]
+    print(f"[export] calibration: {cal['n']} inputs from {cal['source']}")
     onnx_check = rep["onnx_vs_torch"]
     print(
         f"[export] ONNX vs torch: max |Δlogit| {onnx_check['heldout_max_abs_diff']:.2e}, argmax "
         f"agreement {onnx_check['heldout_decision_agreement']:.2%} on "
-        f"{rep['data']['heldout']['n']} synthetic inputs (opset {onnx_check['opset']})"
+        f"{rep['data']['heldout']['n']} held-out inputs (opset {onnx_check['opset']})"
     )
     i8 = rep["int8"]
     if "vs_fp32" in i8:
-        print(f"[export] INT8 vs fp32: argmax agreement {i8['vs_fp32']['decision_agreement']:.2%}")
+        vs = i8["vs_fp32"]
+        acc = (
+            f", accuracy {vs['accuracy_reference']:.2%} -> {vs['accuracy']:.2%}"
+            if "accuracy" in vs
+            else ""
+        )
+        print(f"[export] INT8 vs fp32: argmax agreement {vs['decision_agreement']:.2%}{acc}")
     print(
         "[export] INT8 shipped (model.int8.onnx)"
         if i8["shipped"]

@@ -10,12 +10,15 @@ dynamic batch; inputs ``eeg``, ``audio``, ``video``, ``mask``; output ``logits``
 classes), optionally ``model.int8.onnx`` (Q/DQ) and ``model.fp16.onnx``, ``model.pt``,
 ``parity.json``/``parity.md`` and ``manifest.json`` with ``"kind": "eav-fusion"``.
 
-Parity and calibration inputs are synthetic: the preprocessed forms the EAV loader
-produces — EEG and log-mel windows z-scored per window (per channel for EEG), so
-standard normal draws standardised the same way, and video frames uniform in [0, 1] —
-with a random modality hidden (zeroed, mask 0) in a quarter of the rows, the case
-modality dropout trains for. They exercise every op over realistic value ranges but carry
-no emotion, so the report gives decision agreement, not accuracy.
+Calibration and parity inputs come from an EAV-layout folder when one is given (or the
+checkpoint's recorded dataset root exists), preprocessed with the checkpoint's data
+configuration by the training loader: labelled, so accuracy change is reported. Otherwise
+they are synthetic: the preprocessed forms the EAV loader produces — EEG and log-mel
+windows z-scored per window (per channel for EEG), so standard normal draws standardised
+the same way, and video frames uniform in [0, 1] — with a random modality hidden
+(zeroed, mask 0) in a quarter of the rows, the case modality dropout trains for. They
+exercise every op over realistic value ranges but carry no emotion, so the report then
+gives decision agreement, not accuracy.
 
 INT8: only the MatMul/Gemm/Conv nodes with a constant weight are quantised
 (per-channel int8 weights, per-tensor int8 activations, symmetric); the activation x
@@ -63,7 +66,7 @@ from edge_emotion.export.bundle_writer import (
 EAV_CHECKPOINT_FORMAT = "edge_emotion.eav_checkpoint/1"
 EAV_INPUTS = ("eeg", "audio", "video", "mask")
 MODALITIES = ("eeg", "audio", "video")
-SYNTHETIC_SOURCE = (
+SYNTHETIC = (
     "synthetic inputs (seeded): EEG (30 x T) and log-mel windows of standard normal draws "
     "z-scored per window as the EAV loader does, video frames uniform in [0, 1], one "
     "random modality hidden (zeroed, mask 0) in 25 % of rows; unlabelled"
@@ -130,6 +133,73 @@ def synthetic_inputs(
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
 
 
+@dataclass(frozen=True)
+class EAVInputs:
+    """Model inputs (``feeds``: name -> array, N rows), optional class labels (N,), source."""
+
+    feeds: dict[str, np.ndarray]
+    labels: np.ndarray | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.feeds["mask"])
+
+    def take(self, idx: np.ndarray) -> EAVInputs:
+        labels = None if self.labels is None else self.labels[idx]
+        return EAVInputs({k: v[idx] for k, v in self.feeds.items()}, labels, self.source)
+
+    def at_most(self, n: int) -> EAVInputs:
+        """At most ``n`` rows, evenly spaced (every participant/trial, not the first few)."""
+        if len(self) <= n:
+            return self
+        return self.take(np.linspace(0, len(self) - 1, n).round().astype(int))
+
+
+def eav_inputs_from_folder(
+    root: Path | str, data_config: dict[str, Any], shapes: dict[str, tuple[int, ...]]
+) -> tuple[EAVInputs, EAVInputs]:
+    """(calibration, held-out) windows of an EAV-layout folder, preprocessed with the
+    checkpoint's ``data_config`` by :func:`edge_emotion.training.datasets.eav.load_eav`.
+
+    Calibration takes the windows of every other trial, held-out those of the rest, so no
+    trial is in both; which windows training saw is not recorded in a checkpoint, so
+    held-out accuracy here is a parity measure, not a generalisation estimate.
+    """
+    from edge_emotion.training.datasets.eav import EAVConfig, list_subjects, load_eav
+
+    root = Path(root)
+    try:
+        subjects = list_subjects(root)
+    except (FileNotFoundError, NotADirectoryError):
+        subjects = []
+    if not subjects:
+        raise ValueError(f"{root} is not an EAV-layout folder (<root>/subjectNN/...)")
+    try:
+        data = load_eav(root, subjects, config=EAVConfig.from_dict(data_config))
+    except (FileNotFoundError, KeyError) as exc:
+        raise ValueError(f"cannot load EAV windows from {root}: {exc}") from None
+    feeds = {
+        "eeg": data.eeg,
+        "audio": data.audio,
+        "video": data.video.astype(np.float32) / 255.0,
+        "mask": data.mask.astype(np.float32),
+    }
+    got = {k: tuple(v.shape[1:]) for k, v in feeds.items()}
+    if got != {k: tuple(v) for k, v in shapes.items()}:
+        raise ValueError(f"{root} gives input shapes {got}; the model takes {shapes}")
+    feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
+    source = f"EAV-layout folder {root.name} ({len(data)} windows, {data_config['task']} task)"
+    everything = EAVInputs(feeds, np.asarray(data.label, dtype=np.int64), source)
+    # alternate over the task's trials in recording order (the stored trial numbers
+    # interleave the two tasks, so their parity would put every trial on one side)
+    rank = np.unique(data.trial, return_inverse=True)[1]
+    even = np.flatnonzero(rank % 2 == 0)
+    odd = np.flatnonzero(rank % 2 == 1)
+    if even.size == 0 or odd.size == 0:
+        raise ValueError(f"{root} has too few trials to split calibration from held-out")
+    return everything.take(even), everything.take(odd)
+
+
 def export_eav_bundle(
     checkpoint: Path | str,
     out_dir: Path | str,
@@ -137,13 +207,17 @@ def export_eav_bundle(
     n_calibration: int = 128,
     n_heldout: int = 512,
     seed: int = 0,
+    data_root: Path | str | None = None,
     progress=None,
 ) -> EAVExportResult:
     """Write a bundle for the EAV checkpoint file ``checkpoint`` into ``out_dir``.
 
     The checkpoint is read by :func:`edge_emotion.training.eav.load_eav_checkpoint`
-    (``torch.load(weights_only=True)``). ``n_calibration``/``n_heldout`` synthetic
-    inputs (seeds ``seed`` and ``seed + 1``) feed INT8 calibration and the parity report.
+    (``torch.load(weights_only=True)``). INT8 calibration and the parity report use at
+    most ``n_calibration``/``n_heldout`` windows of the EAV-layout folder ``data_root``
+    (:func:`eav_inputs_from_folder`; labelled, so accuracy change is reported) or, when it
+    is None, as many synthetic inputs (:func:`synthetic_inputs`, seeds ``seed`` and
+    ``seed + 1``).
     """
     import torch
 
@@ -163,6 +237,13 @@ def export_eav_bundle(
             f"{config.n_classes} outputs"
         )
     shapes = input_shapes(config)
+    if data_root is not None:
+        say(f"loading calibration/held-out windows from {data_root}")
+        calibration, held = eav_inputs_from_folder(data_root, ckpt["data_config"], shapes)
+        calibration, held = calibration.at_most(n_calibration), held.at_most(n_heldout)
+    else:
+        calibration = EAVInputs(synthetic_inputs(shapes, n_calibration, seed), None, SYNTHETIC)
+        held = EAVInputs(synthetic_inputs(shapes, n_heldout, seed + 1), None, SYNTHETIC)
     out = prepare_out_dir(out_dir)
 
     say("exporting ONNX (fp32, dynamic batch)")
@@ -186,13 +267,13 @@ def export_eav_bundle(
             "runtime feeds all four, so a graph without one of them cannot be served"
         )
     check_dynamic_batch(fp32)
-    heldout = synthetic_inputs(shapes, n_heldout, seed=seed + 1)
+    heldout = held.feeds
     onnx_check = compare_feeds_with_torch(model, fp32, heldout)
     with torch.inference_mode():
         torch_logits = np.concatenate(
             [
                 model(*(torch.from_numpy(v[i : i + 64]) for v in heldout.values())).numpy()
-                for i in range(0, n_heldout, 64)
+                for i in range(0, len(held), 64)
             ]
         )
     fp32_logits = run_onnx_feeds(fp32, heldout, batch=64)
@@ -209,12 +290,11 @@ def export_eav_bundle(
         "kind": KIND_EAV,
         "demo": demo,
         "data": {
-            "calibration": {"n": n_calibration, "source": SYNTHETIC_SOURCE, "seed": seed},
+            "calibration": {"n": len(calibration), "source": calibration.source},
             "heldout": {
-                "n": n_heldout,
-                "source": SYNTHETIC_SOURCE,
-                "seed": seed + 1,
-                "labelled": False,
+                "n": len(held),
+                "source": held.source,
+                "labelled": held.labels is not None,
                 "rows_with_a_hidden_modality": int((heldout["mask"] < 0.5).any(axis=1).sum()),
             },
         },
@@ -228,11 +308,14 @@ def export_eav_bundle(
             ],
         },
     }
+    if data_root is None:
+        report["data"]["calibration"]["seed"] = seed
+        report["data"]["heldout"]["seed"] = seed + 1
     files = {FILE_FP32: ROLE_ONNX_FP32}
 
-    say(f"quantising to INT8 Q/DQ (calibration: {n_calibration} synthetic inputs)")
+    say(f"quantising to INT8 Q/DQ (calibration: {len(calibration)} inputs)")
     report["int8"] = _try_int8(
-        fp32, out / FILE_INT8, shapes, n_calibration, seed, options, heldout, fp32_logits, classes
+        fp32, out / FILE_INT8, calibration, options, held, fp32_logits, classes
     )
     if report["int8"]["shipped"]:
         files[FILE_INT8] = ROLE_ONNX_INT8
@@ -242,7 +325,7 @@ def export_eav_bundle(
         say("converting to FP16")
         convert_fp16(fp32, out / FILE_FP16)
         fp16_logits = run_onnx_feeds(out / FILE_FP16, heldout, batch=64)
-        report["fp16_vs_fp32"] = compare_classes(fp32_logits, fp16_logits, classes)
+        report["fp16_vs_fp32"] = compare_classes(fp32_logits, fp16_logits, classes, held.labels)
         files[FILE_FP16] = ROLE_ONNX_FP16
     if options.include_torch_state:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / FILE_TORCH)
@@ -336,11 +419,9 @@ def export_eav_bundle(
 def _try_int8(
     fp32: Path,
     dst: Path,
-    shapes: dict[str, tuple[int, ...]],
-    n_calibration: int,
-    seed: int,
+    calibration: EAVInputs,
     options: ExportOptions,
-    heldout: dict[str, np.ndarray],
+    held: EAVInputs,
     fp32_logits: np.ndarray,
     classes: tuple[str, ...],
 ) -> dict[str, Any]:
@@ -349,28 +430,27 @@ def _try_int8(
     from edge_emotion.export.quantize import QUANTIZED_OP_TYPES, FeedsCalibrationReader
     from edge_emotion.export.quantize import quantize_int8 as quantize
 
-    calibration = synthetic_inputs(shapes, n_calibration, seed=seed)
-    result: dict[str, Any] = {"calibration_data": "synthetic (see data.calibration)"}
+    result: dict[str, Any] = {"calibration_data": calibration.source}
     try:
         qdq = quantize(
             fp32,
             dst,
-            FeedsCalibrationReader(calibration, options.calibration_batch),
+            FeedsCalibrationReader(calibration.feeds, options.calibration_batch),
             method=options.calibration_method,
             weighted_nodes_only=True,
         )
-        int8_logits = run_onnx_feeds(dst, heldout, batch=64)
+        int8_logits = run_onnx_feeds(dst, held.feeds, batch=64)
     except Exception as exc:  # any failure means: ship fp32 only, and say why
         dst.unlink(missing_ok=True)
         reason = f"INT8 quantisation failed: {type(exc).__name__}: {exc}"
         return {**result, "shipped": False, "reason": reason}
-    vs = compare_classes(fp32_logits, int8_logits, classes)
+    vs = compare_classes(fp32_logits, int8_logits, classes, held.labels)
     result.update(qdq=qdq.to_dict(), vs_fp32=vs)
     if not vs["meets_goal"]:
         dst.unlink(missing_ok=True)
         reason = (
             f"INT8 argmax agrees with fp32 on {vs['decision_agreement']:.2%} of "
-            f"{vs['n']} synthetic inputs, below the {vs['goal']:.0%} goal; fp32 only"
+            f"{vs['n']} held-out inputs, below the {vs['goal']:.0%} goal; fp32 only"
         )
         return {**result, "shipped": False, "reason": reason}
     result["shipped"] = True
@@ -382,7 +462,7 @@ def _try_int8(
         "quantized_nodes": "Conv/Gemm/MatMul with a constant weight; attention products fp32",
         "quantized_op_types": list(QUANTIZED_OP_TYPES),
         "calibration_method": qdq.calibration,
-        "calibration": {"n": n_calibration, "source": SYNTHETIC_SOURCE},
+        "calibration": {"n": len(calibration), "source": calibration.source},
     }
     return result
 
@@ -399,7 +479,8 @@ def eav_parity_markdown(report: dict[str, Any], onnx_markdown) -> str:
         f"- calibration: {report['data']['calibration']['n']} inputs — "
         f"{report['data']['calibration']['source']}",
         f"- held-out: {ho['n']} inputs ({ho['rows_with_a_hidden_modality']} with a hidden "
-        "modality), same generator, another seed (unlabelled: no accuracy change)",
+        f"modality) — {ho['source']}"
+        + ("" if ho["labelled"] else " (unlabelled: no accuracy change)"),
         "",
     ]
     lines += onnx_markdown(report["onnx_vs_torch"])
@@ -419,6 +500,12 @@ def eav_parity_markdown(report: dict[str, Any], onnx_markdown) -> str:
             f"|Δlogit| {vs['max_abs_logit_diff']:.3g}.",
             "",
         ]
+        if "accuracy" in vs:
+            lines += [
+                f"Accuracy fp32 {vs['accuracy_reference']:.4f}, INT8 {vs['accuracy']:.4f} "
+                f"(change {vs['accuracy_change']:+.4f}).",
+                "",
+            ]
     lines.append(
         "**Shipped** (model.int8.onnx)." if i8["shipped"] else f"**Not shipped**: {i8['reason']}"
     )

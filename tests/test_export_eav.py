@@ -8,6 +8,8 @@ EEG+ECG runtime loader refuses the bundle with a clear message.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 
@@ -19,14 +21,17 @@ from edge_emotion.bundle import BundleError, load_bundle, sha256_file
 from edge_emotion.export.__main__ import main
 from edge_emotion.export.eav import (
     EAV_INPUTS,
+    EAVInputs,
     _try_int8,
+    eav_inputs_from_folder,
     input_shapes,
     load_eav_bundle,
     synthetic_inputs,
 )
 from edge_emotion.export.parity import compare_classes
 from edge_emotion.export.quantize import check_qdq
-from edge_emotion.training.datasets.eav import EMOTIONS, EAVConfig
+from edge_emotion.training.datasets.eav import EMOTIONS
+from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
 from edge_emotion.training.eav import load_eav_checkpoint, make_checkpoint
 from edge_emotion.training.models.eav import (
     AudioConfig,
@@ -37,16 +42,11 @@ from edge_emotion.training.models.eav import (
     model_config_for_data,
 )
 
-# 2-s windows of 50 Hz EEG, 16-mel audio with a 50-ms hop, 2 frames of 16 px
-DATA = EAVConfig(
-    window_s=2.0,
-    trial_s=4.0,
-    eeg_target_fs=50.0,
-    eeg_band=(0.5, 24.0),
-    n_mels=16,
-    mel_hop_ms=50.0,
-    frames_per_window=2,
-    image_size=16,
+# One participant, 10 trials of 6 s written by the EAV synthetic generator; loaded as 3-s
+# windows of 50 Hz EEG, 16-mel audio with a 50-ms hop and 2 frames of 16 px.
+SYN = SyntheticEAVConfig(n_subjects=1, n_trials=10, trial_s=6.0, frame_size=16)
+DATA = SYN.loader_config(
+    window_s=3.0, eeg_target_fs=50.0, eeg_band=(0.5, 24.0), n_mels=16, image_size=16
 )
 TINY = EAVModelConfig(
     fusion_dim=16,
@@ -61,23 +61,21 @@ TINY = EAVModelConfig(
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """(checkpoint path, bundle path, CLI output) of one export through main()."""
+    """(checkpoint path, bundle path, CLI output) of one export through main().
+
+    The checkpoint records the synthetic folder as its dataset root, so the CLI calibrates
+    and checks on its windows (labelled) without being told."""
     root = tmp_path_factory.mktemp("eav_export")
+    data_root = write_synthetic_eav(root / "data", SYN)
     torch.manual_seed(0)
     cfg = model_config_for_data(DATA.shapes, TINY)
     model = build_eav_model(cfg).eval()
-    ckpt = make_checkpoint(
-        model, cfg, DATA, {"accuracy": 0.2}, {"name": "tiny-random", "synthetic": True}
-    )
-    torch.save(ckpt, root / "eav.pt")
+    dataset = {"name": "synthetic-eav", "synthetic": True, "root": str(data_root)}
+    torch.save(make_checkpoint(model, cfg, DATA, {"accuracy": 0.2}, dataset), root / "eav.pt")
     out = root / "bundle"
-    import contextlib
-    import io
-
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main([str(root / "eav.pt"), "--out", str(out), "--n-calibration", "32",
-                   "--n-heldout", "64", "--name", "eav-test"])  # fmt: skip
+        rc = main([str(root / "eav.pt"), "--out", str(out), "--name", "eav-test"])
     printed = buf.getvalue()
     assert rc == 0, printed
     return root / "eav.pt", out, printed
@@ -95,7 +93,9 @@ def test_cli_writes_a_valid_eav_bundle(exported):
     assert [i["name"] for i in manifest["inputs"]] == list(EAV_INPUTS)
     for entry in manifest["inputs"]:
         assert entry["shape"] == ["batch", *shapes[entry["name"]]]
-    assert manifest["inputs"][0]["shape"] == ["batch", 30, 100]
+    assert manifest["inputs"][0]["shape"] == ["batch", 30, 150]
+    assert manifest["inputs"][2]["shape"] == ["batch", 2, 3, 16, 16]
+    assert manifest["dataset"]["root"] == "data"  # workstation paths are not shipped
     assert manifest["outputs"][0]["shape"] == ["batch", len(EMOTIONS)]
     assert manifest["model"]["checkpoint_format"] == "edge_emotion.eav_checkpoint/1"
     assert set(manifest["versions"]["export"]) >= {"torch", "onnx", "onnxruntime"}
@@ -134,6 +134,12 @@ def test_int8_decision_is_recorded_consistently(exported):
     report = json.loads((out / "parity.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     i8 = report["int8"]
+    data = report["data"]
+    # 5 speaking trials x 2 windows: trials alternate between calibration and held-out
+    assert data["heldout"]["labelled"] and data["heldout"]["n"] == 4
+    assert data["calibration"]["n"] == 6
+    assert "EAV-layout folder data" in data["calibration"]["source"]
+    assert "accuracy_change" in i8["vs_fp32"] and "accuracy" in printed
     assert manifest["quantization"]["shipped"] == i8["shipped"]
     assert manifest["parity"]["int8_shipped"] == i8["shipped"]
     md = (out / "parity.md").read_text()
@@ -156,7 +162,7 @@ def test_int8_failure_ships_fp32_only(exported, tmp_path, monkeypatch):
     ckpt_path, out, _ = exported
     model, _ = load_eav_checkpoint(ckpt_path)
     shapes = input_shapes(model.config)
-    held = synthetic_inputs(shapes, 8, seed=5)
+    held = EAVInputs(synthetic_inputs(shapes, 8, seed=5), None, "synthetic")
     logits = np.zeros((8, len(EMOTIONS)), np.float32)
 
     def broken(*args, **kwargs):
@@ -165,7 +171,7 @@ def test_int8_failure_ships_fp32_only(exported, tmp_path, monkeypatch):
     monkeypatch.setattr(quantize, "quantize_int8", broken)
     dst = tmp_path / "model.int8.onnx"
     dst.write_bytes(b"stale")
-    r = _try_int8(out / "model.onnx", dst, shapes, 4, 0, ExportOptions(), held, logits, EMOTIONS)
+    r = _try_int8(out / "model.onnx", dst, held, ExportOptions(), held, logits, EMOTIONS)
     assert r["shipped"] is False and "no kernel for op X" in r["reason"]
     assert not dst.exists()
 
@@ -234,3 +240,40 @@ def test_synthetic_inputs_match_the_loader_forms():
     assert v.min() >= 0.0 and v.max() <= 1.0
     with pytest.raises(ValueError, match="n must be >= 1"):
         synthetic_inputs(shapes, 0, seed=0)
+
+
+def test_synthetic_inputs_quantise_and_folder_split(exported, tmp_path):
+    """The synthetic-input route (no dataset folder) through the same INT8 step, and the
+    folder split: no trial on both sides."""
+    from edge_emotion.export.bundle_writer import ExportOptions
+
+    ckpt_path, out, _ = exported
+    model, ckpt = load_eav_checkpoint(ckpt_path)
+    shapes = input_shapes(model.config)
+    cal = EAVInputs(synthetic_inputs(shapes, 16, seed=0), None, "synthetic")
+    held = EAVInputs(synthetic_inputs(shapes, 32, seed=1), None, "synthetic")
+    with torch.inference_mode():
+        ref = model(*(torch.from_numpy(v) for v in held.feeds.values())).numpy()
+    dst = tmp_path / "model.int8.onnx"
+    r = _try_int8(out / "model.onnx", dst, cal, ExportOptions(), held, ref, EMOTIONS)
+    assert "accuracy" not in r["vs_fp32"]  # unlabelled
+    assert r["shipped"] == dst.exists() == (r["vs_fp32"]["decision_agreement"] >= 0.99)
+    assert r["qdq"]["per_channel_weights"] == r["qdq"]["int8_weights"] > 0
+
+    cal_f, held_f = eav_inputs_from_folder(ckpt["dataset"]["root"], ckpt["data_config"], shapes)
+    assert (len(cal_f), len(held_f)) == (6, 4)
+    # one trial per emotion here, so disjoint trials mean disjoint labels
+    assert set(cal_f.labels).isdisjoint(held_f.labels)
+    assert set(cal_f.labels) | set(held_f.labels) == set(range(len(EMOTIONS)))
+    with pytest.raises(ValueError, match="not an EAV-layout folder"):
+        eav_inputs_from_folder(tmp_path, ckpt["data_config"], shapes)
+    bad = {**shapes, "eeg": (30, 99)}
+    with pytest.raises(ValueError, match="gives input shapes"):
+        eav_inputs_from_folder(ckpt["dataset"]["root"], ckpt["data_config"], bad)
+
+
+def test_cli_refuses_conflicting_input_options(exported, tmp_path, capsys):
+    ckpt_path, _, _ = exported
+    rc = main([str(ckpt_path), "--out", str(tmp_path / "b"), "--synthetic",
+               "--features", str(tmp_path)])  # fmt: skip
+    assert rc == 1 and "exclude each other" in capsys.readouterr().err
