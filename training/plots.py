@@ -46,8 +46,14 @@ def _grid(plt, names: Sequence[str], targets: Sequence[str], width: float, heigh
 
 
 def _save(fig, plt, path: str | Path, title: str, synthetic: bool) -> Path:
+    import textwrap
+
+    # ~12 characters of 10-pt text per inch: a one-panel figure must not clip its title
+    width = max(30, int(12 * fig.get_figwidth()))
+    lines = textwrap.wrap(title, width)
     if synthetic:
-        title = f"{title}\n{SYNTHETIC_STAMP}"
+        lines += textwrap.wrap(SYNTHETIC_STAMP, width)
+    title = "\n".join(lines)
     fig.suptitle(title, fontsize=10, color="darkred" if synthetic else "black")
     fig.tight_layout()
     path = Path(path)
