@@ -14,6 +14,11 @@ roles against it, normalisation statistics (shape and finiteness), targets and
 thresholds, input/output shapes against the feature configuration, and the sha256 of
 every listed file. All problems found are reported together in one :class:`BundleError`.
 
+The manifest's ``kind`` says which model family a bundle holds: ``"eeg-ecg"`` (absent in
+older bundles) is the one this runtime classifies; an ``"eav-fusion"`` bundle (EEG + audio
++ video, written by the same export command) is refused with a message saying so, and is
+validated by ``edge_emotion.export.eav.load_eav_bundle`` instead.
+
 This module needs neither torch nor onnx: the Jetson runtime imports it on its own.
 """
 

@@ -1,5 +1,10 @@
 """``python -m edge_emotion.export CHECKPOINT --out BUNDLE_DIR`` — write a model bundle.
 
+The checkpoint's ``format`` picks the model family: ``edge_emotion.checkpoint/1`` (the
+EEG+ECG model the Jetson runtime serves; :mod:`edge_emotion.export.bundle_writer`) or
+``edge_emotion.eav_checkpoint/1`` (the EEG+audio+video fusion model;
+:mod:`edge_emotion.export.eav`). Both go through the same ONNX, parity and manifest code.
+
 Prints each step, the parity summary and the path of every file written. Exit status
 1 with a one-line message for bad input (missing checkpoint, wrong format, feature
 shapes that do not fit); never a traceback for those.
@@ -27,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
             "edge_emotion.checkpoint/1 (EEG+ECG, for the Jetson runtime) or "
             "edge_emotion.eav_checkpoint/1 (EEG+audio+video fusion; calibrated and checked "
             "on an EAV-layout folder or synthetic inputs, INT8 shipped only when its argmax "
-            "agrees with fp32 on >= 99%% of the held-out inputs)."
+            "agrees with fp32 on >= 99% of the held-out inputs)."
         ),
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint written by edge_emotion.training")
