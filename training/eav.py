@@ -1,4 +1,4 @@
-"""EAV experiments: unimodal baselines, fusion ablation, two protocols, reports, ONNX export.
+"""EAV experiments: unimodal baselines, fusion ablation, two protocols, reports.
 
 ``python -m edge_emotion.training eav --help`` (or ``python -m edge_emotion.training.eav``).
 Subcommands:
@@ -12,8 +12,10 @@ Subcommands:
   ``subject`` (leave-subjects-out folds), write ``report.md``/``results.json``, confusion and
   curve and t-SNE PNGs (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last
   fold) and the missing-modality evaluation; ``torchrun --nproc_per_node=N -m
-  edge_emotion.training eav run ...`` trains with DistributedDataParallel, rank 0 writes;
-- ``export``: a checkpoint's fusion model to ONNX, checked against torch with onnxruntime.
+  edge_emotion.training eav run ...`` trains with DistributedDataParallel, rank 0 writes.
+
+A fusion checkpoint goes to ONNX (and INT8 where it agrees) through the export stage, like
+every model: ``python -m edge_emotion.export runs/eav/fusion.pt --out bundles/eav``.
 
 Training uses the package's generic loop (:func:`edge_emotion.training.loop.fit`) and metrics
 (:func:`edge_emotion.training.metrics.multiclass_metrics`, ``summarize_folds``).
@@ -442,57 +444,6 @@ def write_figures(
 # --------------------------------------------------------------------------- ONNX
 
 
-class _OnnxWrapper(torch.nn.Module):
-    """Fixed positional signature (eeg, audio, video float in [0, 1], mask) -> logits."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, eeg, audio, video, mask):
-        return self.model(eeg, audio, video, mask)
-
-
-def export_onnx(
-    model: torch.nn.Module, path: str | Path, *, batch: int = 2, opset: int = 18, atol: float = 1e-4
-) -> dict[str, Any]:
-    """Export ``model`` (eval mode) to ONNX with a dynamic batch axis and check it against
-    torch with onnxruntime on random inputs, one modality masked in half the batch.
-
-    Returns ``{"path", "max_abs_diff", "inputs"}``; raises if the difference exceeds ``atol``.
-    """
-    import onnxruntime as ort
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    inputs = example_inputs(model.config, batch)
-    inputs["mask"][::2, 1] = 0.0  # exercise the mask path in the graph
-    args = (inputs["eeg"], inputs["audio"], inputs["video"], inputs["mask"])
-    names = ["eeg", "audio", "video", "mask"]
-    wrapper = _OnnxWrapper(model).eval()
-    batch_dim = torch.export.Dim("batch", min=1, max=1024)
-    torch.onnx.export(
-        wrapper,
-        args,
-        str(path),
-        input_names=names,
-        output_names=["logits"],
-        opset_version=opset,
-        dynamic_shapes={n: {0: batch_dim} for n in names},
-        dynamo=True,
-        external_data=False,
-    )
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        ref = wrapper(*args).numpy()
-    got = sess.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True)})[0]
-    diff = float(np.max(np.abs(got - ref)))
-    if not diff <= atol:
-        raise RuntimeError(f"ONNX output differs from torch by {diff:.3g} (> {atol})")
-    return {"path": str(path), "max_abs_diff": diff, "inputs": names}
-
-
 # --------------------------------------------------------------------------- CLI
 
 
@@ -549,9 +500,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_train_args(r, batch_size=32, lr=1e-3)
 
-    e = sub.add_parser("export", help="checkpoint -> ONNX, verified with onnxruntime")
-    e.add_argument("--checkpoint", required=True, type=Path)
-    e.add_argument("--out", required=True, type=Path)
     return ap
 
 
@@ -588,13 +536,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if distributed:
                 teardown_distributed()
-    if args.command == "export":
-        model, _ = load_eav_checkpoint(args.checkpoint)
-        info = export_onnx(model, args.out)
-        print(
-            f"wrote {info['path']} (onnxruntime vs torch max |diff| = {info['max_abs_diff']:.2e})"
-        )
-        return 0
     return 2
 
 
