@@ -14,8 +14,9 @@ Two ways to run a bank of ``bands`` filters over ``channels`` signals:
   each end (27 for ``N = 4``) and the initial state ``sosfilt_zi(sos) * first_sample``
   for each pass (Gustafsson, "Determining the initial states in forward-backward
   filtering", IEEE Trans. Signal Process. 44(4), 1996). The Numba kernel performs the
-  same floating-point operations in the same order as scipy's ``sosfilt`` (transposed
-  direct form II per section), so results agree to rounding (bitwise, on x86-64 here).
+  same operations in the same order as scipy's ``sosfilt`` (transposed direct form II
+  per section) except that LLVM may fuse a multiply and an add into one FMA
+  (``fastmath={"contract"}``), so results agree with scipy to ~1e-13 relative.
 - :func:`sosfilt_bank` and :class:`StreamingFilterBank`, causal filtering with the
   state starting at rest (zero); the streaming form carries the state across chunks and
   gives exactly the samples of :func:`sosfilt_bank` on the concatenated signal.
@@ -31,7 +32,11 @@ loops are independent (see ``_run_sections``). Measured on 14 channels x 4 bands
 slower than this: one long loop over all filters with per-filter coefficient arrays,
 two bands per loop, fused sections (the extra arrays exceed LLVM's runtime alias-check
 budget and the loop stays scalar), interleaved state registers, time-blocked sections,
-FMA contraction, and computing the DE statistics inside the backward pass.
+computing the DE statistics inside the backward pass, writing the odd extension straight
+into every band's rows (strided stores; slower than extending once and copying), and one
+band and 8 lanes at a time with all sections in the inner loop and the state in a small
+local array (LLVM does not keep it in registers: 2x slower). FMA contraction
+(``fastmath={"contract"}``) measured 3-7% faster on the Zen 5 machine used here.
 """
 
 from __future__ import annotations
@@ -216,7 +221,13 @@ def _odd_extend_rows(x, padlen, center, lanes):
     return ext, n_bad
 
 
-@njit(cache=True)
+# Fused multiply-add contraction only: each ``b * x + z`` rounds once instead of twice,
+# which moves results by ~1e-16 relative per operation (no reassociation, no change to
+# NaN/inf or signed-zero handling) and measured ~3-7% faster here.
+_FASTMATH = {"contract"}  # a set: numba rejects frozenset
+
+
+@njit(cache=True, fastmath=_FASTMATH)
 def _run_sections(buf, t0, t1, step, sos, z):
     """Filter rows ``buf[t0], buf[t0+step], ... (excluding t1)`` in place.
 

@@ -55,7 +55,8 @@ def test_sosfiltfilt_bank_matches_scipy(n_ch, extra, fs, offset, scale, seed):
     ref = _scipy_bank(x, bank)
     out = sosfiltfilt_bank(x, bank)
     assert out.shape == (4, n_ch, n)
-    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9 * max(scale, 1e-12 * abs(offset)))
+    # both round the offset differently (the kernel fuses multiply-adds): ~50 eps * offset
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9 * scale + 1e-14 * abs(offset))
 
 
 def test_sosfiltfilt_bank_groups_filters_with_different_padlen():
