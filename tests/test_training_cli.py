@@ -71,7 +71,7 @@ def test_eav_subcommand_delegates_to_eav_main():
     proc = subprocess.run([*run, "eav", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage: python -m edge_emotion.training eav" in proc.stdout
-    for command in ("synth", "info", "run", "export"):
+    for command in ("synth", "info", "run"):
         assert command in proc.stdout
     top = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=120)
     assert top.returncode == 0 and "eav" in top.stdout and "EAV layout" in top.stdout
