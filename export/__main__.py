@@ -93,17 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         from edge_emotion.export.eav import is_eav_checkpoint
         from edge_emotion.kernels.features import FeatureConfig
+        from edge_emotion.training.checkpoint import read_weights_only
 
-        if not args.checkpoint.is_file():
-            raise ValueError(f"checkpoint {args.checkpoint} does not exist")
-        import torch
-
-        try:
-            ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(
-                f"{args.checkpoint} is not a weights-only torch checkpoint: {exc}"
-            ) from None
+        ckpt = read_weights_only(args.checkpoint)
         if is_eav_checkpoint(ckpt):
             return _main_eav(args, ckpt, t0)
         if args.synthetic:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -145,8 +146,20 @@ def test_cli_bad_inputs_exit_1_with_message(tmp_path, capsys):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     assert main([str(junk), "--out", str(tmp_path / "b")]) == 1
-    assert "not a weights-only torch checkpoint" in capsys.readouterr().err
+    assert "cannot be read as a weights-only torch file" in capsys.readouterr().err
     import torch
+
+    # A pickle that would run code when unpickled is refused, and the code does not run.
+    marker = tmp_path / "pwned"
+
+    class _RunsCode:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"format": "edge_emotion.checkpoint/1", "x": _RunsCode()}, tmp_path / "evil.pt")
+    assert main([str(tmp_path / "evil.pt"), "--out", str(tmp_path / "b")]) == 1
+    assert "never unpickles" in capsys.readouterr().err
+    assert not marker.exists()
 
     torch.save({"format": "something/else"}, tmp_path / "other.pt")
     assert main([str(tmp_path / "other.pt"), "--out", str(tmp_path / "b")]) == 1

@@ -148,12 +148,28 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path
     return atomic_save(checkpoint, path)
 
 
+def read_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the file.
+
+    The one place training and export read torch files: nothing is ever unpickled, so a
+    file holding arbitrary Python objects is refused rather than executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{what} {path} cannot be read as a weights-only torch file "
+            f"({type(exc).__name__}); edge_emotion never unpickles arbitrary objects"
+        ) from exc
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a contract checkpoint with ``weights_only=True``."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint path {path} does not exist")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = read_weights_only(path)
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise ValueError(f"{path} is not an {CHECKPOINT_FORMAT} checkpoint (format {got!r})")

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edge_emotion.training.checkpoint import read_weights_only
 from edge_emotion.training.cli import (
     add_train_args,
     setup_distributed,
@@ -253,9 +254,7 @@ def make_checkpoint(
 
 def load_eav_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_weights_only(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
     # the checkpoint's own weights replace any initialisation files named in its config

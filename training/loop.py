@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from edge_emotion.training.checkpoint import atomic_save
+from edge_emotion.training.checkpoint import atomic_save, read_weights_only
 
 RESUME_FORMAT = "edge_emotion.resume/1"
 
@@ -228,7 +228,7 @@ def fit(
     start_epoch = 0
     state_path = Path(state_path) if state_path else None
     if state_path is not None and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = read_weights_only(state_path, "resume state")
         if state.get("format") != RESUME_FORMAT:
             raise ValueError(f"{state_path} is not a {RESUME_FORMAT} file")
         if state.get("config") != config.to_dict():
