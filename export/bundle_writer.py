@@ -171,14 +171,7 @@ def export_bundle(
     )
     int8_logits = run_onnx(out / FILE_INT8, ho_eeg, ho_ecg)
 
-    name = options.name or out.resolve().name
-    # Workstation paths mean nothing on the device (and leak folder names): keep file names.
-    dataset = {
-        k: Path(v).name if k in ("root", "feature_cache") and isinstance(v, str) and v else v
-        for k, v in (ckpt.get("dataset") or {}).items()
-    }
-    synthetic = bool(dataset.get("synthetic", False))
-    demo = synthetic if options.demo is None else bool(options.demo)
+    name, dataset, synthetic, demo = bundle_identity(ckpt, options, out)
     report: dict[str, Any] = {
         "bundle_name": name,
         "demo": demo,
@@ -279,6 +272,25 @@ def export_bundle(
 
 
 # ---------------------------------------------------------------- shared by both model families
+
+
+def bundle_identity(
+    ckpt: dict[str, Any], options: ExportOptions, out: Path
+) -> tuple[str, dict[str, Any], bool, bool]:
+    """The bundle's name, its dataset record, and whether it is synthetic / a demo.
+
+    Workstation paths mean nothing on the device (and leak folder names): the dataset
+    record keeps only file names. A bundle trained on synthetic data is a demo unless
+    ``options.demo`` says otherwise.
+    """
+    name = options.name or out.resolve().name
+    dataset = {
+        k: Path(v).name if k in ("root", "feature_cache") and isinstance(v, str) and v else v
+        for k, v in (ckpt.get("dataset") or {}).items()
+    }
+    synthetic = bool(dataset.get("synthetic", False))
+    demo = synthetic if options.demo is None else bool(options.demo)
+    return name, dataset, synthetic, demo
 
 
 def prepare_out_dir(out_dir: Path | str) -> Path:

@@ -57,6 +57,7 @@ from edge_emotion.export.bundle_writer import (
     FILE_INT8,
     FILE_TORCH,
     ExportOptions,
+    bundle_identity,
     export_versions,
     prepare_out_dir,
     write_manifest,
@@ -278,13 +279,7 @@ def export_eav_bundle(
         )
     fp32_logits = run_onnx_feeds(fp32, heldout, batch=64)
 
-    name = options.name or out.resolve().name
-    dataset = {
-        k: Path(v).name if k in ("root", "feature_cache") and isinstance(v, str) and v else v
-        for k, v in (ckpt.get("dataset") or {}).items()
-    }
-    synthetic = bool(dataset.get("synthetic", False))
-    demo = synthetic if options.demo is None else bool(options.demo)
+    name, dataset, synthetic, demo = bundle_identity(ckpt, options, out)
     report: dict[str, Any] = {
         "bundle_name": name,
         "kind": KIND_EAV,
