@@ -14,3 +14,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real recordings not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared 2-core CPU: thread hand-offs cost more than the arithmetic
+    (measured ~10x), so torch-training modules run on one thread, restored afterwards.
+
+    Not autouse: torch is imported only by the modules that ask for it, so the runtime's
+    no-torch checks see a clean interpreter."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

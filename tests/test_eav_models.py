@@ -31,14 +31,7 @@ TINY = EAVModelConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These models are tiny: on a shared 2-core CPU, thread hand-offs cost more than the
-    arithmetic (measured ~10x). Restored afterwards so other tests keep their setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(**kw) -> torch.nn.Module:

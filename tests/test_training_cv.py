@@ -33,14 +33,7 @@ from edge_emotion.training.models import build_model, model_config
 from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
 from edge_emotion.training.reports import write_cv_report
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions on a shared 2-core machine run several times faster on one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = {"eeg_width": 4, "ecg_width": 4, "hidden": 8, "depth": 1, "dropout": 0.1}

@@ -23,14 +23,7 @@ from edge_emotion.training.models import (
     model_config,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small convolutions on a shared 2-core machine run faster on one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", ["maan", "base"])
