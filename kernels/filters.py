@@ -13,30 +13,37 @@ Two ways to run a bank of ``bands`` filters over ``channels`` signals:
   extension of ``padlen = 3 * (2 * n_sections + 1 - min(#zero b2, #zero a2))`` samples at
   each end (27 for ``N = 4``) and the initial state ``sosfilt_zi(sos) * first_sample``
   for each pass (Gustafsson, "Determining the initial states in forward-backward
-  filtering", IEEE Trans. Signal Process. 44(4), 1996). The Numba kernel performs the
-  same operations in the same order as scipy's ``sosfilt`` (transposed direct form II
-  per section) except that LLVM may fuse a multiply and an add into one FMA
-  (``fastmath={"contract"}``), so results agree with scipy to ~1e-13 relative.
+  filtering", IEEE Trans. Signal Process. 44(4), 1996). Each section computes scipy's
+  ``sosfilt`` recurrence (transposed direct form II) with fused multiply-adds, so the
+  results round differently from scipy's: they agree to ~1e-13 relative, and measured
+  against the same computation in long double the kernel's error is no larger than
+  scipy's own (``tests/test_filters.py``).
 - :func:`sosfilt_bank` and :class:`StreamingFilterBank`, causal filtering with the
   state starting at rest (zero); the streaming form carries the state across chunks and
   gives exactly the samples of :func:`sosfilt_bank` on the concatenated signal.
   (The causal DE path in :mod:`edge_emotion.kernels.de` subtracts each channel's first
   sample before calling these, which starts the band-passes in the steady state for it.)
 
-Layout: all ``bands x channels`` filters are independent, so the kernels step through
-time and, at each sample, run every section of every band over a contiguous row of
-channels (``(time, bands, lanes)``, channels padded to a multiple of 8 lanes). The
-innermost loop is short, with the section's five coefficients in registers, and LLVM
-vectorises it (AVX-512 here); sections run on a skewed schedule so consecutive inner
-loops are independent (see ``_run_sections``). Measured on 14 channels x 4 bands and
-slower than this: one long loop over all filters with per-filter coefficient arrays,
-two bands per loop, fused sections (the extra arrays exceed LLVM's runtime alias-check
-budget and the loop stays scalar), interleaved state registers, time-blocked sections,
-computing the DE statistics inside the backward pass, writing the odd extension straight
-into every band's rows (strided stores; slower than extending once and copying), and one
-band and 8 lanes at a time with all sections in the inner loop and the state in a small
-local array (LLVM does not keep it in registers: 2x slower). FMA contraction
-(``fastmath={"contract"}``) measured 3-7% faster on the Zen 5 machine used here.
+Layout: all ``bands x channels`` filters are independent. Channels are padded to
+vectors of ``W = 16`` lanes (the ``Vec`` type below), and for each band and
+vector of channels the kernel runs four sections at a time down the whole signal, with
+their eight state vectors and twenty coefficients held in registers (``_cascade``):
+per sample, one vector load and one store for four sections. Orders that are not a
+multiple of four are padded with pass-through sections.
+
+Why: the previous layout stepped through time and ran every section over a row of
+channels, a loop LLVM vectorised by itself, but it had to load and store the filter
+state at every step: three vector stores per section per sample, and the kernel was
+bound by the one store port (band DE of 10 s x 14 channels x 4 bands: ~170 µs). With
+the state in registers the filtering takes ~60 µs, and what is left is the arithmetic
+itself: 2 passes x 1334 samples x 4 bands x 4 sections x 5 multiply-adds on 16 lanes,
+~430k 8-wide vector operations, which the FMA units issue at two per cycle.
+Tried with that older layout and slower: one long loop over all filters with
+per-filter coefficients, two bands per loop, fused sections, interleaved state planes,
+time-blocked sections, DE statistics inside the backward pass, and a small local state
+array, which Numba allocates on the heap so LLVM never promotes it to registers (the
+reason for the explicit vector type). One vector of 8 lanes per loop instead of 16
+measured ~13% slower (less independent work to hide the FMA latency).
 """
 
 from __future__ import annotations
@@ -46,12 +53,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.signal
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, models, register_model
 
 from edge_emotion.kernels._validate import as_signal, check_fs
 
 DEFAULT_ORDER = 4
-_LANES = 8  # channels per row are padded to a multiple of this (one AVX-512 vector)
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -187,7 +197,123 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _lanes(n_channels: int) -> int:
-    return -(-n_channels // _LANES) * _LANES
+    """Channels padded to whole vectors: the lane count of the kernels' rows."""
+    return -(-n_channels // W) * W
+
+
+# ----------------------------------------------------------------------------- vectors
+# A ``Vec`` is an LLVM ``<W x double>`` SSA value. Numba's loop vectoriser only vectorises
+# innermost loops over arrays, so filter state kept in an array is loaded and stored at
+# every time step; state kept in ``Vec`` locals stays in vector registers across the
+# whole time loop (two AVX-512 registers each for W = 16). LLVM splits the type to the
+# host's vector width: the filter tests pass compiled for AVX-512, AVX2 (haswell) and
+# baseline x86-64 (NUMBA_CPU_NAME=generic); NEON (Jetson) has not been run.
+# Arithmetic is plain IEEE (fmul without fast-math flags; fma rounds once), so results
+# do not depend on the optimiser. A CPU without FMA instructions (x86 before Haswell, or
+# generic code) computes each fma in a libm call: still right, ~35x slower. Measured
+# here (AMD Zen 5), band DE of 10 s x 14 channels x 4 bands takes ~85 µs compiled for
+# AVX-512 and ~190 µs for AVX2 (the state no longer fits 16 registers), against ~170 and
+# ~235 µs for the older array-state layout.
+# vload/vstore take a C-contiguous float64 array and a flat element index and do NO
+# bounds check: the kernels below compute every index from shapes they allocate or
+# check. (They live here, not in a module of their own, because Numba's on-disk cache
+# only notices changes to a kernel's own file.)
+
+W = 16  # lanes per vector: 16 channels of one band
+
+
+class _VecType(types.Type):
+    def __init__(self) -> None:
+        super().__init__(name=f"float64x{W}")
+
+
+Vec = _VecType()
+_LLVM_VEC = ir.VectorType(ir.DoubleType(), W)
+
+
+@register_model(_VecType)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type) -> None:
+        super().__init__(dmm, fe_type, _LLVM_VEC)
+
+
+def _check_array(arr, what: str) -> None:
+    if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.layout == "C"):
+        raise TypingError(f"{what} needs a C-contiguous float64 array, got {arr}")
+
+
+def _vec_pointer(context, builder, arr_type, arr, index):
+    data = context.make_array(arr_type)(context, builder, arr).data
+    return builder.bitcast(builder.gep(data, [index]), _LLVM_VEC.as_pointer())
+
+
+@intrinsic
+def vload(typingctx, arr, index):
+    """``arr.flat[index : index + W]`` as a vector (no bounds check)."""
+    _check_array(arr, "vload")
+    sig = Vec(arr, types.intp)
+
+    def codegen(context, builder, sig, args):
+        return builder.load(_vec_pointer(context, builder, sig.args[0], args[0], args[1]), align=8)
+
+    return sig, codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, index, value):
+    """``arr.flat[index : index + W] = value`` (no bounds check)."""
+    _check_array(arr, "vstore")
+    sig = types.void(arr, types.intp, Vec)
+
+    def codegen(context, builder, sig, args):
+        ptr = _vec_pointer(context, builder, sig.args[0], args[0], args[1])
+        builder.store(args[2], ptr, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """A vector with every lane equal to ``x``."""
+    sig = Vec(types.float64)
+
+    def codegen(context, builder, sig, args):
+        one = builder.insert_element(
+            ir.Constant(ir.VectorType(ir.DoubleType(), 1), None),
+            args[0],
+            ir.Constant(ir.IntType(32), 0),
+        )
+        return builder.shuffle_vector(
+            one, one, ir.Constant(ir.VectorType(ir.IntType(32), W), [0] * W)
+        )
+
+    return sig, codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """``a * b + c`` rounded once, lane by lane."""
+    sig = Vec(Vec, Vec, Vec)
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_LLVM_VEC, [_LLVM_VEC] * 3), f"llvm.fma.v{W}f64"
+        )
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def vmul(typingctx, a, b):
+    """``a * b``, lane by lane."""
+    sig = Vec(Vec, Vec)
+
+    def codegen(context, builder, sig, args):
+        return builder.fmul(args[0], args[1])
+
+    return sig, codegen
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -200,8 +326,9 @@ def _odd_extend_rows(x, padlen, center, lanes):
     With ``center`` each channel has its first sample subtracted: band-passes have zero
     DC gain and the extension and initial states are affine, so the filtered result is
     unchanged mathematically while large electrode offsets stop costing precision.
-    Also returns the number of NaN/inf samples in ``x``, counted here where every sample
-    is read anyway rather than in a separate pass. Rows are written one after another
+    Also returns the number of NaN/inf samples in ``x``. They are counted channel by
+    channel in their own loop, which LLVM vectorises (1 µs for 14 x 1280 samples; counted
+    inside the transposing loop they cost 3 µs). Rows are written one after another
     (reading the channels as 14 strided streams): ~20% faster than channel by channel.
     """
     n_ch, n = x.shape
@@ -215,6 +342,10 @@ def _odd_extend_rows(x, padlen, center, lanes):
         two_first[c] = 2.0 * (x[c, 0] - o)
         two_last[c] = 2.0 * (x[c, n - 1] - o)
     n_bad = 0
+    for c in range(n_ch):
+        xc = x[c]
+        for i in range(n):
+            n_bad += np.int64(not np.isfinite(xc[i]))
     for t in range(padlen):
         row = ext[t]
         for c in range(n_ch):
@@ -222,9 +353,7 @@ def _odd_extend_rows(x, padlen, center, lanes):
     for i in range(n):
         row = ext[padlen + i]
         for c in range(n_ch):
-            v = x[c, i]
-            n_bad += not np.isfinite(v)
-            row[c] = v - off[c]
+            row[c] = x[c, i] - off[c]
     for i in range(padlen):
         row = ext[padlen + n + i]
         for c in range(n_ch):
@@ -232,51 +361,107 @@ def _odd_extend_rows(x, padlen, center, lanes):
     return ext, n_bad
 
 
-# Fused multiply-add contraction only: each ``b * x + z`` rounds once instead of twice,
-# which moves results by ~1e-16 relative per operation (no reassociation, no change to
-# NaN/inf or signed-zero handling) and measured ~3-7% faster here.
-_FASTMATH = {"contract"}  # a set: numba rejects frozenset
+_GROUP = 4  # sections per cascade pass: per sample, one load and one store for all four
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _run_sections(buf, t0, t1, step, sos, z):
-    """Filter rows ``buf[t0], buf[t0+step], ... (excluding t1)`` in place.
+@njit(cache=True)
+def _cascade(src, src_at, src_step, dst, dst_at, dst_step, n, coef, s0, z, z_at):
+    """Run sections ``s0 .. s0+3`` of ``coef`` over ``n`` vectors of ``W`` lanes.
 
-    ``buf`` is ``(time, bands, lanes)``, ``sos`` ``(bands, sections, 6)``, ``z``
-    ``(2, bands, sections, lanes)`` the transposed-direct-form-II states, updated.
-    Same operations and order as scipy's ``sosfilt`` inner loop. (The two state
-    registers of a section live in separate planes: interleaving them per section
-    measured twice as slow.)
-
-    The schedule is skewed: at outer step ``u`` section ``s`` filters time step
-    ``u - s``, whose input section ``s - 1`` produced at step ``u - 1``. The short
-    channel loops within one outer step are then independent of each other, so the CPU
-    overlaps their latency chains instead of waiting on section after section.
+    Vector ``i`` is read at flat index ``src_at + i * src_step`` of ``src`` and its output
+    written at ``dst_at + i * dst_step`` of ``dst`` (steps may be negative; ``src`` may be
+    ``dst``). ``z`` holds the transposed-direct-form-II states from flat index ``z_at``,
+    ``(sections, 2, W)``: they are read once, kept in registers for the whole loop, and
+    written back at the end, so each sample costs one vector load and one store for four
+    sections. Each section computes scipy's ``sosfilt`` recurrence
+    ``y = b0 x + z0; z0 = b1 x - a1 y + z1; z1 = b2 x - a2 y`` with fused multiply-adds.
     """
+    b0, b1, b2 = vsplat(coef[s0, 0]), vsplat(coef[s0, 1]), vsplat(coef[s0, 2])
+    a1, a2 = vsplat(-coef[s0, 4]), vsplat(-coef[s0, 5])
+    c0, c1, c2 = vsplat(coef[s0 + 1, 0]), vsplat(coef[s0 + 1, 1]), vsplat(coef[s0 + 1, 2])
+    c4, c5 = vsplat(-coef[s0 + 1, 4]), vsplat(-coef[s0 + 1, 5])
+    d0, d1, d2 = vsplat(coef[s0 + 2, 0]), vsplat(coef[s0 + 2, 1]), vsplat(coef[s0 + 2, 2])
+    d4, d5 = vsplat(-coef[s0 + 2, 4]), vsplat(-coef[s0 + 2, 5])
+    e0, e1, e2 = vsplat(coef[s0 + 3, 0]), vsplat(coef[s0 + 3, 1]), vsplat(coef[s0 + 3, 2])
+    e4, e5 = vsplat(-coef[s0 + 3, 4]), vsplat(-coef[s0 + 3, 5])
+    zb0, zb1 = vload(z, z_at), vload(z, z_at + W)
+    zc0, zc1 = vload(z, z_at + 2 * W), vload(z, z_at + 3 * W)
+    zd0, zd1 = vload(z, z_at + 4 * W), vload(z, z_at + 5 * W)
+    ze0, ze1 = vload(z, z_at + 6 * W), vload(z, z_at + 7 * W)
+    for i in range(n):
+        x = vload(src, src_at + i * src_step)
+        y = vfma(b0, x, zb0)
+        zb0 = vfma(a1, y, vfma(b1, x, zb1))
+        zb1 = vfma(a2, y, vmul(b2, x))
+        x = vfma(c0, y, zc0)
+        zc0 = vfma(c4, x, vfma(c1, y, zc1))
+        zc1 = vfma(c5, x, vmul(c2, y))
+        y = vfma(d0, x, zd0)
+        zd0 = vfma(d4, y, vfma(d1, x, zd1))
+        zd1 = vfma(d5, y, vmul(d2, x))
+        x = vfma(e0, y, ze0)
+        ze0 = vfma(e4, x, vfma(e1, y, ze1))
+        ze1 = vfma(e5, x, vmul(e2, y))
+        vstore(dst, dst_at + i * dst_step, x)
+    vstore(z, z_at, zb0)
+    vstore(z, z_at + W, zb1)
+    vstore(z, z_at + 2 * W, zc0)
+    vstore(z, z_at + 3 * W, zc1)
+    vstore(z, z_at + 4 * W, zd0)
+    vstore(z, z_at + 5 * W, zd1)
+    vstore(z, z_at + 6 * W, ze0)
+    vstore(z, z_at + 7 * W, ze1)
+
+
+@njit(cache=True)
+def _grouped_sections(sos):
+    """``sos`` ``(bands, sections, 6)`` padded with pass-through sections (``y = x``, state
+    always zero) to a multiple of :data:`_GROUP` sections."""
     n_bands, n_sec, _ = sos.shape
-    lanes = buf.shape[2]
-    n = (t1 - t0) * step
-    for u in range(n + n_sec - 1):
-        for s in range(n_sec):
-            i = u - s
-            if i < 0 or i >= n:
-                continue
-            t = t0 + i * step
-            for b in range(n_bands):
-                row = buf[t, b]
-                b0 = sos[b, s, 0]
-                b1 = sos[b, s, 1]
-                b2 = sos[b, s, 2]
-                a1 = sos[b, s, 4]
-                a2 = sos[b, s, 5]
-                z0 = z[0, b, s]
-                z1 = z[1, b, s]
-                for c in range(lanes):
-                    xi = row[c]
-                    y = b0 * xi + z0[c]
-                    z0[c] = b1 * xi - a1 * y + z1[c]
-                    z1[c] = b2 * xi - a2 * y
-                    row[c] = y
+    n_pad = -(-n_sec // _GROUP) * _GROUP
+    coef = np.zeros((n_bands, n_pad, 6))
+    # plain loops: Numba's slice assignment takes seconds to compile here
+    for b in range(n_bands):
+        for s in range(n_pad):
+            if s < n_sec:
+                for k in range(6):
+                    coef[b, s, k] = sos[b, s, k]
+            else:
+                coef[b, s, 0] = 1.0
+                coef[b, s, 3] = 1.0
+    return coef
+
+
+@njit(cache=True)
+def _filter_lanes(src, src_at, src_step, dst, dst_at, dst_step, n, coef, z, z_at):
+    """All sections of one band (``coef`` ``(sections, 6)``, grouped) over one group of
+    ``W`` lanes: the first group of sections reads ``src``, the rest filter ``dst`` in place.
+    """
+    _cascade(src, src_at, src_step, dst, dst_at, dst_step, n, coef, 0, z, z_at)
+    for s0 in range(_GROUP, coef.shape[0], _GROUP):
+        _cascade(dst, dst_at, dst_step, dst, dst_at, dst_step, n, coef, s0, z, z_at + 2 * W * s0)
+
+
+@njit(cache=True)
+def _state_at(z, band, group):
+    """Flat index of the states of ``band`` and lane ``group`` in ``z``
+    ``(bands, lane groups, sections, 2, W)``."""
+    return (band * z.shape[1] + group) * z.shape[2] * 2 * W
+
+
+@njit(cache=True)
+def _start_from(z, z_at, zi, x, x_at):
+    """Set the ``(sections, 2, W)`` states from flat index ``z_at`` of ``z`` to ``zi``
+    ``(sections, 2)`` times the vector at ``x_at`` of ``x``: scipy's ``sosfilt_zi`` start,
+    the steady state for that constant input. Pass-through padding sections start (and
+    stay) at rest."""
+    n_sec = zi.shape[0]
+    for s in range(n_sec):
+        for k in range(2):
+            for c in range(W):
+                z[z_at + (2 * s + k) * W + c] = zi[s, k] * x[x_at + c]
+    for i in range(z_at + 2 * W * n_sec, z_at + 2 * W * (-(-n_sec // _GROUP) * _GROUP)):
+        z[i] = 0.0
 
 
 @njit(cache=True)
@@ -285,54 +470,90 @@ def _filtfilt_rows(x, padlen, sos, zi, center):
 
     Returns ``(rows, n_bad)``: the ``(n, bands, lanes)`` result (lanes >= channels;
     extra lanes are junk) and the count of non-finite input samples (the result is
-    garbage unless it is 0; callers raise).
+    garbage unless it is 0; callers raise). As scipy's ``sosfiltfilt``: each band runs
+    forward over the odd-extended signal, then backward over its own output, each pass
+    starting from ``zi`` scaled by that pass's first input sample.
     """
     n_ch, n = x.shape
-    n_bands, n_sec, _ = sos.shape
-    lanes = -(-n_ch // 8) * 8
+    n_bands = sos.shape[0]
+    lanes = -(-n_ch // W) * W
     ext, n_bad = _odd_extend_rows(x, padlen, center, lanes)
     n_ext = ext.shape[0]
+    width = n_bands * lanes
     buf = np.empty((n_ext, n_bands, lanes))
-    for t in range(n_ext):
-        e = ext[t]
-        for b in range(n_bands):
-            row = buf[t, b]
-            for c in range(lanes):
-                row[c] = e[c]
-    z = np.empty((2, n_bands, n_sec, lanes))
-    # forward pass, then backward; each starts from zi scaled by its first input sample.
-    # One call site in a loop: LLVM inlines and vectorises the section loop only once,
-    # which halves the compile time.
-    # (The backward pass stops at the first kept sample: its outputs in the left padding
-    # would be discarded.)
-    for direction in range(2):
-        first, stop, step = (0, n_ext, 1) if direction == 0 else (n_ext - 1, padlen - 1, -1)
-        for b in range(n_bands):
-            for s in range(n_sec):
-                for k in range(2):
-                    for c in range(lanes):
-                        z[k, b, s, c] = zi[b, s, k] * buf[first, b, c]
-        _run_sections(buf, first, stop, step, sos, z)
+    flat_ext = ext.reshape(-1)
+    flat_buf = buf.reshape(-1)
+    coef = _grouped_sections(sos)
+    z = np.empty((n_bands, lanes // W, coef.shape[1], 2, W))
+    flat_z = z.reshape(-1)
+    for b in range(n_bands):
+        for g in range(lanes // W):
+            z_at = _state_at(z, b, g)
+            first = b * lanes + g * W
+            last = (n_ext - 1) * width + first
+            _start_from(flat_z, z_at, zi[b], flat_ext, g * W)
+            _filter_lanes(
+                flat_ext, g * W, lanes, flat_buf, first, width, n_ext, coef[b], flat_z, z_at
+            )
+            # backward in place; outputs left of the first kept sample would be discarded
+            _start_from(flat_z, z_at, zi[b], flat_buf, last)
+            _filter_lanes(
+                flat_buf,
+                last,
+                -width,
+                flat_buf,
+                last,
+                -width,
+                n_ext - padlen,
+                coef[b],
+                flat_z,
+                z_at,
+            )
     return buf[padlen : padlen + n], n_bad
 
 
 @njit(cache=True)
 def _sosfilt_rows(x, sos, z):
-    """Causal filtering of ``x`` ``(channels, n)`` from state ``z`` (updated in place).
-
-    Returns ``(n, bands, lanes)``.
-    """
+    """Causal filtering of ``x`` ``(channels, n)`` from state ``z`` (updated in place;
+    allocate it with :func:`_causal_state`). Returns ``(n, bands, lanes)``."""
     n_ch, n = x.shape
     n_bands = sos.shape[0]
-    lanes = z.shape[3]
-    buf = np.zeros((n, n_bands, lanes))
-    for c in range(n_ch):
-        for t in range(n):
-            v = x[c, t]
-            for b in range(n_bands):
-                buf[t, b, c] = v
-    _run_sections(buf, 0, n, 1, sos, z)
+    lanes = z.shape[1] * W
+    # the vector loads do not check bounds: the state must be exactly what the kernel indexes
+    n_pad = -(-sos.shape[1] // _GROUP) * _GROUP
+    if z.shape != (n_bands, z.shape[1], n_pad, 2, W) or lanes < n_ch:
+        raise ValueError("filter state does not match the filters and channels")
+    inp = np.zeros((n, lanes))
+    for t in range(n):
+        for c in range(n_ch):
+            inp[t, c] = x[c, t]
+    width = n_bands * lanes
+    buf = np.empty((n, n_bands, lanes))
+    flat_inp = inp.reshape(-1)
+    flat_buf = buf.reshape(-1)
+    coef = _grouped_sections(sos)
+    flat_z = z.reshape(-1)
+    for b in range(n_bands):
+        for g in range(lanes // W):
+            _filter_lanes(
+                flat_inp,
+                g * W,
+                lanes,
+                flat_buf,
+                b * lanes + g * W,
+                width,
+                n,
+                coef[b],
+                flat_z,
+                _state_at(z, b, g),
+            )
     return buf
+
+
+def _causal_state(n_bands: int, n_sections: int, n_channels: int) -> np.ndarray:
+    """Filter state at rest for :func:`_sosfilt_rows`: ``(bands, lane groups, sections, 2, W)``."""
+    n_pad = -(-n_sections // _GROUP) * _GROUP
+    return np.zeros((n_bands, _lanes(n_channels) // W, n_pad, 2, W))
 
 
 def _rows_to_bands(rows: np.ndarray, n_channels: int) -> np.ndarray:
@@ -373,7 +594,7 @@ def sosfilt_bank(x, sos_bank) -> np.ndarray:
     """
     sos_bank = _check_sos_bank(sos_bank)
     sig = as_signal(x, "x", ndim=2)
-    z = np.zeros((2, sos_bank.shape[0], sos_bank.shape[1], _lanes(sig.shape[0])))
+    z = _causal_state(sos_bank.shape[0], sos_bank.shape[1], sig.shape[0])
     return _rows_to_bands(_sosfilt_rows(sig, sos_bank, z), sig.shape[0])
 
 
@@ -396,7 +617,7 @@ class StreamingFilterBank:
             raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
         self.n_channels = int(n_channels)
         self.n_bands = self.sos_bank.shape[0]
-        self._z = np.zeros((2, self.n_bands, self.sos_bank.shape[1], _lanes(self.n_channels)))
+        self._z = _causal_state(self.n_bands, self.sos_bank.shape[1], self.n_channels)
         self.samples_seen = 0
 
     def reset(self) -> None:
