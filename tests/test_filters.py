@@ -57,13 +57,15 @@ def test_sosfiltfilt_bank_matches_scipy(n_ch, extra, fs, offset, scale, seed):
     out = sosfiltfilt_bank(x, bank)
     assert out.shape == (4, n_ch, n)
     # Both round, and rounding the offset that the band-passes remove dominates: scipy's
-    # own float64 error reaches ~150 eps * offset. Measured against the same computation
-    # in long double, the kernel's error is no worse than scipy's.
-    exact = np.stack([sosfiltfilt_longdouble(sos, x) for sos in bank])
-    err_kernel = float(np.abs(out - exact).max())
-    err_scipy = float(np.abs(ref - exact).max())
+    # own float64 error reaches ~150 eps * offset.
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9 * scale + 1e-13 * abs(offset))
-    assert err_kernel <= 3 * err_scipy + 1e-15 * scale, (err_kernel, err_scipy)
+    # Measured against the same computation in long double, the kernel's error is about
+    # scipy's own (300 random cases: median 0.49x, at most 1.32x).
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:  # not where it is a double
+        exact = np.stack([sosfiltfilt_longdouble(sos, x) for sos in bank])
+        err_kernel = float(np.abs(out - exact).max())
+        err_scipy = float(np.abs(ref - exact).max())
+        assert err_kernel <= 3 * err_scipy + 1e-15 * scale, (err_kernel, err_scipy)
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5, 8, 9])
