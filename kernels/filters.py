@@ -27,8 +27,8 @@ Two ways to run a bank of ``bands`` filters over ``channels`` signals:
 Layout: all ``bands x channels`` filters are independent. Channels are padded to
 vectors of ``W = 16`` lanes (the ``Vec`` type below), and for each band and
 vector of channels the kernel runs four sections at a time down the whole signal, with
-their eight state vectors and twenty coefficients held in registers (``_cascade``):
-per sample, one vector load and one store for four sections. Orders that are not a
+their eight state vectors held in registers (``_cascade``): per sample, one vector
+load and one store for four sections. Orders that are not a
 multiple of four are padded with pass-through sections.
 
 Why: the previous layout stepped through time and ran every section over a row of
