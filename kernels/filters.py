@@ -414,11 +414,17 @@ def _cascade(src, src_at, src_step, dst, dst_at, dst_step, n, coef, s0, z, z_at)
 
 
 @njit(cache=True)
+def _grouped_count(n_sections):
+    """``n_sections`` rounded up to whole groups of :data:`_GROUP` (the kernels' section count)."""
+    return -(-n_sections // _GROUP) * _GROUP
+
+
+@njit(cache=True)
 def _grouped_sections(sos):
     """``sos`` ``(bands, sections, 6)`` padded with pass-through sections (``y = x``, state
     always zero) to a multiple of :data:`_GROUP` sections."""
     n_bands, n_sec, _ = sos.shape
-    n_pad = -(-n_sec // _GROUP) * _GROUP
+    n_pad = _grouped_count(n_sec)
     coef = np.zeros((n_bands, n_pad, 6))
     # plain loops: Numba's slice assignment takes seconds to compile here
     for b in range(n_bands):
@@ -460,7 +466,7 @@ def _start_from(z, z_at, zi, x, x_at):
         for k in range(2):
             for c in range(W):
                 z[z_at + (2 * s + k) * W + c] = zi[s, k] * x[x_at + c]
-    for i in range(z_at + 2 * W * n_sec, z_at + 2 * W * (-(-n_sec // _GROUP) * _GROUP)):
+    for i in range(z_at + 2 * W * n_sec, z_at + 2 * W * _grouped_count(n_sec)):
         z[i] = 0.0
 
 
@@ -520,7 +526,7 @@ def _sosfilt_rows(x, sos, z):
     n_bands = sos.shape[0]
     lanes = z.shape[1] * W
     # the vector loads do not check bounds: the state must be exactly what the kernel indexes
-    n_pad = -(-sos.shape[1] // _GROUP) * _GROUP
+    n_pad = _grouped_count(sos.shape[1])
     if z.shape != (n_bands, z.shape[1], n_pad, 2, W) or lanes < n_ch:
         raise ValueError("filter state does not match the filters and channels")
     inp = np.zeros((n, lanes))
@@ -552,7 +558,7 @@ def _sosfilt_rows(x, sos, z):
 
 def _causal_state(n_bands: int, n_sections: int, n_channels: int) -> np.ndarray:
     """Filter state at rest for :func:`_sosfilt_rows`: ``(bands, lane groups, sections, 2, W)``."""
-    n_pad = -(-n_sections // _GROUP) * _GROUP
+    n_pad = _grouped_count(n_sections)
     return np.zeros((n_bands, _lanes(n_channels) // W, n_pad, 2, W))
 
 
