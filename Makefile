@@ -56,7 +56,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --upgrade --quiet pip
 	$(LATEST_VENV)/bin/python -m pip install --upgrade --upgrade-strategy eager \
 		-c constraints-latest.txt -e ".[dev]"
-	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable > $(LATEST_VENV)/resolved.txt
+	$(LATEST_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip==' > $(LATEST_VENV)/resolved.txt
 	@echo "resolved versions: $(LATEST_VENV)/resolved.txt; differences from the lock:"
 	@diff <(grep -E '^[A-Za-z0-9_.-]+==' $(LOCK) | sed 's/ .*//' | tr 'A-Z_' 'a-z-' | sort) \
 		<(tr 'A-Z_' 'a-z-' < $(LATEST_VENV)/resolved.txt | sort) | grep -E '^[<>]' || echo "  none"
