@@ -6,13 +6,14 @@ Subcommands:
 - ``synth``: write a small synthetic EAV-layout set (``.mat``/``.wav``/``.mp4``);
 - ``info``: parameters and FLOPs of each variant for the ``edge`` and ``paper`` presets;
 - ``run``: load an EAV-layout folder, train/evaluate the variants (``eeg``, ``audio``,
-  ``video``, ``fusion`` = attention across modality tokens, ``fusion-concat`` = the paper
-  code's length-1 attention) under ``--protocol per-subject`` (the paper's: one model per
-  participant, the first half of each class's trials for training, the rest for testing) or
-  ``subject`` (leave-subjects-out folds), write ``report.md``/``results.json``, confusion and
-  curve and t-SNE PNGs (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last
-  fold) and the missing-modality evaluation; ``torchrun --nproc_per_node=N -m
-  edge_emotion.training eav run ...`` trains with DistributedDataParallel, rank 0 writes.
+  ``video``, ``fusion`` = attention across modality tokens, ``fusion-concat`` = [CLS] vectors
+  concatenated into one linear layer, the reference code's dense-layer fusion) under
+  ``--protocol per-subject`` (the paper's: one model per participant, the first half of each
+  class's trials for training, the rest for testing) or ``subject`` (leave-subjects-out
+  folds), write ``report.md``/``results.json``, confusion and curve and t-SNE PNGs
+  (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last fold) and the
+  missing-modality evaluation; ``torchrun --nproc_per_node=N -m edge_emotion.training eav
+  run ...`` trains with DistributedDataParallel, rank 0 writes.
 
 A fusion checkpoint goes to ONNX (and INT8 where it agrees) through the export stage, like
 every model: ``python -m edge_emotion.export runs/eav/fusion.pt --out bundles/eav``.
@@ -389,7 +390,8 @@ def report_markdown(results: dict[str, Any]) -> str:
         "",
         "Values: mean ± SD over splits, in %.",
         "`fusion`: tokens of every modality attend to each other (a fusion [CLS] reads them);",
-        "`fusion-concat`: the paper code's attention over a length-1 sequence (an affine map).",
+        "`fusion-concat`: the modalities' [CLS] vectors concatenated into one linear layer",
+        "(the dense-layer fusion of the reference code, nubcico/EAV).",
         "`Acc w/o X`: accuracy (mean over splits, %) of the same trained model with modality X",
         "zeroed and masked.",
         f"Classes: {', '.join(EMOTIONS)}.",

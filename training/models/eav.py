@@ -13,13 +13,27 @@ Three encoders, one per modality, and a fusion head, all plain torch:
   and pooled groups of its sequence), projected to a common width and tagged with a modality
   embedding, attend to each other and to a fusion [CLS] in transformer blocks; tokens of a
   missing modality are removed from every softmax by the mask, so the prediction does not depend
-  on them at all. ``fusion="concat_linear"`` reproduces the paper's code: concatenated [CLS]
-  vectors pass through multi-head attention over a sequence of length 1, whose softmax is
-  identically 1, so the block is an affine map — kept as the ablation baseline.
+  on them at all. ``fusion="concat_linear"`` is the ablation baseline: the modalities' [CLS]
+  vectors concatenated and classified by one linear layer, the fusion of the reference code's
+  ``Multimodal_classification/multimodal_dense_layer.py`` (audio + video) and
+  ``Fusion/model_multi.py`` (audio + EEG) in ``nubcico/EAV``.
   Modality dropout (training only) hides random modalities per sample, always keeping one.
 
+What the reference's attention fusion does (``nubcico/EAV``,
+``Multimodal_classification/multimodal_self_attention.py``, audio + video only): it
+concatenates the *whole* token sequences — the AST's 1213 tokens and the ViT's 197 tokens
+averaged over the 25 frames — and applies one block, ``x + attn(x)`` (no norm before the
+attention, its output projection commented out) then ``x + mlp(norm(x))``, and classifies the
+audio [CLS] (position 0) concatenated with the video [CLS] (position 1213) by a linear layer.
+Its training call, ``train(freeze=True)``, leaves only that classifier trainable, so the
+attention block keeps its random initialisation. ``fusion="attention"`` here differs: all three
+modalities, ``tokens_per_modality`` pooled tokens each plus a fusion [CLS], pre-norm blocks,
+masks for missing modalities, everything trained.
+
 ``build_eav_model(config)`` builds from a dict/:class:`EAVModelConfig`; presets ``"edge"``
-(default, ~0.3 M parameters) and ``"paper"`` (ViT-B/16, AST-base, 12-layer EEG transformer).
+(default, 440,677 parameters with attention fusion) and ``"paper"`` (ViT-B/16, AST-base,
+12-layer EEG transformer). Encoders can start from public pretrained checkpoints stored
+locally (:mod:`edge_emotion.training.models.eav_weights`).
 Inputs: ``eeg`` (B, 30, T) z-scored, ``audio`` (B, n_mels, frames) standardised log-mel,
 ``video`` (B, F, 3, H, W) in [0, 1], ``mask`` (B, 3) with 1 where eeg/audio/video is present.
 Output: logits (B, 5) over ``EMOTIONS`` (neutral, sadness, anger, happiness, calmness).
@@ -331,13 +345,9 @@ class EAVFusionModel(nn.Module):
             )
             self.norm = nn.LayerNorm(c.fusion_dim)
             self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.n_classes))
-        else:  # paper's code: attention over one token = affine map
-            self.proj_cat = nn.Linear(sum(dims[m] for m in c.modalities), c.fusion_dim)
-            self.blocks = nn.ModuleList(
-                Block(c.fusion_dim, c.fusion_heads, 4.0, c.dropout) for _ in range(c.fusion_depth)
-            )
-            self.norm = nn.LayerNorm(c.fusion_dim)
-            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.n_classes))
+        else:  # reference's dense-layer fusion: concatenated [CLS] -> one linear layer
+            width = sum(dims[m] for m in c.modalities)
+            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(width, c.n_classes))
         for m, path in (c.pretrained or {}).items():
             if m not in self.encoders:
                 raise ValueError(
@@ -390,11 +400,9 @@ class EAVFusionModel(nn.Module):
         if len(c.modalities) == 1:
             return cls[c.modalities[0]][:, 0]
         if c.fusion == "concat_linear":
+            # a missing modality contributes zeros, so its weights see no input
             parts = [cls[m][:, 0] * present[:, i : i + 1] for i, m in enumerate(c.modalities)]
-            x = self.proj_cat(torch.cat(parts, dim=1)).unsqueeze(1)  # sequence of length 1
-            for blk in self.blocks:
-                x = blk(x)
-            return self.norm(x[:, 0])
+            return torch.cat(parts, dim=1)
         toks, keys = [self.fusion_cls.expand(b, -1, -1)], [present.new_ones(b, 1)]
         for i, m in enumerate(c.modalities):
             t = self.proj[m](self._group_tokens(cls[m])) + self.modality_embed[i] + self.slot_embed
