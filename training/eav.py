@@ -497,7 +497,9 @@ def _parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         metavar="MODALITY=PATH",
-        help="initialise encoders from local files, e.g. eeg=out/eeg.pt (a unimodal checkpoint)",
+        help="initialise encoders from local files: a unimodal checkpoint (eeg=out/eeg.pt) or a "
+        "downloaded Hugging Face AST / ViT checkpoint (audio=ast/model.safetensors, "
+        "video=vit/model.safetensors; see training/models/eav_weights.py)",
     )
     add_train_args(r, batch_size=32, lr=1e-3)
 

@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from edge_emotion.training.models.eav_weights import load_pretrained
 
 MODALITIES = ("eeg", "audio", "video")
 FUSIONS = ("attention", "concat_linear")
@@ -258,7 +259,8 @@ class EAVModelConfig:
     eeg: EEGConfig = field(default_factory=EEGConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
-    pretrained: dict = field(default_factory=dict)  # modality -> local state-dict path
+    # modality -> local weights file (eav_weights: Hugging Face AST/ViT or our own naming)
+    pretrained: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]
@@ -422,34 +424,6 @@ class EAVFusionModel(nn.Module):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return self.head(self.features(eeg, audio, video, mask))
-
-
-def load_pretrained(module: nn.Module, path: str | Path, prefix: str = "") -> dict:
-    """Load a locally stored state dict into ``module`` (``torch.load(weights_only=True)``;
-    nothing is downloaded). The file is a state dict or a checkpoint with ``"model_state"``
-    (e.g. a unimodal EAV checkpoint); when its keys carry ``prefix`` (``"encoders.eeg."``)
-    only those are used, prefix removed — so unimodal training can initialise a fusion
-    model's encoders, as in the paper. Names must follow this module's ``state_dict()``
-    (third-party ViT/AST files need their names mapped first). Keys whose shapes differ are
-    skipped and listed, so e.g. position embeddings of another input size do not abort the
-    load. Returns ``{"loaded": [...], "skipped": [...], "missing": [...]}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model_state" in state:
-        state = state["model_state"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor)")
-    if prefix and any(k.startswith(prefix) for k in state):
-        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    own = module.state_dict()
-    ok = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    skipped = sorted(k for k in state if k not in ok)
-    if not ok:
-        raise ValueError(f"{path}: no tensor matches the module's names and shapes")
-    module.load_state_dict(ok, strict=False)
-    return {"loaded": sorted(ok), "skipped": skipped, "missing": sorted(set(own) - set(ok))}
 
 
 def build_eav_model(config: dict | EAVModelConfig | None = None) -> EAVFusionModel:
