@@ -49,9 +49,9 @@ from edge_emotion.training.datasets.eav import (
     MODALITIES,
     EAVConfig,
     EAVData,
-    load_eav,
     paper_data_config,
 )
+from edge_emotion.training.datasets.eav_cache import EAVWindows, build_eav_cache
 from edge_emotion.training.loop import (
     TrainConfig,
     fit,
@@ -108,7 +108,7 @@ class EAVExperimentConfig:
 
 
 def per_subject_splits(
-    data: EAVData, train_fraction: float = 0.5
+    data: EAVData | EAVWindows, train_fraction: float = 0.5
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """The paper's protocol: per participant and class, the first ``train_fraction`` of the
     trials (in recording order) train, the rest test. Windows of one trial never straddle the
@@ -130,7 +130,7 @@ def per_subject_splits(
 
 
 def make_splits(
-    data: EAVData, config: EAVExperimentConfig
+    data: EAVData | EAVWindows, config: EAVExperimentConfig
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     if config.protocol == "per-subject":
         return per_subject_splits(data, config.train_fraction)
@@ -151,29 +151,50 @@ def variant_config(variant: str, base: EAVModelConfig) -> EAVModelConfig:
     )
 
 
-def model_inputs(data: EAVData, idx: np.ndarray | None = None) -> list[torch.Tensor]:
+class WindowBatches:
+    """Rows ``idx`` of in-memory (:class:`EAVData`) or cached (:class:`EAVWindows`) windows as a
+    :class:`~edge_emotion.training.loop.BatchSource`: ``take`` reads only the batch asked for and
+    returns (eeg, audio, video uint8, mask float[, label]) tensors, with the modalities in
+    ``drop`` zeroed and masked (the missing-modality evaluation)."""
+
+    def __init__(
+        self,
+        data: EAVData | EAVWindows,
+        idx: np.ndarray,
+        *,
+        with_label: bool = False,
+        drop: Sequence[str] = (),
+    ) -> None:
+        self.data, self.idx = data, np.asarray(idx, dtype=np.int64)
+        self.with_label = with_label
+        self.drop = [MODALITIES.index(m) for m in drop]
+
+    def __len__(self) -> int:
+        return int(self.idx.size)
+
+    def take(self, pos: np.ndarray) -> list[torch.Tensor]:
+        rows = self.idx[np.asarray(pos, dtype=np.int64)]
+        d = self.data.take(rows)
+        mask = d["mask"].astype(np.float32)
+        arrays = [d["eeg"], d["audio"], d["video"]]
+        for i in self.drop:
+            mask[:, i] = 0.0
+            arrays[i] = np.zeros_like(arrays[i])
+        out = [torch.from_numpy(np.ascontiguousarray(a)) for a in (*arrays, mask)]
+        if self.with_label:
+            out.append(torch.from_numpy(self.data.label[rows]))
+        return out
+
+
+def model_inputs(data: EAVData | EAVWindows, idx: np.ndarray | None = None) -> list[torch.Tensor]:
     """(eeg, audio, video uint8, mask float) tensors in the model's argument order."""
-    d = data if idx is None else data.subset(idx)
-    return [
-        torch.from_numpy(d.eeg),
-        torch.from_numpy(d.audio),
-        torch.from_numpy(d.video),
-        torch.from_numpy(d.mask.astype(np.float32)),
-    ]
-
-
-def _masked(inputs: list[torch.Tensor], drop: Sequence[str]) -> list[torch.Tensor]:
-    eeg, audio, video, mask = (t.clone() for t in inputs)
-    for m in drop:
-        i = MODALITIES.index(m)
-        mask[:, i] = 0.0
-        (eeg, audio, video)[i].zero_()
-    return [eeg, audio, video, mask]
+    rows = np.arange(len(data)) if idx is None else np.asarray(idx)
+    return WindowBatches(data, rows).take(np.arange(rows.size))
 
 
 def train_and_evaluate(
     model_config: EAVModelConfig,
-    data: EAVData,
+    data: EAVData | EAVWindows,
     train_idx: np.ndarray,
     test_idx: np.ndarray,
     train_config: TrainConfig,
@@ -182,14 +203,16 @@ def train_and_evaluate(
     progress: bool = False,
     desc: str = "train",
 ) -> dict[str, Any]:
-    """Train one model and evaluate it; returns metrics, history, timing and the model."""
+    """Train one model and evaluate it; returns metrics, history, timing and the model.
+
+    Windows are read batch by batch (:class:`WindowBatches`), so cached paper-size data
+    never has to fit in memory."""
     if train_idx.size == 0 or test_idx.size == 0:
         raise ValueError("train and test splits must both be non-empty")
     torch.manual_seed(train_config.seed)
     model = build_eav_model(model_config)
-    x_train = model_inputs(data, train_idx)
-    y_train = torch.from_numpy(data.label[train_idx])
-    x_test = model_inputs(data, test_idx)
+    train = WindowBatches(data, train_idx, with_label=True)
+    x_test = WindowBatches(data, test_idx)
     y_test = data.label[test_idx]
     loss_fn = multiclass_loss()
     n_classes = model_config.n_classes
@@ -203,7 +226,7 @@ def train_and_evaluate(
 
     result = fit(
         model,
-        (*x_train, y_train),
+        train,
         loss_fn,
         train_config,
         evaluate=evaluate,
@@ -227,7 +250,8 @@ def train_and_evaluate(
     if missing_modality and len(model_config.modalities) > 1:
         robust = {}
         for m in model_config.modalities:
-            lg = predict(model, _masked(x_test, [m]), batch_size=64, device=train_config.device)
+            without = WindowBatches(data, test_idx, drop=[m])
+            lg = predict(model, without, batch_size=64, device=train_config.device)
             robust[f"without_{m}"] = float(np.mean(lg.argmax(1) == y_test))
         out["missing_modality_accuracy"] = robust
     return out
@@ -266,7 +290,7 @@ def load_eav_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, An
 
 
 def run_experiment(
-    data: EAVData,
+    data: EAVData | EAVWindows,
     data_config: EAVConfig,
     experiment: EAVExperimentConfig,
     train_config: TrainConfig,
@@ -483,8 +507,14 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--presets", nargs="+", default=["edge", "paper"], choices=["edge", "paper"])
 
     r = sub.add_parser("run", help="train and evaluate variants on an EAV-layout folder")
-    r.add_argument("--data", required=True, type=Path, help="folder holding subjectNN/")
+    r.add_argument("--data", required=True, type=Path, help="folder holding subject1/ ...")
     r.add_argument("--out", required=True, type=Path)
+    r.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="decoded windows, memory-mapped (default: OUT/eav_cache; reuse it across runs)",
+    )
     r.add_argument("--synthetic", action="store_true", help="data came from `synth` (tiny sizes)")
     r.add_argument("--subjects", type=int, nargs="*", default=None)
     r.add_argument("--protocol", choices=PROTOCOLS, default="per-subject")
@@ -549,7 +579,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         probe = next(iter(sorted(args.data.glob("subject*/EEG/*_eeg.mat"))), None)
         if probe is None:
-            raise SystemExit(f"no subjectNN/EEG/*_eeg.mat under {args.data}")
+            raise SystemExit(f"no subject<N>/EEG/*_eeg.mat under {args.data}")
         data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
     elif args.preset == "paper":
         data_config = paper_data_config()
@@ -557,11 +587,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_config = EAVConfig()
     tc = train_config_from_args(args)
     t0 = time.perf_counter()
-    data = load_eav(args.data, args.subjects, data_config, progress=main_rank)
+    cache_dir = args.cache_dir or args.out / "eav_cache"
+    # rank 0 decodes; the other ranks then find every entry complete and only open them
+    if main_rank:
+        data = build_eav_cache(args.data, cache_dir, args.subjects, data_config, progress=True)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    if not main_rank:
+        data = build_eav_cache(args.data, cache_dir, args.subjects, data_config)
     if main_rank:
         print(
-            f"loaded {len(data)} windows from {len(np.unique(data.subject))} participants "
-            f"in {time.perf_counter() - t0:.1f} s",
+            f"{len(data)} windows from {len(np.unique(data.subject))} participants ready in "
+            f"{cache_dir} after {time.perf_counter() - t0:.1f} s",
             file=sys.stderr,
         )
     exp = EAVExperimentConfig(

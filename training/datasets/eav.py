@@ -213,6 +213,12 @@ class EAVData:
     def __len__(self) -> int:
         return int(self.label.shape[0])
 
+    def take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows ``idx`` of eeg, audio, video and mask (the interface training reads through,
+        shared with the memory-mapped :class:`~.eav_cache.EAVWindows`)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return {k: getattr(self, k)[idx] for k in ("eeg", "audio", "video", "mask")}
+
     def subset(self, idx: np.ndarray) -> EAVData:
         idx = np.asarray(idx)
         return EAVData(

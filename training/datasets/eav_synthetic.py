@@ -183,6 +183,9 @@ def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: int, codec: str = "
                 stream.width = img.shape[1]
                 stream.height = img.shape[0]
                 stream.pix_fmt = "yuv420p"
+                if codec == "libx264":
+                    # noise does not compress; the fastest preset keeps release-size sets quick
+                    stream.options = {"preset": "ultrafast"}
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
