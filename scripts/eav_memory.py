@@ -8,8 +8,9 @@ prints its wall time and peak resident memory (``ru_maxrss``) as one JSON line:
 
 Phases: ``write`` (a synthetic set with release-size trials: 20 s, 640 x 480 video at 30 fps,
 30-channel EEG at 500 Hz, 44.1 kHz audio), ``cache`` (decode into the cache with the paper's
-input sizes), ``epoch`` (one training epoch read from the cache: train on participant 1, test
-on the others; ``--model paper`` is the paper preset, ``edge`` its small widths on the same
+input sizes), ``epoch`` (one training epoch read from the cache, on the paper's per-participant
+split of the first participant: the first half of each class's trials train, the rest test;
+``--model paper`` is the paper preset, ``edge`` its small widths on the same
 paper-size inputs, ``--train-windows`` caps the windows trained on), ``in-memory`` (the same
 windows through :func:`~edge_emotion.training.datasets.eav.load_eav`).
 """
@@ -23,8 +24,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 PHASES = ("cache", "epoch", "in-memory")
 
@@ -66,15 +65,18 @@ def _phase(args: argparse.Namespace) -> dict:
         import torch
 
         from edge_emotion.training.datasets.eav_cache import build_eav_cache
-        from edge_emotion.training.eav import train_and_evaluate, variant_config
+        from edge_emotion.training.eav import (
+            per_subject_splits,
+            train_and_evaluate,
+            variant_config,
+        )
         from edge_emotion.training.loop import TrainConfig
         from edge_emotion.training.models.eav import model_config_for_data, preset
 
         torch.set_num_threads(args.threads)
         data = build_eav_cache(args.data, args.work / "cache", config=config)  # opens
-        first = data.subject == data.subject.min()
-        train = np.flatnonzero(first)[: args.train_windows]
-        test = np.flatnonzero(~first)[: args.train_windows]
+        _, train, test = per_subject_splits(data)[0]
+        train, test = train[: args.train_windows], test[: args.train_windows]
         cfg = variant_config("fusion", model_config_for_data(config.shapes, preset(args.model)))
         tc = TrainConfig(epochs=1, batch_size=args.batch_size, device="cpu", seed=0)
         r = train_and_evaluate(cfg, data, train, test, tc)

@@ -218,7 +218,13 @@ def train_and_evaluate(
     n_classes = model_config.n_classes
 
     def evaluate(m: torch.nn.Module) -> dict[str, float]:
-        logits = predict(m, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+        logits = predict(
+            m,
+            x_test,
+            batch_size=train_config.batch_size,
+            device=train_config.device,
+            amp=train_config.amp,
+        )
         return {
             "test_loss": float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y_test))),
             "test_accuracy": float(np.mean(logits.argmax(1) == y_test)),
@@ -233,9 +239,20 @@ def train_and_evaluate(
         progress=progress,
         desc=desc,
     )
-    logits = predict(model, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+    logits = predict(
+        model,
+        x_test,
+        batch_size=train_config.batch_size,
+        device=train_config.device,
+        amp=train_config.amp,
+    )
     features = predict(
-        model, x_test, batch_size=64, device=train_config.device, method="features", amp=False
+        model,
+        x_test,
+        batch_size=train_config.batch_size,
+        device=train_config.device,
+        method="features",
+        amp=False,
     )
     out = {
         "metrics": multiclass_metrics(y_test, logits.argmax(1), n_classes),
@@ -251,7 +268,9 @@ def train_and_evaluate(
         robust = {}
         for m in model_config.modalities:
             without = WindowBatches(data, test_idx, drop=[m])
-            lg = predict(model, without, batch_size=64, device=train_config.device)
+            lg = predict(
+                model, without, batch_size=train_config.batch_size, device=train_config.device
+            )
             robust[f"without_{m}"] = float(np.mean(lg.argmax(1) == y_test))
         out["missing_modality_accuracy"] = robust
     return out
