@@ -179,4 +179,4 @@ def test_command_line_run(synthetic, tmp_path, capsys):
     assert "SYNTHETIC" in text and f"wrote {out / 'fusion.pt'}" in text
     with pytest.raises(SystemExit) as exc:
         main(["run", "--data", str(tmp_path), "--out", str(out), "--synthetic"])
-    assert "no subjectNN/EEG" in str(exc.value)
+    assert "no subject<N>/EEG" in str(exc.value)

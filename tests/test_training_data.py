@@ -63,7 +63,12 @@ def test_loader_reads_hand_made_file_arousal_first_and_counts_skips(tmp_path):
     nan_in_gsr = good.copy()
     nan_in_gsr[:, 16] = np.nan  # GSR is not used: the trial stays
     short = good[: 128 * 8]
-    joined = [good, np.zeros((0, 0)), nan_trial, short, nan_in_gsr] + [np.zeros((0, 0))] * 15
+    right_nan = good.copy()
+    right_nan[:, 14] = np.nan  # the chosen lead is lost, the left lead is clean
+    both_nan = right_nan.copy()
+    both_nan[5, 15] = np.nan
+    joined = [good, np.zeros((0, 0)), nan_trial, short, nan_in_gsr, right_nan, both_nan]
+    joined += [np.zeros((0, 0))] * 13
     labels = [np.array([[2.0, 8.0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]])] * 20
     labels[4] = np.array([[7.5, 3.0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]])
     savemat(
@@ -76,15 +81,22 @@ def test_loader_reads_hand_made_file_arousal_first_and_counts_skips(tmp_path):
         },
     )
     trials, summary = load_amigos(AmigosConfig(str(tmp_path)))
-    assert [(t.subject, t.index) for t in trials] == [("P05", 0), ("P05", 4)]
+    assert [(t.subject, t.index) for t in trials] == [("P05", 0), ("P05", 4), ("P05", 5)]
     assert (trials[0].arousal, trials[0].valence) == (2.0, 8.0)
     assert (trials[1].arousal, trials[1].valence) == (7.5, 3.0)
     np.testing.assert_array_equal(trials[0].eeg, good[:, :14].T)
     np.testing.assert_array_equal(trials[0].ecg, good[:, 14])
-    left, _ = load_amigos(AmigosConfig(str(tmp_path), ecg_lead="left"))
+    # per trial, a NaN chosen lead gives way to the clean other lead, counted
+    assert [t.ecg_lead for t in trials] == ["right", "right", "left"]
+    np.testing.assert_array_equal(trials[2].ecg, good[:, 15])
+    assert summary.ecg_lead_fallback == [("P05", 5, "left")]
+    assert summary.to_dict()["ecg_lead_fallback"] == 1
+    assert "1 with the other ECG lead" in str(summary)
+    left, left_summary = load_amigos(AmigosConfig(str(tmp_path), ecg_lead="left"))
     np.testing.assert_array_equal(left[0].ecg, good[:, 15])
-    assert summary.skipped_by_reason == {"empty": 12, "nan": 1, "too_short": 1}
-    assert summary.loaded == 2
+    assert [t.ecg_lead for t in left] == ["left"] * 3 and left_summary.ecg_lead_fallback == []
+    assert summary.skipped_by_reason == {"empty": 10, "nan_eeg": 1, "too_short": 1, "nan_ecg": 1}
+    assert summary.loaded == 3
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no Data_Preprocessed"):

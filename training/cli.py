@@ -218,6 +218,7 @@ def _describe_line(info: dict) -> str:
     return (
         f"data: {info['segments']} segments, {info['trials']} trials, {info['subjects']} subjects; "
         f"skipped trials: {ls.get('trials_skipped', 0)} {ls.get('skipped_by_reason', {})}; "
+        f"other ECG lead (chosen lead NaN): {ls.get('ecg_lead_fallback', 0)} trials; "
         f"high arousal {cb['arousal']['high_fraction']:.1%}, "
         f"high valence {cb['valence']['high_fraction']:.1%}"
     )

@@ -197,6 +197,8 @@ def data_identity(dataset: DatasetConfig) -> str:
     seg = {
         "segment_hop_s": float(dataset.segment_hop_s),
         "ecg_lead": dataset.ecg_lead,
+        # trials whose chosen lead is NaN now use the other lead: older caches lack them
+        "ecg_lead_fallback": True,
         "trials": dataset.trials,
         "subjects": list(dataset.subjects) if dataset.subjects else None,
         "baseline_s": AMIGOS_BASELINE_S,

@@ -6,13 +6,14 @@ Subcommands:
 - ``synth``: write a small synthetic EAV-layout set (``.mat``/``.wav``/``.mp4``);
 - ``info``: parameters and FLOPs of each variant for the ``edge`` and ``paper`` presets;
 - ``run``: load an EAV-layout folder, train/evaluate the variants (``eeg``, ``audio``,
-  ``video``, ``fusion`` = attention across modality tokens, ``fusion-concat`` = the paper
-  code's length-1 attention) under ``--protocol per-subject`` (the paper's: one model per
-  participant, the first half of each class's trials for training, the rest for testing) or
-  ``subject`` (leave-subjects-out folds), write ``report.md``/``results.json``, confusion and
-  curve and t-SNE PNGs (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last
-  fold) and the missing-modality evaluation; ``torchrun --nproc_per_node=N -m
-  edge_emotion.training eav run ...`` trains with DistributedDataParallel, rank 0 writes.
+  ``video``, ``fusion`` = attention across modality tokens, ``fusion-concat`` = [CLS] vectors
+  concatenated into one linear layer, the reference code's dense-layer fusion) under
+  ``--protocol per-subject`` (the paper's: one model per participant, the first half of each
+  class's trials for training, the rest for testing) or ``subject`` (leave-subjects-out
+  folds), write ``report.md``/``results.json``, confusion and curve and t-SNE PNGs
+  (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last fold) and the
+  missing-modality evaluation; ``torchrun --nproc_per_node=N -m edge_emotion.training eav
+  run ...`` trains with DistributedDataParallel, rank 0 writes.
 
 A fusion checkpoint goes to ONNX (and INT8 where it agrees) through the export stage, like
 every model: ``python -m edge_emotion.export runs/eav/fusion.pt --out bundles/eav``.
@@ -48,9 +49,9 @@ from edge_emotion.training.datasets.eav import (
     MODALITIES,
     EAVConfig,
     EAVData,
-    load_eav,
     paper_data_config,
 )
+from edge_emotion.training.datasets.eav_cache import EAVWindows, build_eav_cache
 from edge_emotion.training.loop import (
     TrainConfig,
     fit,
@@ -107,7 +108,7 @@ class EAVExperimentConfig:
 
 
 def per_subject_splits(
-    data: EAVData, train_fraction: float = 0.5
+    data: EAVData | EAVWindows, train_fraction: float = 0.5
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """The paper's protocol: per participant and class, the first ``train_fraction`` of the
     trials (in recording order) train, the rest test. Windows of one trial never straddle the
@@ -129,7 +130,7 @@ def per_subject_splits(
 
 
 def make_splits(
-    data: EAVData, config: EAVExperimentConfig
+    data: EAVData | EAVWindows, config: EAVExperimentConfig
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     if config.protocol == "per-subject":
         return per_subject_splits(data, config.train_fraction)
@@ -150,29 +151,50 @@ def variant_config(variant: str, base: EAVModelConfig) -> EAVModelConfig:
     )
 
 
-def model_inputs(data: EAVData, idx: np.ndarray | None = None) -> list[torch.Tensor]:
+class WindowBatches:
+    """Rows ``idx`` of in-memory (:class:`EAVData`) or cached (:class:`EAVWindows`) windows as a
+    :class:`~edge_emotion.training.loop.BatchSource`: ``take`` reads only the batch asked for and
+    returns (eeg, audio, video uint8, mask float[, label]) tensors, with the modalities in
+    ``drop`` zeroed and masked (the missing-modality evaluation)."""
+
+    def __init__(
+        self,
+        data: EAVData | EAVWindows,
+        idx: np.ndarray,
+        *,
+        with_label: bool = False,
+        drop: Sequence[str] = (),
+    ) -> None:
+        self.data, self.idx = data, np.asarray(idx, dtype=np.int64)
+        self.with_label = with_label
+        self.drop = [MODALITIES.index(m) for m in drop]
+
+    def __len__(self) -> int:
+        return int(self.idx.size)
+
+    def take(self, pos: np.ndarray) -> list[torch.Tensor]:
+        rows = self.idx[np.asarray(pos, dtype=np.int64)]
+        d = self.data.take(rows)
+        mask = d["mask"].astype(np.float32)
+        arrays = [d["eeg"], d["audio"], d["video"]]
+        for i in self.drop:
+            mask[:, i] = 0.0
+            arrays[i] = np.zeros_like(arrays[i])
+        out = [torch.from_numpy(np.ascontiguousarray(a)) for a in (*arrays, mask)]
+        if self.with_label:
+            out.append(torch.from_numpy(self.data.label[rows]))
+        return out
+
+
+def model_inputs(data: EAVData | EAVWindows, idx: np.ndarray | None = None) -> list[torch.Tensor]:
     """(eeg, audio, video uint8, mask float) tensors in the model's argument order."""
-    d = data if idx is None else data.subset(idx)
-    return [
-        torch.from_numpy(d.eeg),
-        torch.from_numpy(d.audio),
-        torch.from_numpy(d.video),
-        torch.from_numpy(d.mask.astype(np.float32)),
-    ]
-
-
-def _masked(inputs: list[torch.Tensor], drop: Sequence[str]) -> list[torch.Tensor]:
-    eeg, audio, video, mask = (t.clone() for t in inputs)
-    for m in drop:
-        i = MODALITIES.index(m)
-        mask[:, i] = 0.0
-        (eeg, audio, video)[i].zero_()
-    return [eeg, audio, video, mask]
+    rows = np.arange(len(data)) if idx is None else np.asarray(idx)
+    return WindowBatches(data, rows).take(np.arange(rows.size))
 
 
 def train_and_evaluate(
     model_config: EAVModelConfig,
-    data: EAVData,
+    data: EAVData | EAVWindows,
     train_idx: np.ndarray,
     test_idx: np.ndarray,
     train_config: TrainConfig,
@@ -181,20 +203,28 @@ def train_and_evaluate(
     progress: bool = False,
     desc: str = "train",
 ) -> dict[str, Any]:
-    """Train one model and evaluate it; returns metrics, history, timing and the model."""
+    """Train one model and evaluate it; returns metrics, history, timing and the model.
+
+    Windows are read batch by batch (:class:`WindowBatches`), so cached paper-size data
+    never has to fit in memory."""
     if train_idx.size == 0 or test_idx.size == 0:
         raise ValueError("train and test splits must both be non-empty")
     torch.manual_seed(train_config.seed)
     model = build_eav_model(model_config)
-    x_train = model_inputs(data, train_idx)
-    y_train = torch.from_numpy(data.label[train_idx])
-    x_test = model_inputs(data, test_idx)
+    train = WindowBatches(data, train_idx, with_label=True)
+    x_test = WindowBatches(data, test_idx)
     y_test = data.label[test_idx]
     loss_fn = multiclass_loss()
     n_classes = model_config.n_classes
 
     def evaluate(m: torch.nn.Module) -> dict[str, float]:
-        logits = predict(m, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+        logits = predict(
+            m,
+            x_test,
+            batch_size=train_config.batch_size,
+            device=train_config.device,
+            amp=train_config.amp,
+        )
         return {
             "test_loss": float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y_test))),
             "test_accuracy": float(np.mean(logits.argmax(1) == y_test)),
@@ -202,16 +232,27 @@ def train_and_evaluate(
 
     result = fit(
         model,
-        (*x_train, y_train),
+        train,
         loss_fn,
         train_config,
         evaluate=evaluate,
         progress=progress,
         desc=desc,
     )
-    logits = predict(model, x_test, batch_size=64, device=train_config.device, amp=train_config.amp)
+    logits = predict(
+        model,
+        x_test,
+        batch_size=train_config.batch_size,
+        device=train_config.device,
+        amp=train_config.amp,
+    )
     features = predict(
-        model, x_test, batch_size=64, device=train_config.device, method="features", amp=False
+        model,
+        x_test,
+        batch_size=train_config.batch_size,
+        device=train_config.device,
+        method="features",
+        amp=False,
     )
     out = {
         "metrics": multiclass_metrics(y_test, logits.argmax(1), n_classes),
@@ -226,7 +267,10 @@ def train_and_evaluate(
     if missing_modality and len(model_config.modalities) > 1:
         robust = {}
         for m in model_config.modalities:
-            lg = predict(model, _masked(x_test, [m]), batch_size=64, device=train_config.device)
+            without = WindowBatches(data, test_idx, drop=[m])
+            lg = predict(
+                model, without, batch_size=train_config.batch_size, device=train_config.device
+            )
             robust[f"without_{m}"] = float(np.mean(lg.argmax(1) == y_test))
         out["missing_modality_accuracy"] = robust
     return out
@@ -265,7 +309,7 @@ def load_eav_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, An
 
 
 def run_experiment(
-    data: EAVData,
+    data: EAVData | EAVWindows,
     data_config: EAVConfig,
     experiment: EAVExperimentConfig,
     train_config: TrainConfig,
@@ -389,7 +433,8 @@ def report_markdown(results: dict[str, Any]) -> str:
         "",
         "Values: mean ± SD over splits, in %.",
         "`fusion`: tokens of every modality attend to each other (a fusion [CLS] reads them);",
-        "`fusion-concat`: the paper code's attention over a length-1 sequence (an affine map).",
+        "`fusion-concat`: the modalities' [CLS] vectors concatenated into one linear layer",
+        "(the dense-layer fusion of the reference code, nubcico/EAV).",
         "`Acc w/o X`: accuracy (mean over splits, %) of the same trained model with modality X",
         "zeroed and masked.",
         f"Classes: {', '.join(EMOTIONS)}.",
@@ -481,8 +526,14 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--presets", nargs="+", default=["edge", "paper"], choices=["edge", "paper"])
 
     r = sub.add_parser("run", help="train and evaluate variants on an EAV-layout folder")
-    r.add_argument("--data", required=True, type=Path, help="folder holding subjectNN/")
+    r.add_argument("--data", required=True, type=Path, help="folder holding subject1/ ...")
     r.add_argument("--out", required=True, type=Path)
+    r.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="decoded windows, memory-mapped (default: OUT/eav_cache; reuse it across runs)",
+    )
     r.add_argument("--synthetic", action="store_true", help="data came from `synth` (tiny sizes)")
     r.add_argument("--subjects", type=int, nargs="*", default=None)
     r.add_argument("--protocol", choices=PROTOCOLS, default="per-subject")
@@ -495,7 +546,9 @@ def _parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         metavar="MODALITY=PATH",
-        help="initialise encoders from local files, e.g. eeg=out/eeg.pt (a unimodal checkpoint)",
+        help="initialise encoders from local files: a unimodal checkpoint (eeg=out/eeg.pt) or a "
+        "downloaded Hugging Face AST / ViT checkpoint (audio=ast/model.safetensors, "
+        "video=vit/model.safetensors; see training/models/eav_weights.py)",
     )
     add_train_args(r, batch_size=32, lr=1e-3)
 
@@ -545,7 +598,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         probe = next(iter(sorted(args.data.glob("subject*/EEG/*_eeg.mat"))), None)
         if probe is None:
-            raise SystemExit(f"no subjectNN/EEG/*_eeg.mat under {args.data}")
+            raise SystemExit(f"no subject<N>/EEG/*_eeg.mat under {args.data}")
         data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
     elif args.preset == "paper":
         data_config = paper_data_config()
@@ -553,11 +606,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_config = EAVConfig()
     tc = train_config_from_args(args)
     t0 = time.perf_counter()
-    data = load_eav(args.data, args.subjects, data_config, progress=main_rank)
+    cache_dir = args.cache_dir or args.out / "eav_cache"
+    # rank 0 decodes; the other ranks then find every entry complete and only open them
+    if main_rank:
+        data = build_eav_cache(args.data, cache_dir, args.subjects, data_config, progress=True)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    if not main_rank:
+        data = build_eav_cache(args.data, cache_dir, args.subjects, data_config)
     if main_rank:
         print(
-            f"loaded {len(data)} windows from {len(np.unique(data.subject))} participants "
-            f"in {time.perf_counter() - t0:.1f} s",
+            f"{len(data)} windows from {len(np.unique(data.subject))} participants ready in "
+            f"{cache_dir} after {time.perf_counter() - t0:.1f} s",
             file=sys.stderr,
         )
     exp = EAVExperimentConfig(

@@ -12,6 +12,8 @@ much faster than a ``DataLoader`` for small feature tensors.
   batches as an uninterrupted one; dropout's RNG state is saved in the resume file.
 - Resume: after every epoch the model, optimizer, scheduler, history and RNG state are
   written atomically to ``state_path`` (weights_only-loadable); ``fit`` continues from it.
+- Data larger than memory: pass a :class:`BatchSource` (``len()`` and ``take(indices)``)
+  instead of tensors; each batch is then read on demand and moved to the device alone.
 - Multi-GPU: launch with ``torchrun``; when ``torch.distributed`` is initialised the model
   is wrapped in ``DistributedDataParallel`` and each rank takes its share of every epoch's
   permutation through ``DistributedSampler``. Only rank 0 writes files.
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -36,6 +38,16 @@ from torch import nn
 from edge_emotion.training.checkpoint import atomic_save, read_weights_only
 
 RESUME_FORMAT = "edge_emotion.resume/1"
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A dataset read batch by batch: ``take(idx)`` returns the tensors of rows ``idx``
+    (inputs first, for training the target last), on the CPU."""
+
+    def __len__(self) -> int: ...
+
+    def take(self, idx: np.ndarray) -> list[torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -162,7 +174,7 @@ def _to_device(tensors: Sequence[torch.Tensor], device: torch.device) -> list[to
 @torch.no_grad()
 def predict(
     model: nn.Module,
-    inputs: Sequence[torch.Tensor | np.ndarray],
+    inputs: Sequence[torch.Tensor | np.ndarray] | BatchSource,
     batch_size: int = 1024,
     device: str | torch.device = "auto",
     method: str = "forward",
@@ -175,10 +187,21 @@ def predict(
     was_training = module.training
     module.eval()
     fn = module if method == "forward" else getattr(module, method)
-    tensors = [torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x) for x in inputs]
+    if isinstance(inputs, BatchSource):
+        n = len(inputs)
+
+        def rows(start: int) -> list[torch.Tensor]:
+            return inputs.take(np.arange(start, min(start + batch_size, n)))
+    else:
+        tensors = [torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x) for x in inputs]
+        n = tensors[0].shape[0]
+
+        def rows(start: int) -> list[torch.Tensor]:
+            return [t[start : start + batch_size] for t in tensors]
+
     outs = []
-    for start in range(0, tensors[0].shape[0], batch_size):
-        batch = [t[start : start + batch_size].to(device, non_blocking=True) for t in tensors]
+    for start in range(0, n, batch_size):
+        batch = [t.to(device, non_blocking=True) for t in rows(start)]
         with _autocast(device, amp):
             outs.append(fn(*batch).float().cpu())
     module.train(was_training)
@@ -189,7 +212,7 @@ def predict(
 
 def fit(
     model: nn.Module,
-    train: Sequence[torch.Tensor],
+    train: Sequence[torch.Tensor] | BatchSource,
     loss_fn: nn.Module,
     config: TrainConfig,
     *,
@@ -198,7 +221,8 @@ def fit(
     progress: bool = False,
     desc: str = "train",
 ) -> dict[str, Any]:
-    """Train ``model`` on ``train`` = (inputs..., target); returns ``{"history", "seconds", ...}``.
+    """Train ``model`` on ``train`` = (inputs..., target) tensors, moved to the device once, or
+    a :class:`BatchSource` read batch by batch; returns ``{"history", "seconds", ...}``.
 
     ``evaluate(model)`` (optional) is called after every epoch in eval mode; its numbers
     go into the history for curves only. The model of the last epoch is kept (no
@@ -213,8 +237,9 @@ def fit(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model.to(device)
-    tensors = _to_device(train, device)
-    n = tensors[0].shape[0]
+    streaming = isinstance(train, BatchSource)
+    tensors = [] if streaming else _to_device(train, device)
+    n = len(train) if streaming else tensors[0].shape[0]
     if n == 0:
         raise ValueError("training set is empty")
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -261,11 +286,15 @@ def fit(
     )
     for epoch in range(start_epoch, config.epochs):
         net.train()
-        order = _epoch_indices(n, config.seed, epoch).to(device)
+        order = _epoch_indices(n, config.seed, epoch)
+        order = order if streaming else order.to(device)
         total, count = torch.zeros((), device=device), 0
         for start in range(0, order.numel(), config.batch_size):
             idx = order[start : start + config.batch_size]
-            batch = [t.index_select(0, idx) for t in tensors]
+            if streaming:
+                batch = [t.to(device, non_blocking=True) for t in train.take(idx.numpy())]
+            else:
+                batch = [t.index_select(0, idx) for t in tensors]
             with _autocast(device, config.amp):
                 logits = net(*batch[:-1])
             loss = loss_fn(logits, batch[-1])

@@ -13,8 +13,15 @@ holds 1×20 cell arrays:
 Trials 0–15 are the short videos, 16–19 the long ones; a participant who missed a trial
 has it stored empty. The first 5 s (640 samples) of every trial is a baseline.
 
-Trials that are empty, contain NaN, are shorter than needed, or lack ratings are skipped
-and counted in :class:`LoadSummary`; they are never given a label.
+Both ECG leads are recorded. When the chosen lead of a trial holds NaN and the other lead is
+clean, the other lead is used for that trial and counted in :class:`LoadSummary`
+(``ecg_lead_fallback``). Published readers report all-NaN ECG in 11 of the 16 short trials
+of participant 9.
+
+Trials that are empty, whose EEG or both ECG leads contain NaN, that are shorter than needed,
+or that lack ratings are skipped and counted in :class:`LoadSummary`; they are never given a
+label. EEG with NaN is not repaired: published readers list NaN EEG in the official release
+for participants 12, 21-24 and 33; those trials are skipped with reason ``nan_eeg``.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ class AmigosConfig:
 
     Attributes:
         root: folder with the ``Data_Preprocessed_P*.mat`` files (flat or per participant).
-        ecg_lead: ``"right"`` (column 15 of 17) or ``"left"`` (column 16).
+        ecg_lead: ``"right"`` (column 15 of 17) or ``"left"`` (column 16): the lead used
+            unless it holds NaN in a trial where the other one is clean.
         trials: ``"short"`` (0–15), ``"long"`` (16–19) or ``"all"``.
         min_duration_s: trials shorter than this (baseline included) are skipped.
         subjects: participant numbers to keep (``None``: all found).
@@ -78,6 +86,7 @@ class Trial:
     ecg: np.ndarray  # (n,) float64
     arousal: float
     valence: float
+    ecg_lead: str = "right"  # the lead ``ecg`` came from
 
     @property
     def duration_s(self) -> float:
@@ -91,6 +100,8 @@ class LoadSummary:
     files: list[str] = field(default_factory=list)
     loaded: int = 0
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    # (subject, trial, lead used): the chosen ECG lead had NaN, the other one was clean
+    ecg_lead_fallback: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -103,13 +114,17 @@ class LoadSummary:
             "trials_skipped": len(self.skipped),
             "skipped_by_reason": self.skipped_by_reason,
             "skipped": [list(s) for s in self.skipped],
+            "ecg_lead_fallback": len(self.ecg_lead_fallback),
+            "ecg_lead_fallback_trials": [list(s) for s in self.ecg_lead_fallback],
         }
 
     def __str__(self) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped_by_reason.items()))
+        fallback = len(self.ecg_lead_fallback)
         return (
             f"{len(self.files)} files, {self.loaded} trials loaded, {len(self.skipped)} skipped"
             + (f" ({reasons})" if reasons else "")
+            + (f", {fallback} with the other ECG lead (chosen lead NaN)" if fallback else "")
         )
 
 
@@ -157,7 +172,7 @@ def load_amigos(config: AmigosConfig) -> tuple[list[Trial], LoadSummary]:
 
     summary = LoadSummary()
     trials: list[Trial] = []
-    col = ECG_LEADS[config.ecg_lead]
+    other_lead = next(lead for lead in ECG_LEADS if lead != config.ecg_lead)
     min_samples = round(config.min_duration_s * AMIGOS_FS)
     for number, path in find_amigos_files(config.root):
         if config.subjects is not None and number not in config.subjects:
@@ -192,10 +207,18 @@ def load_amigos(config: AmigosConfig) -> tuple[list[Trial], LoadSummary]:
             if x.shape[0] < min_samples:
                 summary.skipped.append((subject, k, "too_short"))
                 continue
-            used = np.concatenate([x[:, :14], x[:, col : col + 1]], axis=1)
-            if not np.isfinite(used).all():
-                summary.skipped.append((subject, k, "nan"))
+            eeg = x[:, :14]
+            if not np.isfinite(eeg).all():
+                summary.skipped.append((subject, k, "nan_eeg"))
                 continue
+            lead = config.ecg_lead
+            ecg = x[:, ECG_LEADS[lead]]
+            if not np.isfinite(ecg).all():
+                lead = other_lead
+                ecg = x[:, ECG_LEADS[lead]]
+                if not np.isfinite(ecg).all():
+                    summary.skipped.append((subject, k, "nan_ecg"))
+                    continue
             lab = np.asarray(labels[k], dtype=np.float64).ravel() if k < labels.size else []
             if len(lab) < 2 or not np.isfinite(lab[:2]).all():
                 summary.skipped.append((subject, k, "no_rating"))
@@ -206,12 +229,15 @@ def load_amigos(config: AmigosConfig) -> tuple[list[Trial], LoadSummary]:
                     subject=subject,
                     index=k,
                     video_id=vid,
-                    eeg=np.ascontiguousarray(used[:, :14].T),
-                    ecg=np.ascontiguousarray(used[:, 14]),
+                    eeg=np.ascontiguousarray(eeg.T),
+                    ecg=np.ascontiguousarray(ecg),
                     arousal=float(lab[0]),
                     valence=float(lab[1]),
+                    ecg_lead=lead,
                 )
             )
+            if lead != config.ecg_lead:
+                summary.ecg_lead_fallback.append((subject, k, lead))
             summary.loaded += 1
     if not summary.files:
         raise ValueError(f"no AMIGOS participant files matched subjects={config.subjects}")

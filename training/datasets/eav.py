@@ -5,13 +5,17 @@ Contexts", Scientific Data 11 (2024), doi:10.1038/s41597-024-03838-4. 42 partici
 trials each (20 s, alternating listening / speaking), five emotions: neutral, sadness, anger,
 happiness, calmness.
 
-Layout read here (one folder per participant)::
+Layout read here, as the release unpacks (one folder per participant)::
 
-    <root>/subjectNN/EEG/subjectNN_eeg.mat         variable ``seg1`` (or ``seg``):
-                                                   (samples, 30 channels, trials), 500 Hz
-    <root>/subjectNN/EEG/subjectNN_eeg_label.mat   variable ``label``: (10, trials) one-hot
-    <root>/subjectNN/Audio/*.wav                   speaking trials only
-    <root>/subjectNN/Video/*.mp4                   every trial, 30 fps
+    <root>/subject1/EEG/subject1_eeg.mat          variable ``seg1`` (or ``seg``):
+                                                  (samples, 30 channels, trials), 500 Hz
+    <root>/subject1/EEG/subject1_eeg_label.mat    variable ``label``: (10, trials) one-hot
+    <root>/subject1/Audio/*.wav                   speaking trials only
+    <root>/subject1/Video/*.mp4                   every trial, 30 fps, 640 x 480
+
+The release names its folders ``subject1`` ... ``subject42``; the reference code
+(``nubcico/EAV``, ``Dataload_eeg.py``) formats ``subject{:02d}``. Both spellings are accepted,
+for the folder and for the ``.mat`` files in it; the names that exist on disk are used.
 
 Both MATLAB v5 files (``scipy.io.loadmat``) and v7.3 HDF5 files (``h5py``; MATLAB stores them
 column-major, so the axes come back reversed and are transposed here) are read.
@@ -23,13 +27,14 @@ reference code selects rows 1, 3, 5, 7, 9 as one task). Each trial's class is th
 the class index. ``label_rows`` in :class:`EAVConfig` overrides the mapping should a release
 differ; the file-name cross-check below then fails loudly rather than mislabelling silently.
 
-**File names** (assumption, following the public reference loaders, which take the emotion
-from field 4 of ``name.split("_")`` and the task from the substring "Speaking"):
-``<anything>_Trial_<TT>_<Task>_<Emotion>[_<anything>].<ext>``, e.g.
-``001_Trial_02_Speaking_Neutral_aud.wav``. ``TT`` is the 1-based trial number (index into the
-EEG trial axis), ``Task`` is ``Listening`` or ``Speaking``, ``Emotion`` one of
-:data:`EMOTIONS` (case-insensitive). When a file's emotion disagrees with the EEG label of its
-trial, loading fails with both values and the path.
+**File names** (the release's, read by the reference loaders as ``name.split("_")[4]`` for
+the emotion): ``NNN_Trial_TT_<Task>_<Emotion>[_Aud].<ext>``, e.g.
+``002_Trial_02_Speaking_Neutral_Aud.wav`` or ``001_Trial_01_Listening_Neutral.mp4``.
+``NNN`` (001-200) is the trial: the 1-based index into the EEG trial axis. ``TT`` is *not* a
+trial index (it repeats within a participant: ``002``, ``004`` and ``006`` are all
+``_Trial_02``) and is ignored. ``Task`` is ``Listening`` or ``Speaking``, ``Emotion`` one of
+:data:`EMOTIONS` (case-insensitive). Every file's ``NNN``, task and emotion are checked
+against the EEG label of trial ``NNN``; a disagreement stops loading with the file's path.
 
 Each 20-s trial is cut into non-overlapping 5-s windows (the paper's segmentation); every window
 is one sample carrying EEG ``(channels, window_s * eeg_target_fs)``, a log-mel spectrogram
@@ -41,7 +46,7 @@ absent in ``mask``; the model's fusion honours that mask.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,7 +58,11 @@ TASKS: tuple[str, ...] = ("listening", "speaking")
 MODALITIES: tuple[str, ...] = ("eeg", "audio", "video")
 N_EEG_CHANNELS = 30
 
-_TRIAL_RE = re.compile(r"trial[_-]?(\d+)", re.IGNORECASE)
+# NNN_Trial_TT_<Task>_<Emotion>[_<suffix>]: the leading number is the trial, TT is not.
+_FILE_RE = re.compile(
+    r"(?P<nnn>\d+)_trial_(?P<tt>\d+)_(?P<task>[a-z]+)_(?P<emotion>[a-z]+)(?:_[a-z0-9]+)?",
+    re.IGNORECASE,
+)
 
 
 def default_label_rows(task: str) -> tuple[int, ...]:
@@ -73,7 +82,12 @@ class EAVConfig:
     resampling (Hz, the paper's 100 Hz); eeg_band: zero-phase Butterworth band-pass (Hz);
     trial_s / window_s: trial and window length (s); audio_sr: audio rate after resampling
     (Hz); n_mels, mel_win_ms, mel_hop_ms: log-mel parameters; frames_per_window, image_size:
-    video frames sampled evenly per window and their square size (px).
+    video frames sampled evenly per window and their square size (px); video_crop: the square
+    cut from each frame before resizing, ``(centre_x, centre_y, side)`` with the centre as
+    fractions of width and height and the side as a fraction of the shorter side (default:
+    the centred full-height square). The release has no face boxes, and the reference's
+    face detector (MTCNN) needs downloaded weights, so the default is the centred square: it
+    keeps the face's proportions; set a smaller box once you have checked where faces sit.
     """
 
     task: str = "speaking"
@@ -89,6 +103,7 @@ class EAVConfig:
     mel_hop_ms: float = 20.0
     frames_per_window: int = 5
     image_size: int = 64
+    video_crop: tuple[float, float, float] = (0.5, 0.5, 1.0)
     label_rows: tuple[int, ...] | None = None
     check_file_labels: bool = True
 
@@ -112,6 +127,16 @@ class EAVConfig:
         for name in ("audio_sr", "n_mels", "frames_per_window", "image_size"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        if len(self.video_crop) != 3:
+            raise ValueError(
+                f"video_crop must be (centre_x, centre_y, side), got {self.video_crop}"
+            )
+        cx, cy, side = self.video_crop
+        if not (0 <= cx <= 1 and 0 <= cy <= 1 and 0 < side <= 1):
+            raise ValueError(
+                "video_crop must be (centre_x, centre_y, side) with centre in [0, 1] and side "
+                f"in (0, 1], got {self.video_crop}"
+            )
         if self.label_rows is not None and (
             len(self.label_rows) != len(EMOTIONS) or len(set(self.label_rows)) != len(EMOTIONS)
         ):
@@ -152,7 +177,7 @@ class EAVConfig:
     @classmethod
     def from_dict(cls, d: dict) -> EAVConfig:
         d = dict(d)
-        for k in ("modalities", "eeg_band", "label_rows"):
+        for k in ("modalities", "eeg_band", "label_rows", "video_crop"):
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -188,6 +213,12 @@ class EAVData:
     def __len__(self) -> int:
         return int(self.label.shape[0])
 
+    def take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows ``idx`` of eeg, audio, video and mask (the interface training reads through,
+        shared with the memory-mapped :class:`~.eav_cache.EAVWindows`)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return {k: getattr(self, k)[idx] for k in ("eeg", "audio", "video", "mask")}
+
     def subset(self, idx: np.ndarray) -> EAVData:
         idx = np.asarray(idx)
         return EAVData(
@@ -211,23 +242,62 @@ EAV_ARRAY_FIELDS = ("eeg", "audio", "video", "mask", "label", "subject", "trial"
 # --------------------------------------------------------------------------- file access
 
 
+def _subject_names(subject: int) -> tuple[str, ...]:
+    """Spellings of a participant's folder: the release's ``subject1``, the reference code's
+    ``subject01`` (identical from 10 on)."""
+    n = int(subject)
+    return tuple(dict.fromkeys((f"subject{n}", f"subject{n:02d}")))
+
+
+def _one_existing(candidates: Sequence[Path], what: str) -> Path:
+    found = [p for p in candidates if p.exists()]
+    if not found:
+        tried = ", ".join(str(p) for p in candidates)
+        raise FileNotFoundError(f"EAV {what} not found (looked for {tried})")
+    if len(found) > 1:
+        raise ValueError(f"EAV {what} is ambiguous: both {found[0]} and {found[1]} exist")
+    return found[0]
+
+
 def subject_dir(root: str | Path, subject: int) -> Path:
-    return Path(root) / f"subject{int(subject):02d}"
+    """The participant's folder as it exists: ``subject1`` (release) or ``subject01``."""
+    return _one_existing(
+        [Path(root) / n for n in _subject_names(subject)],
+        f"subject folder for participant {subject}",
+    )
+
+
+def subject_files(root: str | Path, subject: int) -> dict[str, Path]:
+    """``{"dir", "eeg", "label"}`` paths of one participant, each in the spelling on disk
+    (``subject1_eeg.mat`` or ``subject01_eeg.mat``, whatever the folder is called)."""
+    sdir = subject_dir(root, subject)
+    eeg_dir = sdir / "EEG"
+    names = _subject_names(subject)
+    return {
+        "dir": sdir,
+        "eeg": _one_existing([eeg_dir / f"{n}_eeg.mat" for n in names], "EEG file"),
+        "label": _one_existing([eeg_dir / f"{n}_eeg_label.mat" for n in names], "label file"),
+    }
 
 
 def list_subjects(root: str | Path) -> list[int]:
-    """Participant numbers found under ``root`` (folders named ``subjectNN``)."""
+    """Participant numbers found under ``root`` (folders ``subject1`` or ``subject01``)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"EAV root folder not found: {root}")
-    out = []
+    out: dict[int, str] = {}
     for p in sorted(root.iterdir()):
         m = re.fullmatch(r"subject(\d+)", p.name)
         if m and p.is_dir():
-            out.append(int(m.group(1)))
+            n = int(m.group(1))
+            if n in out:
+                raise ValueError(
+                    f"EAV participant {n} has two folders under {root}: {out[n]} and {p.name}"
+                )
+            out[n] = p.name
     if not out:
-        raise FileNotFoundError(f"no subjectNN folders under {root}")
-    return out
+        raise FileNotFoundError(f"no subject<N> folders (subject1 or subject01) under {root}")
+    return sorted(out)
 
 
 def read_mat_variable(path: str | Path, names: Sequence[str]) -> np.ndarray:
@@ -274,26 +344,28 @@ def _read_h5_variable(path: Path, names: Sequence[str]) -> np.ndarray:
 
 
 def parse_trial_file_name(name: str) -> tuple[int, str, int]:
-    """``(trial_index (0-based), task, emotion_index)`` from an EAV audio/video file name.
+    """``(trial_index (0-based), task, emotion_index)`` from an EAV audio/video file name;
+    the trial is the leading ``NNN``, not the ``Trial_TT`` field (see the module docstring).
 
-    >>> parse_trial_file_name("001_Trial_02_Speaking_Neutral_aud.wav")
-    (1, 'speaking', 0)
+    >>> parse_trial_file_name("004_Trial_02_Speaking_Anger_Aud.wav")
+    (3, 'speaking', 2)
     """
     stem = Path(name).name.rsplit(".", 1)[0]
-    m = _TRIAL_RE.search(stem)
+    m = _FILE_RE.fullmatch(stem)
     if not m:
-        raise ValueError(f"file name {name!r}: no 'Trial_<number>' field")
-    trial = int(m.group(1)) - 1
+        raise ValueError(
+            f"file name {name!r} does not follow the EAV naming "
+            "NNN_Trial_TT_<Task>_<Emotion>[_Aud].<ext> (e.g. 002_Trial_02_Speaking_Neutral_Aud.wav)"
+        )
+    trial = int(m["nnn"]) - 1
     if trial < 0:
-        raise ValueError(f"file name {name!r}: trial numbers start at 1")
-    tokens = [t.lower() for t in re.split(r"[_\-\s]+", stem)]
-    tasks = [t for t in tokens if t in TASKS]
-    emos = [t for t in tokens if t in EMOTIONS]
-    if len(tasks) != 1:
-        raise ValueError(f"file name {name!r}: expected one task field among {TASKS}")
-    if len(emos) != 1:
-        raise ValueError(f"file name {name!r}: expected one emotion field among {EMOTIONS}")
-    return trial, tasks[0], EMOTIONS.index(emos[0])
+        raise ValueError(f"file name {name!r}: trial numbers (NNN) start at 001")
+    task, emotion = m["task"].lower(), m["emotion"].lower()
+    if task not in TASKS:
+        raise ValueError(f"file name {name!r}: task {m['task']!r} is not one of {TASKS}")
+    if emotion not in EMOTIONS:
+        raise ValueError(f"file name {name!r}: emotion {m['emotion']!r} is not one of {EMOTIONS}")
+    return trial, task, EMOTIONS.index(emotion)
 
 
 def trial_labels(label: np.ndarray, task: str, rows: Sequence[int] | None = None) -> np.ndarray:
@@ -407,8 +479,24 @@ def log_mel_windows(wave: np.ndarray, config: EAVConfig) -> np.ndarray:
     return out
 
 
+def crop_box(width: int, height: int, crop: Sequence[float]) -> tuple[int, int, int, int]:
+    """Pixel box ``(x0, y0, x1, y1)`` of the square ``crop = (centre_x, centre_y, side)``:
+    centre as fractions of the frame's width and height, side as a fraction of its shorter
+    side; moved inside the frame where it would stick out."""
+    cx, cy, side = (float(v) for v in crop)
+    n = max(1, round(side * min(width, height)))
+    x0 = min(max(round(cx * width - n / 2), 0), width - n)
+    y0 = min(max(round(cy * height - n / 2), 0), height - n)
+    return x0, y0, x0 + n, y0 + n
+
+
 def read_video_windows(path: str | Path, config: EAVConfig) -> np.ndarray:
-    """(n_windows, F, 3, S, S) uint8 RGB frames, F evenly spaced frames per window (PyAV)."""
+    """(n_windows, F, 3, S, S) uint8 RGB frames, F evenly spaced frames per window (PyAV).
+
+    Each frame is cropped to the square ``config.video_crop`` (default: the centred
+    full-height square, 480 x 480 of the release's 640 x 480) and then resized with area
+    averaging, so faces keep their proportions instead of being squashed 4:3.
+    """
     import av
 
     path = Path(path)
@@ -429,8 +517,11 @@ def read_video_windows(path: str | Path, config: EAVConfig) -> np.ndarray:
             for i, frame in enumerate(container.decode(stream)):
                 if i in wanted:
                     k = wanted[i]
-                    img = frame.reformat(width=size, height=size, format="rgb24").to_ndarray()
-                    out[k // f, k % f] = img.transpose(2, 0, 1)
+                    x0, y0, x1, y1 = crop_box(frame.width, frame.height, config.video_crop)
+                    img = frame.to_ndarray(format="rgb24")[y0:y1, x0:x1]
+                    small = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                    small = small.reformat(width=size, height=size, interpolation="AREA")
+                    out[k // f, k % f] = small.to_ndarray().transpose(2, 0, 1)
                     got += 1
                 if i >= last:
                     break
@@ -444,107 +535,180 @@ def read_video_windows(path: str | Path, config: EAVConfig) -> np.ndarray:
     return out
 
 
-def _trial_files(folder: Path, suffix: str, task: str) -> dict[int, tuple[Path, int]]:
-    files: dict[int, tuple[Path, int]] = {}
-    for p in sorted(folder.iterdir()):
-        if p.suffix.lower() != suffix:
+MEDIA = (("audio", "Audio", ".wav"), ("video", "Video", ".mp4"))
+"""(modality, folder, suffix) of the per-trial media files."""
+
+
+@dataclass
+class SubjectPlan:
+    """What one participant's folder holds, checked before anything is decoded."""
+
+    subject: int
+    eeg_path: Path
+    label_path: Path
+    labels: np.ndarray  # (n_trials,) class of config.task, -1 for the other task
+    trials: np.ndarray  # (k,) 0-based indices of config.task trials, ascending
+    files: dict[str, dict[int, Path]]  # modality -> trial -> file (config.task trials only)
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.trials.size)
+
+
+def _describe_trial(by_task: dict[str, np.ndarray], trial: int) -> str:
+    for task, lab in by_task.items():
+        if lab[trial] >= 0:
+            return f"{task} {EMOTIONS[lab[trial]]!r}"
+    return "with no label"
+
+
+def plan_subject(root: str | Path, subject: int, config: EAVConfig) -> SubjectPlan:
+    """Find one participant's files and check every audio/video file name against the EEG
+    labels (trial ``NNN`` in range, its task and emotion as labelled); fail naming the file."""
+    paths = subject_files(root, subject)
+    label_path = paths["label"]
+    label = read_mat_variable(label_path, ["label"])
+    try:
+        by_task = {
+            t: trial_labels(label, t, config.rows if t == config.task else None) for t in TASKS
+        }
+    except ValueError as exc:
+        raise ValueError(f"{label_path}: {exc}") from exc
+    labels = by_task[config.task]
+    n_trials = label.shape[1]
+    trials = np.flatnonzero(labels >= 0)
+    if trials.size == 0:
+        raise ValueError(f"{label_path}: no trial of task {config.task!r} (rows {config.rows})")
+    files: dict[str, dict[int, Path]] = {}
+    for modality, folder, suffix in MEDIA:
+        if modality not in config.modalities:
             continue
-        trial, file_task, emo = parse_trial_file_name(p.name)
-        if file_task != task:
-            continue
-        if trial in files:
+        mdir = paths["dir"] / folder
+        if not mdir.is_dir():
+            raise FileNotFoundError(f"EAV {modality} folder not found: {mdir}")
+        seen: dict[int, Path] = {}
+        for p in sorted(mdir.iterdir()):
+            if p.suffix.lower() != suffix:
+                continue
+            trial, task, emo = parse_trial_file_name(p.name)
+            if trial >= n_trials:
+                raise ValueError(
+                    f"{p}: trial {trial + 1} (its leading number) but {label_path} has "
+                    f"{n_trials} trials"
+                )
+            if trial in seen:
+                raise ValueError(f"two files for trial {trial + 1}: {seen[trial]} and {p}")
+            seen[trial] = p
+            if config.check_file_labels and by_task[task][trial] != emo:
+                raise ValueError(
+                    f"{p}: file name says trial {trial + 1} is {task} {EMOTIONS[emo]!r} but "
+                    f"{label_path} labels it {_describe_trial(by_task, trial)} "
+                    "(check label_rows / file naming)"
+                )
+        files[modality] = {t: q for t, q in seen.items() if labels[t] >= 0}
+    return SubjectPlan(
+        subject=int(subject),
+        eeg_path=paths["eeg"],
+        label_path=label_path,
+        labels=labels,
+        trials=trials,
+        files=files,
+    )
+
+
+@dataclass
+class TrialWindows:
+    """The windows of one trial; a modality is None when it is not loaded or has no file."""
+
+    trial: int
+    label: int
+    eeg: np.ndarray | None  # (n_windows, 30, T) float32
+    audio: np.ndarray | None  # (n_windows, n_mels, frames) float32
+    video: np.ndarray | None  # (n_windows, F, 3, S, S) uint8
+
+
+EEG_CHUNK_TRIALS = 16
+"""Trials band-passed together: the filter state never crosses trials, so chunks give the same
+result as one call, with host memory bounded by the chunk instead of the whole session."""
+
+
+def iter_subject_trials(plan: SubjectPlan, config: EAVConfig) -> Iterator[TrialWindows]:
+    """Decode ``plan``'s trials one at a time, in trial order: the one decoding path of the
+    in-memory loader and of the on-disk cache (:mod:`.eav_cache`)."""
+    seg = None
+    if "eeg" in config.modalities:
+        n_trials = plan.labels.size
+        seg = read_mat_variable(plan.eeg_path, ["seg1", "seg"])
+        if seg.ndim != 3 or seg.shape[1] != N_EEG_CHANNELS or seg.shape[2] != n_trials:
             raise ValueError(
-                f"two files for trial {trial + 1} in {folder}: {files[trial][0].name}, {p.name}"
+                f"{plan.eeg_path}: seg must have shape (samples, {N_EEG_CHANNELS}, {n_trials}) "
+                f"matching the label file, got {seg.shape}"
             )
-        files[trial] = (p, emo)
-    return files
+    eeg_chunk: np.ndarray | None = None
+    for k, t in enumerate(plan.trials):
+        eeg = None
+        if seg is not None:
+            if k % EEG_CHUNK_TRIALS == 0:
+                chunk = plan.trials[k : k + EEG_CHUNK_TRIALS]
+                try:
+                    eeg_chunk = preprocess_eeg(seg[:, :, chunk], config)
+                except ValueError as exc:
+                    raise ValueError(f"{plan.eeg_path}: {exc}") from exc
+            assert eeg_chunk is not None
+            eeg = eeg_chunk[k % EEG_CHUNK_TRIALS]
+        audio = video = None
+        if t in plan.files.get("audio", {}):
+            audio = log_mel_windows(read_wav(plan.files["audio"][t], config.audio_sr), config)
+        if t in plan.files.get("video", {}):
+            video = read_video_windows(plan.files["video"][t], config)
+        yield TrialWindows(int(t), int(plan.labels[t]), eeg, audio, video)
+
+
+def _summary(plan: SubjectPlan, config: EAVConfig) -> dict:
+    out = {
+        "subjects": [plan.subject],
+        "trials": int(plan.trials.size),
+        "windows": int(plan.trials.size * config.n_windows),
+    }
+    for modality, _, _ in MEDIA:
+        if modality in config.modalities:
+            out[f"missing_{modality}"] = int(
+                sum(t not in plan.files[modality] for t in plan.trials)
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- public loaders
 
 
 def load_eav_subject(root: str | Path, subject: int, config: EAVConfig | None = None) -> EAVData:
-    """All windows of ``config.task`` trials of one participant."""
+    """All windows of ``config.task`` trials of one participant, in memory."""
     config = config or EAVConfig()
-    sdir = subject_dir(root, subject)
-    if not sdir.is_dir():
-        raise FileNotFoundError(f"EAV subject folder not found: {sdir}")
-    name = sdir.name
-    eeg_dir = sdir / "EEG"
-    label_path = eeg_dir / f"{name}_eeg_label.mat"
-    label = read_mat_variable(label_path, ["label"])
-    try:
-        labels = trial_labels(label, config.task, config.rows)
-    except ValueError as exc:
-        raise ValueError(f"{label_path}: {exc}") from exc
-    n_trials = label.shape[1]
-    trials = np.flatnonzero(labels >= 0)
-    if trials.size == 0:
-        raise ValueError(f"{label_path}: no trial of task {config.task!r} (rows {config.rows})")
-
+    plan = plan_subject(root, subject, config)
     nw = config.n_windows
     shapes = config.shapes
-    n = trials.size * nw
+    n = plan.trials.size * nw
     eeg = np.zeros((n, *shapes["eeg"]), dtype=np.float32)
     audio = np.zeros((n, *shapes["audio"]), dtype=np.float32)
     video = np.zeros((n, *shapes["video"]), dtype=np.uint8)
     mask = np.zeros((n, 3), dtype=bool)
-    summary = {"subjects": [int(subject)], "trials": int(trials.size), "windows": int(n)}
-
-    if "eeg" in config.modalities:
-        eeg_path = eeg_dir / f"{name}_eeg.mat"
-        seg = read_mat_variable(eeg_path, ["seg1", "seg"])
-        if seg.ndim != 3 or seg.shape[2] != n_trials:
-            raise ValueError(
-                f"{eeg_path}: seg must have shape (samples, {N_EEG_CHANNELS}, {n_trials}) "
-                f"matching the label file, got {seg.shape}"
-            )
-        try:
-            x = preprocess_eeg(seg[:, :, trials], config)
-        except ValueError as exc:
-            raise ValueError(f"{eeg_path}: {exc}") from exc
-        eeg[:] = x.reshape(n, *shapes["eeg"])
-        mask[:, 0] = True
-
-    for col, modality, folder, suffix in (
-        (1, "audio", "Audio", ".wav"),
-        (2, "video", "Video", ".mp4"),
-    ):
-        if modality not in config.modalities:
-            continue
-        mdir = sdir / folder
-        if not mdir.is_dir():
-            raise FileNotFoundError(f"EAV {modality} folder not found: {mdir}")
-        files = _trial_files(mdir, suffix, config.task)
-        missing = 0
-        for k, t in enumerate(trials):
-            if t not in files:
-                missing += 1
-                continue
-            path, emo = files[t]
-            if config.check_file_labels and emo != labels[t]:
-                raise ValueError(
-                    f"{path}: file name says {EMOTIONS[emo]!r} but {label_path} labels trial "
-                    f"{t + 1} {EMOTIONS[labels[t]]!r} (check label_rows / file naming)"
-                )
-            sl = slice(k * nw, (k + 1) * nw)
-            if modality == "audio":
-                audio[sl] = log_mel_windows(read_wav(path, config.audio_sr), config)
-            else:
-                video[sl] = read_video_windows(path, config)
-            mask[sl, col] = True
-        summary[f"missing_{modality}"] = missing
-
+    for k, tw in enumerate(iter_subject_trials(plan, config)):
+        sl = slice(k * nw, (k + 1) * nw)
+        for col, (name, arr) in enumerate((("eeg", eeg), ("audio", audio), ("video", video))):
+            value = getattr(tw, name)
+            if value is not None:
+                arr[sl] = value
+                mask[sl, col] = True
     return EAVData(
         eeg=eeg,
         audio=audio,
         video=video,
         mask=mask,
-        label=np.repeat(labels[trials], nw).astype(np.int64),
+        label=np.repeat(plan.labels[plan.trials], nw).astype(np.int64),
         subject=np.full(n, int(subject), dtype=np.int64),
-        trial=np.repeat(trials, nw).astype(np.int64),
-        window=np.tile(np.arange(nw), trials.size).astype(np.int64),
-        summary=summary,
+        trial=np.repeat(plan.trials, nw).astype(np.int64),
+        window=np.tile(np.arange(nw), plan.trials.size).astype(np.int64),
+        summary=_summary(plan, config),
     )
 
 
@@ -554,8 +718,9 @@ def load_eav(
     config: EAVConfig | None = None,
     progress: bool = False,
 ) -> EAVData:
-    """Windows of several participants (all found under ``root`` when ``subjects`` is None);
-    ``progress`` shows a bar per participant (video decoding dominates on real data)."""
+    """Windows of several participants (all found under ``root`` when ``subjects`` is None),
+    held in memory; ``progress`` shows a bar per participant. For paper-size inputs use the
+    on-disk cache (:func:`edge_emotion.training.datasets.eav_cache.build_eav_cache`)."""
     subjects = list(subjects) if subjects is not None else list_subjects(root)
     if progress:
         from tqdm import tqdm

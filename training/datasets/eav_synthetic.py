@@ -10,6 +10,12 @@ v7.3, ``.wav``, ``.mp4``), small sizes, and class-dependent structure so a model
   over a noisy background.
 
 Accuracies on these data say the pipeline works, nothing about emotion recognition.
+
+Names follow the release (see :mod:`.eav`): folders ``subject1``, ``subject2``, ...; files
+``NNN_Trial_TT_<Task>_<Emotion>.mp4`` and ``NNN_Trial_TT_Speaking_<Emotion>_Aud.wav`` with
+``NNN`` the trial and ``TT`` a number that repeats within a participant, as in the release
+(here: how many trials of that task and emotion came before, plus one). Frames are 4:3
+like the release's 640 x 480, with the class square inside the centred square.
 Trials alternate listening (even 0-based index) and speaking (odd), as in EAV's paired
 listen/speak design; emotions are balanced per participant and shuffled in pairs.
 Each modality of each trial shows its class's signature with probability
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,7 +50,7 @@ class SyntheticEAVConfig:
     eeg_fs: float = 200.0
     audio_sr: int = 8000
     video_fps: int = 10
-    frame_size: int = 32
+    frame_size: int = 32  # frame height; the width is 4/3 of it
     mat_version: str = "v5"
     video_codec: str = "libx264"
     signal_amplitude: float = 1.0
@@ -113,25 +120,32 @@ def synthetic_audio_trial(
     return np.clip(y, -1.0, 1.0)
 
 
+def frame_width(height: int) -> int:
+    """4:3 width for ``height``, even (yuv420p needs even sizes)."""
+    return 2 * round(height * 2 / 3)
+
+
 def synthetic_video_trial(
     rng: np.random.Generator, emotion: int, n_frames: int, size: int, amplitude: float
-) -> np.ndarray:
-    """(n_frames, size, size, 3) uint8 RGB."""
-    frames = rng.normal(90.0, 20.0, size=(n_frames, size, size, 3))
+) -> Iterator[np.ndarray]:
+    """``n_frames`` frames (size, 4/3 size, 3) uint8 RGB, one at a time (release-size trials
+    do not fit in memory at once); the class square stays inside the centred square."""
+    width = frame_width(size)
+    margin = (width - size) // 2
+    # a few noise fields per trial, one drawn and shifted at random per frame: a fresh-looking
+    # background every frame at a cost that release-size trials (600 frames) can afford
+    bank = np.clip(rng.normal(90.0, 20.0, size=(4, size, width, 3)), 0, 255).astype(np.uint8)
+    colour = np.clip((1 - amplitude) * 90.0 + amplitude * _COLOURS[emotion], 0, 255)
     sq = size // 4
-    # five corners/centre positions, one per class
+    # five corners/centre positions of the centred square, one per class
     anchors = [(0.1, 0.1), (0.1, 0.6), (0.6, 0.1), (0.6, 0.6), (0.35, 0.35)]
     ay, ax = anchors[emotion]
     for k in range(n_frames):
-        dy = round(2 * np.sin(0.3 * k))
-        dx = round(2 * np.cos(0.3 * k))
-        y0 = int(ay * size) + dy
-        x0 = int(ax * size) + dx
-        y0, x0 = max(0, y0), max(0, x0)
-        frames[k, y0 : y0 + sq, x0 : x0 + sq] = (1 - amplitude) * 90.0 + amplitude * _COLOURS[
-            emotion
-        ]
-    return np.clip(frames, 0, 255).astype(np.uint8)
+        frame = np.roll(bank[rng.integers(len(bank))], int(rng.integers(width)), axis=1)
+        y0 = max(0, int(ay * size) + round(2 * np.sin(0.3 * k)))
+        x0 = max(0, margin + int(ax * size) + round(2 * np.cos(0.3 * k)))
+        frame[y0 : y0 + sq, x0 : x0 + sq] = colour.astype(np.uint8)
+        yield frame
 
 
 def write_mat(path: Path, name: str, array: np.ndarray, version: str) -> None:
@@ -157,19 +171,26 @@ def write_mat(path: Path, name: str, array: np.ndarray, version: str) -> None:
         fh.write(header)
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: str = "libx264") -> None:
-    """Encode (n, H, W, 3) uint8 RGB frames with PyAV."""
+def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: int, codec: str = "libx264") -> None:
+    """Encode (H, W, 3) uint8 RGB frames (an array of them or an iterator) with PyAV."""
     import av
 
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width = frames.shape[2]
-        stream.height = frames.shape[1]
-        stream.pix_fmt = "yuv420p"
+        stream = None
         for img in frames:
+            if stream is None:
+                stream = container.add_stream(codec, rate=fps)
+                stream.width = img.shape[1]
+                stream.height = img.shape[0]
+                stream.pix_fmt = "yuv420p"
+                if codec == "libx264":
+                    # noise does not compress; the fastest preset keeps release-size sets quick
+                    stream.options = {"preset": "ultrafast"}
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
+        if stream is None:
+            raise ValueError(f"no frames to write to {path}")
         for packet in stream.encode():
             container.mux(packet)
 
@@ -177,10 +198,11 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: str = "libx264") 
 def write_synthetic_eav(root: str | Path, config: SyntheticEAVConfig | None = None) -> Path:
     """Write ``config.n_subjects`` participants under ``root`` in the EAV layout; returns root.
 
-    Per participant: ``EEG/subjectNN_eeg.mat`` (``seg1``, (samples, 30, trials) float32),
-    ``EEG/subjectNN_eeg_label.mat`` (``label``, (10, trials), row ``2 * emotion + task``),
-    ``Video/NNN_Trial_TT_<Task>_<Emotion>_vid.mp4`` for every trial and
-    ``Audio/NNN_Trial_TT_Speaking_<Emotion>_aud.wav`` for speaking trials.
+    Per participant ``subject<N>/``: ``EEG/subject<N>_eeg.mat`` (``seg1``, (samples, 30,
+    trials) float32), ``EEG/subject<N>_eeg_label.mat`` (``label``, (10, trials), row
+    ``2 * emotion + task``), ``Video/NNN_Trial_TT_<Task>_<Emotion>.mp4`` for every trial and
+    ``Audio/NNN_Trial_TT_Speaking_<Emotion>_Aud.wav`` for speaking trials (``NNN``: trial;
+    ``TT``: repeating, see the module docstring).
     """
     import scipy.io.wavfile
 
@@ -192,7 +214,7 @@ def write_synthetic_eav(root: str | Path, config: SyntheticEAVConfig | None = No
     n_frames = round(config.trial_s * config.video_fps)
     n_pairs = config.n_trials // 2
     for s in range(1, config.n_subjects + 1):
-        sdir = root / f"subject{s:02d}"
+        sdir = root / f"subject{s}"
         for sub in ("EEG", "Audio", "Video"):
             (sdir / sub).mkdir(parents=True, exist_ok=True)
         emotions = rng.permutation(np.tile(np.arange(len(EMOTIONS)), n_pairs // len(EMOTIONS)))
@@ -200,10 +222,12 @@ def write_synthetic_eav(root: str | Path, config: SyntheticEAVConfig | None = No
         gain = rng.uniform(0.7, 1.4)
         seg = np.empty((n_eeg, N_EEG_CHANNELS, config.n_trials), dtype=np.float32)
         label = np.zeros((2 * len(EMOTIONS), config.n_trials), dtype=np.float64)
+        occurrences = np.zeros((len(EMOTIONS), len(TASKS)), dtype=int)
         for t in range(config.n_trials):
             emo = int(emotions[t])
             task = t % 2
             label[2 * emo + task, t] = 1.0
+            occurrences[emo, task] += 1
             shown = [
                 emo
                 if rng.random() < config.informative_fraction
@@ -214,25 +238,22 @@ def write_synthetic_eav(root: str | Path, config: SyntheticEAVConfig | None = No
                 rng, shown[0], n_eeg, config.eeg_fs, config.signal_amplitude, gain
             )
             stem = (
-                f"{s:03d}_Trial_{t + 1:02d}_{TASKS[task].capitalize()}_{EMOTIONS[emo].capitalize()}"
+                f"{t + 1:03d}_Trial_{occurrences[emo, task]:02d}_"
+                f"{TASKS[task].capitalize()}_{EMOTIONS[emo].capitalize()}"
             )
             frames = synthetic_video_trial(
                 rng, shown[2], n_frames, config.frame_size, config.signal_amplitude
             )
-            write_mp4(
-                sdir / "Video" / f"{stem}_vid.mp4", frames, config.video_fps, config.video_codec
-            )
+            write_mp4(sdir / "Video" / f"{stem}.mp4", frames, config.video_fps, config.video_codec)
             if TASKS[task] == "speaking":
                 wave = synthetic_audio_trial(
                     rng, shown[1], n_audio, config.audio_sr, config.signal_amplitude
                 )
                 scipy.io.wavfile.write(
-                    str(sdir / "Audio" / f"{stem}_aud.wav"),
+                    str(sdir / "Audio" / f"{stem}_Aud.wav"),
                     config.audio_sr,
                     (wave * 32767).astype(np.int16),
                 )
-        write_mat(sdir / "EEG" / f"subject{s:02d}_eeg.mat", "seg1", seg, config.mat_version)
-        write_mat(
-            sdir / "EEG" / f"subject{s:02d}_eeg_label.mat", "label", label, config.mat_version
-        )
+        write_mat(sdir / "EEG" / f"subject{s}_eeg.mat", "seg1", seg, config.mat_version)
+        write_mat(sdir / "EEG" / f"subject{s}_eeg_label.mat", "label", label, config.mat_version)
     return root

@@ -13,13 +13,27 @@ Three encoders, one per modality, and a fusion head, all plain torch:
   and pooled groups of its sequence), projected to a common width and tagged with a modality
   embedding, attend to each other and to a fusion [CLS] in transformer blocks; tokens of a
   missing modality are removed from every softmax by the mask, so the prediction does not depend
-  on them at all. ``fusion="concat_linear"`` reproduces the paper's code: concatenated [CLS]
-  vectors pass through multi-head attention over a sequence of length 1, whose softmax is
-  identically 1, so the block is an affine map — kept as the ablation baseline.
+  on them at all. ``fusion="concat_linear"`` is the ablation baseline: the modalities' [CLS]
+  vectors concatenated and classified by one linear layer, the fusion of the reference code's
+  ``Multimodal_classification/multimodal_dense_layer.py`` (audio + video) and
+  ``Fusion/model_multi.py`` (audio + EEG) in ``nubcico/EAV``.
   Modality dropout (training only) hides random modalities per sample, always keeping one.
 
+What the reference's attention fusion does (``nubcico/EAV``,
+``Multimodal_classification/multimodal_self_attention.py``, audio + video only): it
+concatenates the *whole* token sequences — the AST's 1213 tokens and the ViT's 197 tokens
+averaged over the 25 frames — and applies one block, ``x + attn(x)`` (no norm before the
+attention, its output projection commented out) then ``x + mlp(norm(x))``, and classifies the
+audio [CLS] (position 0) concatenated with the video [CLS] (position 1213) by a linear layer.
+Its training call, ``train(freeze=True)``, leaves only that classifier trainable, so the
+attention block keeps its random initialisation. ``fusion="attention"`` here differs: all three
+modalities, ``tokens_per_modality`` pooled tokens each plus a fusion [CLS], pre-norm blocks,
+masks for missing modalities, everything trained.
+
 ``build_eav_model(config)`` builds from a dict/:class:`EAVModelConfig`; presets ``"edge"``
-(default, ~0.3 M parameters) and ``"paper"`` (ViT-B/16, AST-base, 12-layer EEG transformer).
+(default, 440,677 parameters with attention fusion) and ``"paper"`` (ViT-B/16, AST-base,
+12-layer EEG transformer). Encoders can start from public pretrained checkpoints stored
+locally (:mod:`edge_emotion.training.models.eav_weights`).
 Inputs: ``eeg`` (B, 30, T) z-scored, ``audio`` (B, n_mels, frames) standardised log-mel,
 ``video`` (B, F, 3, H, W) in [0, 1], ``mask`` (B, 3) with 1 where eeg/audio/video is present.
 Output: logits (B, 5) over ``EMOTIONS`` (neutral, sadness, anger, happiness, calmness).
@@ -29,11 +43,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from edge_emotion.training.models.eav_weights import load_pretrained
 
 MODALITIES = ("eeg", "audio", "video")
 FUSIONS = ("attention", "concat_linear")
@@ -244,7 +259,8 @@ class EAVModelConfig:
     eeg: EEGConfig = field(default_factory=EEGConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
-    pretrained: dict = field(default_factory=dict)  # modality -> local state-dict path
+    # modality -> local weights file (eav_weights: Hugging Face AST/ViT or our own naming)
+    pretrained: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]
@@ -331,13 +347,9 @@ class EAVFusionModel(nn.Module):
             )
             self.norm = nn.LayerNorm(c.fusion_dim)
             self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.n_classes))
-        else:  # paper's code: attention over one token = affine map
-            self.proj_cat = nn.Linear(sum(dims[m] for m in c.modalities), c.fusion_dim)
-            self.blocks = nn.ModuleList(
-                Block(c.fusion_dim, c.fusion_heads, 4.0, c.dropout) for _ in range(c.fusion_depth)
-            )
-            self.norm = nn.LayerNorm(c.fusion_dim)
-            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.n_classes))
+        else:  # reference's dense-layer fusion: concatenated [CLS] -> one linear layer
+            width = sum(dims[m] for m in c.modalities)
+            self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(width, c.n_classes))
         for m, path in (c.pretrained or {}).items():
             if m not in self.encoders:
                 raise ValueError(
@@ -390,11 +402,9 @@ class EAVFusionModel(nn.Module):
         if len(c.modalities) == 1:
             return cls[c.modalities[0]][:, 0]
         if c.fusion == "concat_linear":
+            # a missing modality contributes zeros, so its weights see no input
             parts = [cls[m][:, 0] * present[:, i : i + 1] for i, m in enumerate(c.modalities)]
-            x = self.proj_cat(torch.cat(parts, dim=1)).unsqueeze(1)  # sequence of length 1
-            for blk in self.blocks:
-                x = blk(x)
-            return self.norm(x[:, 0])
+            return torch.cat(parts, dim=1)
         toks, keys = [self.fusion_cls.expand(b, -1, -1)], [present.new_ones(b, 1)]
         for i, m in enumerate(c.modalities):
             t = self.proj[m](self._group_tokens(cls[m])) + self.modality_embed[i] + self.slot_embed
@@ -414,34 +424,6 @@ class EAVFusionModel(nn.Module):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return self.head(self.features(eeg, audio, video, mask))
-
-
-def load_pretrained(module: nn.Module, path: str | Path, prefix: str = "") -> dict:
-    """Load a locally stored state dict into ``module`` (``torch.load(weights_only=True)``;
-    nothing is downloaded). The file is a state dict or a checkpoint with ``"model_state"``
-    (e.g. a unimodal EAV checkpoint); when its keys carry ``prefix`` (``"encoders.eeg."``)
-    only those are used, prefix removed — so unimodal training can initialise a fusion
-    model's encoders, as in the paper. Names must follow this module's ``state_dict()``
-    (third-party ViT/AST files need their names mapped first). Keys whose shapes differ are
-    skipped and listed, so e.g. position embeddings of another input size do not abort the
-    load. Returns ``{"loaded": [...], "skipped": [...], "missing": [...]}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model_state" in state:
-        state = state["model_state"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor)")
-    if prefix and any(k.startswith(prefix) for k in state):
-        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    own = module.state_dict()
-    ok = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    skipped = sorted(k for k in state if k not in ok)
-    if not ok:
-        raise ValueError(f"{path}: no tensor matches the module's names and shapes")
-    module.load_state_dict(ok, strict=False)
-    return {"loaded": sorted(ok), "skipped": skipped, "missing": sorted(set(own) - set(ok))}
 
 
 def build_eav_model(config: dict | EAVModelConfig | None = None) -> EAVFusionModel:
