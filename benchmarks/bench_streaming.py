@@ -17,11 +17,8 @@ import numpy as np
 import pytest
 
 from edge_emotion.kernels.__main__ import synthetic_ecg
-from edge_emotion.kernels.features import (
-    FeatureConfig,
-    StreamingFeatureExtractor,
-    samples_before,
-)
+from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.kernels.features import StreamingFeatureExtractor, samples_before
 
 CONFIG = FeatureConfig(eeg_fs=128.0, ecg_fs=250.0)
 ROUNDS = 3000

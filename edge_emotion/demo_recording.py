@@ -173,7 +173,7 @@ def write_demo_recording(
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s!r}")
     if eeg_channels is None:
-        from edge_emotion.kernels.features import EMOTIV_EPOC_CHANNELS
+        from edge_emotion.kernels.config import EMOTIV_EPOC_CHANNELS
 
         eeg_channels = EMOTIV_EPOC_CHANNELS
     eeg_channels = tuple(eeg_channels)

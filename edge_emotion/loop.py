@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_emotion.decision import Decision
+from edge_emotion.kernels.rpeaks import FS_MIN_HZ
 from edge_emotion.quality import (
     ModalityQuality,
     QualityConfig,
@@ -99,8 +100,9 @@ def plan_lanes(streams: tuple[StreamInfo, ...], feature_config) -> dict[str, Lan
 
     EEG channels are matched by name (case-insensitive) and must all be in one stream;
     the ECG channel by the bundle's ECG name, else the one channel with role ``ecg``.
-    A board whose rate cannot carry the highest EEG band, or whose ECG rate is under
-    100 Hz, is refused, as is a rate with no rational ratio to the model's.
+    A board whose rate cannot carry the highest EEG band, or whose ECG rate is under the
+    R-peak detector's ``FS_MIN_HZ`` (100 Hz), is refused, as is a rate with no rational
+    ratio to the model's.
     """
     fc = feature_config
     where: dict[str, tuple[int, int]] = {}
@@ -158,9 +160,10 @@ def plan_lanes(streams: tuple[StreamInfo, ...], feature_config) -> dict[str, Lan
             "for a higher sampling rate"
         )
     fs_ecg = streams[ecg_at[0]].sampling_rate
-    if fs_ecg < 100.0:
+    if fs_ecg < FS_MIN_HZ:
         raise ConfigurationError(
-            f"the ECG stream runs at {fs_ecg:g} Hz; R-peak detection needs at least 100 Hz"
+            f"the ECG stream runs at {fs_ecg:g} Hz; R-peak detection needs at least "
+            f"{FS_MIN_HZ:g} Hz"
         )
     for label, fs_in, fs_out in (("EEG", fs_eeg, fc.eeg_fs), ("ECG", fs_ecg, fc.ecg_fs)):
         try:

@@ -7,6 +7,9 @@ kernel. Batch forms work on whole recordings; streaming forms carry state across
 # Each module's public names are re-exported here, one block per module.
 
 # de
+# config
+from edge_emotion.kernels.config import EMOTIV_EPOC_CHANNELS as EMOTIV_EPOC_CHANNELS
+from edge_emotion.kernels.config import FeatureConfig as FeatureConfig
 from edge_emotion.kernels.de import DE_FLOOR as DE_FLOOR
 from edge_emotion.kernels.de import DEFAULT_BANDS as DEFAULT_BANDS
 from edge_emotion.kernels.de import VAR_FLOOR as VAR_FLOOR
@@ -15,7 +18,6 @@ from edge_emotion.kernels.de import band_de as band_de
 from edge_emotion.kernels.de import band_de_map as band_de_map
 
 # features
-from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
 from edge_emotion.kernels.features import StreamingFeatureExtractor as StreamingFeatureExtractor
 from edge_emotion.kernels.features import trial_features as trial_features
 

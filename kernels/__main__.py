@@ -177,7 +177,8 @@ def eeg_section(path: Path | None) -> tuple[np.ndarray, float]:
 
 
 def streaming_section(eeg: np.ndarray, eeg_fs: float, ecg: np.ndarray, ecg_fs: float) -> None:
-    from edge_emotion.kernels.features import FeatureConfig, StreamingFeatureExtractor
+    from edge_emotion.kernels.config import FeatureConfig
+    from edge_emotion.kernels.features import StreamingFeatureExtractor
 
     n_ch = eeg.shape[0]
     # 0.25-s hops are not whole samples at 250 Hz: use 0.2 s there.

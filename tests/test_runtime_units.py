@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.signal import resample_poly, upfirdn
 
 from edge_emotion.decision import Decision
-from edge_emotion.kernels.features import FeatureConfig
+from edge_emotion.kernels.config import FeatureConfig
 from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
 from edge_emotion.quality import QualityConfig, WindowStats, assess_heart, assess_signal
 from edge_emotion.resample import StreamingResampler, design_resample_filter, rational_ratio
