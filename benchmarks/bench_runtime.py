@@ -66,7 +66,7 @@ class _HopFeeder:
 
     def next_end(self) -> int:
         self.k += 1
-        return self.lane.board_needed(self.k * self.hop_m)
+        return self.lane.resampler.inputs_for(self.k * self.hop_m)
 
     def feed_until(self, n_samples: int) -> None:
         while self.i < n_samples:
@@ -117,7 +117,7 @@ def test_hop_latency_reference_batch_recompute(benchmark, bundle, signal):
     from scipy.signal import resample_poly
 
     from edge_emotion.kernels.features import trial_features
-    from edge_emotion.resample import rational_ratio
+    from edge_emotion.kernels.resample import rational_ratio
 
     fc = bundle.feature_config
     engine = create_engine(bundle, "onnxruntime")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_emotion.decision import Decision
+from edge_emotion.kernels.resample import StreamingResampler, rational_ratio
 from edge_emotion.kernels.rpeaks import FS_MIN_HZ
 from edge_emotion.quality import (
     ModalityQuality,
@@ -42,7 +43,6 @@ from edge_emotion.quality import (
     assess_heart,
     assess_signal,
 )
-from edge_emotion.resample import StreamingResampler, rational_ratio
 from edge_emotion.source import Chunk, SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
@@ -228,13 +228,6 @@ class _Lane:
     def produced(self) -> int:
         return self.model_count + self.pending_n
 
-    def board_needed(self, m_total: int) -> int:
-        """Board samples (total) after which the resampler has produced ``m_total`` outputs."""
-        r = self.resampler
-        if r.passthrough:
-            return m_total
-        return -(-(m_total - 1) * r.down // r.up) + 1
-
     def enqueue(
         self,
         data: np.ndarray,
@@ -261,7 +254,7 @@ class _Lane:
         """Consume queued board samples until ``m_target`` model samples exist."""
         while self.produced < m_target and self.queue:
             item = self.queue[0]
-            need = self.board_needed(m_target) - self.board_count
+            need = self.resampler.inputs_for(m_target) - self.board_count
             if len(item) == 2:  # a gap of missing samples
                 take = min(need, item[0])
                 values = np.repeat(self.last_value[:, None], take, axis=1)
@@ -288,7 +281,7 @@ class _Lane:
                     item[1] = missing_all[:, take:]
                     item[2] = raw_all[:, take:]
                     item[3] = ts[take:] if ts.size else ts
-            out = self.resampler._process(values)
+            out = self.resampler.process(values)
             if out.shape[1]:
                 self.pending.append(out)
                 self.pending_n += out.shape[1]
@@ -533,7 +526,7 @@ def warm_up(bundle, engine, extractor_factory: Callable | None = None) -> None:
     extractor.push_eeg(np.zeros((len(fc.eeg_channels), round(fc.window_s * fc.eeg_fs))))
     extractor.push_ecg(np.zeros(round(fc.window_s * fc.ecg_fs)))
     extractor.features()
-    StreamingResampler(250.0, fc.eeg_fs, 2)._process(np.zeros((2, 300)))
+    StreamingResampler(250.0, fc.eeg_fs, 2).process(np.zeros((2, 300)))
     stats = WindowStats(2, 4, 1.0)
     x = np.zeros((2, 8))
     stats.add(x, np.zeros(x.shape, dtype=bool), x)

@@ -1,4 +1,4 @@
-"""Runtime building blocks: resampler (vs scipy), ring buffer, quality checks, channel
+"""Runtime building blocks: ring buffer, quality checks, channel
 maps and the refusal of sources that cannot feed a bundle, Decision JSON, sinks."""
 
 from __future__ import annotations
@@ -7,70 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy.signal import resample_poly, upfirdn
 
 from edge_emotion.decision import Decision
 from edge_emotion.kernels.config import FeatureConfig
 from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
 from edge_emotion.quality import QualityConfig, WindowStats, assess_heart, assess_signal
-from edge_emotion.resample import StreamingResampler, design_resample_filter, rational_ratio
 from edge_emotion.ringbuffer import RingBuffer
 from edge_emotion.sinks import JsonlSink, StdoutSink
 from edge_emotion.source import ChannelInfo, StreamInfo
-
-RATES = [(250, 128), (125, 128), (256, 128), (500, 128), (1000, 256), (200, 128), (128, 128)]
-
-
-def _chunked(res, x, sizes):
-    out, i = [], 0
-    for n in sizes:
-        out.append(res.process(x[:, i : i + n]))
-        i += n
-    out.append(res.process(x[:, i:]))
-    return np.concatenate(out, axis=1)
-
-
-@pytest.mark.parametrize(("fs_in", "fs_out"), RATES)
-def test_resampler_equals_scipy_in_any_chunking(fs_in, fs_out):
-    rng = np.random.default_rng(fs_in)
-    x = rng.standard_normal((3, 2500)) * 50 + 1000.0
-    res = StreamingResampler(fs_in, fs_out, 3)
-    y = _chunked(res, x, rng.integers(0, 90, size=60))
-    ref = resample_poly(x, res.up, res.down, axis=1)
-    if res.passthrough:
-        np.testing.assert_array_equal(y, x)
-        return
-    full = upfirdn(design_resample_filter(res.up, res.down), x, res.up, res.down, axis=1)
-    np.testing.assert_allclose(y, full[:, : y.shape[1]], rtol=0, atol=1e-9)
-    # After the causal delay it is resample_poly's output, sample for sample.
-    d = res.delay_samples
-    np.testing.assert_allclose(y[:, d:], ref[:, : y.shape[1] - d], rtol=0, atol=1e-9)
-    # Every input determines its outputs: y is as long as the rate ratio allows.
-    assert y.shape[1] == ((x.shape[1] - 1) * res.up) // res.down + 1
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=30),
-    pair=st.sampled_from(RATES[:5]),
-)
-def test_resampler_chunking_invariance(sizes, pair):
-    x = np.random.default_rng(1).standard_normal((2, sum(sizes) + 5))
-    a = _chunked(StreamingResampler(*pair, 2), x, sizes)
-    b = StreamingResampler(*pair, 2).process(x)
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-
-
-def test_resampler_bad_input():
-    with pytest.raises(ValueError, match="fs_in"):
-        StreamingResampler(0, 128, 1)
-    with pytest.raises(ValueError, match="rational"):
-        rational_ratio(250.0, 128.0 * np.pi)
-    r = StreamingResampler(250, 128, 2)
-    with pytest.raises(ValueError, match="2 channels"):
-        r.process(np.zeros((3, 10)))
 
 
 def test_ring_buffer_keeps_newest_contiguously():
