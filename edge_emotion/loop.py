@@ -34,15 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_emotion.decision import Decision
+from edge_emotion.kernels.blockstats import BlockStatistics
 from edge_emotion.kernels.resample import StreamingResampler, rational_ratio
 from edge_emotion.kernels.rpeaks import FS_MIN_HZ
-from edge_emotion.quality import (
-    ModalityQuality,
-    QualityConfig,
-    WindowStats,
-    assess_heart,
-    assess_signal,
-)
+from edge_emotion.quality import ModalityQuality, QualityConfig, assess_heart, assess_signal
 from edge_emotion.source import Chunk, SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
@@ -214,7 +209,7 @@ class _Lane:
         self.n_ch = len(plan.rows)
         self.resampler = StreamingResampler(plan.fs_in, plan.fs_out, self.n_ch)
         n_blocks = round(window_s / hop_s)
-        self.stats = WindowStats(self.n_ch, n_blocks, quality.saturation_uv)
+        self.stats = BlockStatistics(self.n_ch, n_blocks, quality.saturation_uv)
         self.queue: deque = deque()  # [values, missing, raw, timestamps, arrival] or gap count
         self.pending: list[np.ndarray] = []
         self.pending_n = 0
@@ -527,7 +522,7 @@ def warm_up(bundle, engine, extractor_factory: Callable | None = None) -> None:
     extractor.push_ecg(np.zeros(round(fc.window_s * fc.ecg_fs)))
     extractor.features()
     StreamingResampler(250.0, fc.eeg_fs, 2).process(np.zeros((2, 300)))
-    stats = WindowStats(2, 4, 1.0)
+    stats = BlockStatistics(2, 4, 1.0)
     x = np.zeros((2, 8))
     stats.add(x, np.zeros(x.shape, dtype=bool), x)
     stats.close_block()

@@ -1,81 +1,35 @@
-"""Runtime building blocks: ring buffer, quality checks, channel
+"""Runtime building blocks: quality checks, channel
 maps and the refusal of sources that cannot feed a bundle, Decision JSON, sinks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from edge_emotion.decision import Decision
+from edge_emotion.kernels.blockstats import WindowStatistics
 from edge_emotion.kernels.config import FeatureConfig
 from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
-from edge_emotion.quality import QualityConfig, WindowStats, assess_heart, assess_signal
-from edge_emotion.ringbuffer import RingBuffer
+from edge_emotion.quality import QualityConfig, assess_heart, assess_signal
 from edge_emotion.sinks import JsonlSink, StdoutSink
 from edge_emotion.source import ChannelInfo, StreamInfo
-
-
-def test_ring_buffer_keeps_newest_contiguously():
-    rb = RingBuffer(2, 7)
-    stream = np.arange(200.0).reshape(2, 100)
-    i = 0
-    for n in [3, 0, 5, 7, 1, 12, 2, 30]:
-        rb.push(stream[:, i : i + n])
-        i += n
-        held = min(i, 7)
-        np.testing.assert_array_equal(rb.latest(), stream[:, i - held : i])
-        assert rb.latest().strides[1] == rb.latest().itemsize  # rows are contiguous views
-        np.testing.assert_array_equal(rb.latest(2), stream[:, i - 2 : i])
-    with pytest.raises(ValueError, match="shape"):
-        rb.push(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="n must be"):
-        rb.latest(8)
-
-
-def test_window_stats_match_numpy_over_the_last_blocks():
-    rng = np.random.default_rng(3)
-    ws = WindowStats(3, n_blocks=4, saturation_uv=100.0)
-    blocks = []
-    for _ in range(9):
-        x = rng.standard_normal((3, int(rng.integers(5, 30)))) * 10 + 60_000.0
-        x[1, :2] = -150.0  # beyond the (negative) rail
-        miss = rng.random(x.shape) < 0.1
-        for part in np.array_split(np.arange(x.shape[1]), 3):
-            ws.add(x[:, part], miss[:, part], x[:, part])
-        ws.close_block()
-        blocks.append((x, miss))
-    win = ws.window()
-    xs = np.concatenate([b[0] for b in blocks[-4:]], axis=1)
-    ms = np.concatenate([b[1] for b in blocks[-4:]], axis=1)
-    np.testing.assert_allclose(win["std"], xs.std(axis=1), rtol=1e-9)
-    np.testing.assert_array_equal(win["missing"], ms.sum(axis=1))
-    np.testing.assert_array_equal(win["saturated"], (np.abs(xs) >= 100.0).sum(axis=1))
-    assert win["count"][0] == xs.shape[1]
-    assert (win["flat_fraction"] == 0).all()
-    # One block of a channel gone flat (lead-off) shows as a quarter of the window.
-    x = rng.standard_normal((3, 20)) * 10
-    x[2] = 5.0
-    ws.add(x, np.zeros(x.shape, bool), x)
-    ws.close_block()
-    win = ws.window(flat_std_uv=0.5)
-    np.testing.assert_allclose(win["flat_fraction"], [0.0, 0.0, 0.25])
-    q = assess_signal(win, ["A", "B", "C"], QualityConfig(saturation_uv=1e9))
-    assert q.flat_channels == ["C"]
 
 
 def test_assess_signal_reasons():
     cfg = QualityConfig()
     names = ["A", "B", "C"]
-    good = {
-        "count": np.full(3, 1000.0),
-        "std": np.full(3, 20.0),
-        "missing": np.zeros(3),
-        "saturated": np.zeros(3),
-    }
+    good = WindowStatistics(
+        count=np.full(3, 1000.0),
+        std=np.full(3, 20.0),
+        missing=np.zeros(3),
+        saturated=np.zeros(3),
+        flat_fraction=np.zeros(3),
+    )
     assert assess_signal(good, names, cfg).ok
-    bad = dict(
+    bad = dataclasses.replace(
         good,
         std=np.array([20.0, 0.01, 20.0]),
         missing=np.array([0.0, 0.0, 300.0]),
@@ -90,12 +44,13 @@ def test_assess_signal_reasons():
 def test_assess_heart():
     cfg = QualityConfig()
     q = assess_signal(
-        {
-            "count": np.ones(1) * 100,
-            "std": np.ones(1) * 300,
-            "missing": np.zeros(1),
-            "saturated": np.zeros(1),
-        },
+        WindowStatistics(
+            count=np.ones(1) * 100,
+            std=np.ones(1) * 300,
+            missing=np.zeros(1),
+            saturated=np.zeros(1),
+            flat_fraction=np.zeros(1),
+        ),
         ["ECG"],
         cfg,
     )
