@@ -38,15 +38,11 @@ from edge_emotion.kernels.blockstats import BlockStatistics
 from edge_emotion.kernels.resample import StreamingResampler, rational_ratio
 from edge_emotion.kernels.rpeaks import FS_MIN_HZ
 from edge_emotion.quality import ModalityQuality, QualityConfig, assess_heart, assess_signal
-from edge_emotion.source import Chunk, SourceError, StreamInfo
+from edge_emotion.source import Chunk, SourceError, SourceExhausted, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
 
 POLICIES = ("abstain", "fallback")
-
-
-class SourceExhausted(SourceError):
-    """A recording reached its end (not an error: the run stops)."""
 
 
 class ConfigurationError(ValueError):

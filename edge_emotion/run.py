@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_emotion.decision import Decision
+from edge_emotion.engines import BACKENDS
 from edge_emotion.loop import (
     POLICIES,
     Classifier,
@@ -43,7 +44,6 @@ from edge_emotion.source import SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "onnxruntime-fp32", "torch")
 DEMO_DURATION_S = 25.0
 
 

@@ -14,7 +14,7 @@ import pytest
 from scipy.signal import welch
 
 from edge_emotion.demo_recording import synth_ecg, synth_eeg, write_demo_recording
-from edge_emotion.loop import SourceExhausted
+from edge_emotion.source import SourceExhausted
 
 pytest.importorskip("brainflow")
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
