@@ -30,14 +30,22 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from edge_emotion.decision import Decision
+from edge_emotion.decision import AbstainReason, Decision
 from edge_emotion.kernels.blockstats import BlockStatistics
 from edge_emotion.kernels.resample import StreamingResampler, rational_ratio
 from edge_emotion.kernels.rpeaks import FS_MIN_HZ
-from edge_emotion.quality import ModalityQuality, QualityConfig, assess_heart, assess_signal
+from edge_emotion.quality import (
+    ModalityQuality,
+    QualityConfig,
+    abstention,
+    assess_features,
+    assess_heart,
+    assess_signal,
+)
 from edge_emotion.source import Chunk, SourceError, SourceExhausted, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
@@ -211,6 +219,7 @@ class _Lane:
         self.pending_n = 0
         self.last_value = np.zeros(self.n_ch)
         self.last_ts: float | None = None
+        self.last_ts_consumed: float | None = None  # timestamp of the newest sample taken
         self.last_arrival = 0.0
         self.board_count = 0  # board samples consumed
         self.model_count = 0  # model samples handed to the extractor
@@ -400,16 +409,8 @@ class Classifier:
         eeg_lane, ecg_lane = self.lanes["eeg"], self.lanes["ecg"]
         eeg_new = eeg_lane.take(targets["eeg"])
         ecg_new = ecg_lane.take(targets["ecg"])
-        window_end_s = (self.hop + 1) * self.hop_s
         arrival = max(eeg_lane.last_arrival, ecg_lane.last_arrival)
-        d = Decision(
-            hop=self.hop,
-            window_end_s=window_end_s,
-            window_end_ts=getattr(eeg_lane, "last_ts_consumed", None),
-            policy=self.config.policy,
-            backend=getattr(self.engine, "name", ""),
-        )
-        lat = d.latency_ms
+        latency: dict[str, float] = {}
         try:
             self.extractor.push_eeg(eeg_new)
             self.extractor.push_ecg(ecg_new[0])
@@ -424,10 +425,11 @@ class Classifier:
             lane.stats.close_block()
         warm = min((lane.model_count / self.window_samples[m]) for m, lane in self.lanes.items())
         if warm < 1.0:
-            lat["total"] = 1e3 * (clock() - arrival)
-            d.abstained = True
-            d.reason = f"warming up ({warm * self.fc.window_s:.2f}/{self.fc.window_s:g} s of data)"
-            return d
+            latency["total"] = 1e3 * (clock() - arrival)
+            detail = f"warming up ({warm * self.fc.window_s:.2f}/{self.fc.window_s:g} s of data)"
+            return self._record(
+                _Outcome.abstain(AbstainReason.NOT_ENOUGH_DATA, detail), {}, latency
+            )
         q = {
             m: assess_signal(
                 lane.stats.window(self.config.quality.flat_std_uv),
@@ -438,42 +440,37 @@ class Classifier:
         }
         t_q = clock()
         features = None
+        outcome = None
         if q["eeg"].ok or q["ecg"].ok:
             try:
                 de_map, hrv = self.extractor.features()
                 features = (np.asarray(de_map), np.asarray(hrv))
             except (ValueError, RuntimeError, FloatingPointError) as exc:
-                d.abstained = True
-                d.reason = f"features failed: {exc}"
+                outcome = _Outcome.abstain(AbstainReason.FEATURES_FAILED, f"features failed: {exc}")
         t_f = clock()
-        lat["features"] = 1e3 * ((t_push - t0) + (t_f - t_q))
-        lat["quality"] = 1e3 * (t_q - t_push)
+        latency["features"] = 1e3 * ((t_push - t0) + (t_f - t_q))
+        latency["quality"] = 1e3 * (t_q - t_push)
         if features is not None:
             de_map, hrv = features
             if q["ecg"].ok:
                 assess_heart(hrv, q["ecg"], self.config.quality)
-            if not np.isfinite(de_map).all():
-                q["eeg"].ok = False
-                q["eeg"].reasons.append("non-finite EEG features")
-            if not np.isfinite(hrv).all():
-                q["ecg"].ok = False
-                q["ecg"].reasons.append("non-finite HRV features")
-        d.quality = {m: qm.to_dict() for m, qm in q.items()}
-        if features is not None and not d.abstained:
-            self._infer(d, q, features)
-        elif not d.abstained:
-            d.abstained = True
-            d.reason = _reason(q)
+            assess_features(de_map, hrv, q)
+        quality = {m: qm.to_dict() for m, qm in q.items()}
+        if outcome is None:
+            if features is not None:
+                outcome = self._infer(q, features)
+            else:
+                outcome = _Outcome.abstain(*abstention(q))
         t_end = clock()
-        lat["inference"] = 1e3 * (t_end - t_f)
-        lat["total"] = 1e3 * (t_end - arrival)
-        return d
+        latency["inference"] = 1e3 * (t_end - t_f)
+        latency["total"] = 1e3 * (t_end - arrival)
+        return self._record(outcome, quality, latency)
 
-    def _infer(self, d: Decision, q: dict[str, ModalityQuality], features) -> None:
+    def _infer(self, q: dict[str, ModalityQuality], features) -> _Outcome:
         de_map, hrv = features
         eeg_in = np.ascontiguousarray(de_map[None], dtype=np.float32)
         ecg_in = np.ascontiguousarray(hrv.reshape(1, 1, -1), dtype=np.float32)
-        good = [m for m in ("eeg", "ecg") if q[m].ok]
+        good = tuple(m for m in ("eeg", "ecg") if q[m].ok)
         try:
             if len(good) == 2:
                 probs = self.engine.predict(eeg_in, ecg_in)
@@ -481,25 +478,57 @@ class Classifier:
                 m = good[0]
                 probs = self.fallback_engines[m](eeg_in if m == "eeg" else ecg_in)
             else:
-                d.abstained = True
-                d.reason = _reason(q)
-                return
+                return _Outcome.abstain(*abstention(q))
         except (ValueError, RuntimeError) as exc:
-            d.abstained = True
-            d.reason = f"inference failed: {exc}"
-            log.warning("inference failed at hop %d: %s", d.hop, exc)
-            return
+            log.warning("inference failed at hop %d: %s", self.hop, exc)
+            return _Outcome.abstain(AbstainReason.MODEL_ERROR, f"inference failed: {exc}")
         p = np.asarray(probs, dtype=np.float64).reshape(-1)
         if p.size != len(self.targets) or not np.isfinite(p).all():
-            d.abstained = True
-            d.reason = f"engine returned invalid probabilities {p.tolist()}"
-            return
-        d.modalities = good
-        d.probabilities = {t: float(v) for t, v in zip(self.targets, p, strict=True)}
-        d.labels = {
-            t: ("high" if v >= self.thresholds[t] else "low")
-            for t, v in zip(self.targets, p, strict=True)
-        }
+            return _Outcome.abstain(
+                AbstainReason.INVALID_OUTPUT, f"engine returned invalid probabilities {p.tolist()}"
+            )
+        return _Outcome(
+            AbstainReason.NONE,
+            None,
+            {t: float(v) for t, v in zip(self.targets, p, strict=True)},
+            {
+                t: ("high" if v >= self.thresholds[t] else "low")
+                for t, v in zip(self.targets, p, strict=True)
+            },
+            good,
+        )
+
+    def _record(
+        self, outcome: _Outcome, quality: dict[str, dict], latency: dict[str, float]
+    ) -> Decision:
+        return Decision(
+            hop=self.hop,
+            window_end_s=(self.hop + 1) * self.hop_s,
+            window_end_ts=self.lanes["eeg"].last_ts_consumed,
+            probabilities=outcome.probabilities,
+            labels=outcome.labels,
+            reason=outcome.reason,
+            detail=outcome.detail,
+            modalities=outcome.modalities,
+            policy=self.config.policy,
+            quality=quality,
+            latency_ms=latency,
+            backend=self.engine.name,
+        )
+
+
+class _Outcome(NamedTuple):
+    """What a hop concluded, before it becomes a :class:`Decision`."""
+
+    reason: AbstainReason
+    detail: str | None = None
+    probabilities: dict[str, float] | None = None
+    labels: dict[str, str] | None = None
+    modalities: tuple[str, ...] = ()
+
+    @classmethod
+    def abstain(cls, reason: AbstainReason, detail: str) -> _Outcome:
+        return cls(reason, detail)
 
 
 def warm_up(bundle, engine, extractor_factory: Callable | None = None) -> None:
@@ -523,10 +552,6 @@ def warm_up(bundle, engine, extractor_factory: Callable | None = None) -> None:
     stats.add(x, np.zeros(x.shape, dtype=bool), x)
     stats.close_block()
     stats.window(0.5)
-
-
-def _reason(q: dict[str, ModalityQuality]) -> str:
-    return "; ".join(f"{m} bad: {', '.join(qm.reasons)}" for m, qm in q.items() if not qm.ok)
 
 
 @dataclass

@@ -10,10 +10,13 @@ its rail), and for ECG an implausible heart rate or too few beats in the window.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from edge_emotion.decision import AbstainReason, dominant_reason
 from edge_emotion.kernels.blockstats import WindowStatistics
 
 
@@ -48,17 +51,34 @@ class QualityConfig:
             raise ValueError(f"min_beats must be at least 1, got {self.min_beats!r}")
 
 
+class QualityProblem(NamedTuple):
+    """One failed check: its code and the words a person reads."""
+
+    reason: AbstainReason
+    text: str
+
+
 @dataclass
 class ModalityQuality:
-    """The verdict on one modality's window; ``reasons`` is empty when ``ok``."""
+    """The verdict on one modality's window: ``ok`` when no check found a problem."""
 
-    ok: bool
-    reasons: list[str] = field(default_factory=list)
     missing_fraction: float = 0.0
     flat_channels: list[str] = field(default_factory=list)
     saturated_channels: list[str] = field(default_factory=list)
     heart_rate_bpm: float | None = None
     n_beats: int | None = None
+    problems: list[QualityProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def reasons(self) -> list[str]:
+        return [p.text for p in self.problems]
+
+    def add(self, reason: AbstainReason, text: str) -> None:
+        self.problems.append(QualityProblem(reason, text))
 
     def to_dict(self) -> dict:
         d = {
@@ -82,21 +102,20 @@ def assess_signal(
     fraction taken with ``config.flat_std_uv``)."""
     count = np.maximum(stats.count, 1.0)
     missing = float((stats.missing / count).max())
-    q = ModalityQuality(ok=True, missing_fraction=missing)
+    q = ModalityQuality(missing_fraction=missing)
     if missing > config.max_missing_fraction:
-        q.reasons.append(f"{100 * missing:.0f}% samples missing")
+        q.add(AbstainReason.SAMPLES_MISSING, f"{100 * missing:.0f}% samples missing")
     # A lead that comes off mid-window leaves flat blocks before the whole window is flat.
     bad_flat = (stats.std < config.flat_std_uv) | (stats.flat_fraction > config.max_flat_fraction)
     bad_sat = stats.saturated / count > config.max_saturated_fraction
     flat = [nm for nm, b in zip(names, bad_flat, strict=True) if b] if bad_flat.any() else []
     if flat:
         q.flat_channels = flat
-        q.reasons.append(f"flat/lead-off: {','.join(flat)}")
+        q.add(AbstainReason.LEAD_OFF, f"flat/lead-off: {','.join(flat)}")
     sat = [nm for nm, b in zip(names, bad_sat, strict=True) if b] if bad_sat.any() else []
     if sat:
         q.saturated_channels = sat
-        q.reasons.append(f"saturated: {','.join(sat)}")
-    q.ok = not q.reasons
+        q.add(AbstainReason.SATURATED, f"saturated: {','.join(sat)}")
     return q
 
 
@@ -110,7 +129,33 @@ def assess_heart(rr_s: np.ndarray, quality: ModalityQuality, config: QualityConf
     if rr.size:
         quality.heart_rate_bpm = float(60.0 / rr.mean())
     if rr.size < config.min_beats:
-        quality.reasons.append(f"too few beats ({rr.size} < {config.min_beats})")
+        quality.add(AbstainReason.TOO_FEW_BEATS, f"too few beats ({rr.size} < {config.min_beats})")
     elif not (config.min_heart_rate_bpm <= quality.heart_rate_bpm <= config.max_heart_rate_bpm):
-        quality.reasons.append(f"implausible heart rate {quality.heart_rate_bpm:.0f} bpm")
-    quality.ok = not quality.reasons
+        quality.add(
+            AbstainReason.HEART_RATE_IMPLAUSIBLE,
+            f"implausible heart rate {quality.heart_rate_bpm:.0f} bpm",
+        )
+
+
+def assess_features(
+    de_map: np.ndarray, hrv: np.ndarray, qualities: Mapping[str, ModalityQuality]
+) -> None:
+    """Mark a modality whose features came out NaN/inf (the engine refuses them)."""
+    if not np.isfinite(de_map).all():
+        qualities["eeg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite EEG features")
+    if not np.isfinite(hrv).all():
+        qualities["ecg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite HRV features")
+
+
+def abstention(qualities: Mapping[str, ModalityQuality]) -> tuple[AbstainReason, str]:
+    """The code and detail of a window that abstains because of its bad modalities.
+
+    The code is the first problem found (in either modality) by the order of
+    :data:`edge_emotion.decision.QUALITY_PRECEDENCE`; the detail lists every problem,
+    e.g. ``"eeg bad: 5% samples missing, flat/lead-off: O1; ecg bad: too few beats (3 < 5)"``.
+    """
+    bad = {m: q for m, q in qualities.items() if not q.ok}
+    if not bad:
+        raise ValueError("abstention() needs at least one modality that failed its checks")
+    reason = dominant_reason(p.reason for q in bad.values() for p in q.problems)
+    return reason, "; ".join(f"{m} bad: {', '.join(q.reasons)}" for m, q in bad.items())

@@ -62,7 +62,7 @@ class _Summary:
         self.records += 1
         if d.abstained:
             self.abstained += 1
-            self.reasons[(d.reason or "").split(" (")[0].split(":")[0]] += 1
+            self.reasons[d.reason.label] += 1
         elif "inference" in d.latency_ms:
             self.total_ms.append(d.latency_ms["total"])
             self.features_ms.append(d.latency_ms.get("features", np.nan))

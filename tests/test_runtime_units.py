@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_emotion.decision import Decision
+from edge_emotion.decision import AbstainReason, Decision
 from edge_emotion.kernels.blockstats import WindowStatistics
 from edge_emotion.kernels.config import FeatureConfig
 from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
@@ -62,7 +62,7 @@ def test_assess_heart():
     rr[:3] = 0.8
     assess_heart(rr, q, cfg)
     assert not q.ok and "too few beats" in q.reasons[0]
-    q.reasons.clear()
+    q.problems.clear()
     rr[:20] = 0.2  # 300 bpm
     assess_heart(rr, q, cfg)
     assert not q.ok and "implausible heart rate" in q.reasons[0]
@@ -130,7 +130,12 @@ def test_channel_map_parsing(tmp_path):
 
 def _decision(hop, abstained=False):
     if abstained:
-        return Decision(hop=hop, window_end_s=hop * 0.25, abstained=True, reason="warming up")
+        return Decision(
+            hop=hop,
+            window_end_s=hop * 0.25,
+            reason=AbstainReason.NOT_ENOUGH_DATA,
+            detail="warming up",
+        )
     return Decision(
         hop=hop,
         window_end_s=hop * 0.25,
@@ -153,6 +158,9 @@ def test_jsonl_sink_flushes_every_record(tmp_path):
     recs = [json.loads(s) for s in lines]
     assert [r["hop"] for r in recs] == [0, 1, 2]
     assert recs[1]["abstained"] and recs[1]["probabilities"] is None
+    assert recs[1]["reason"] == "warming up"
+    assert recs[1]["reason_code"] == {"name": "NOT_ENOUGH_DATA", "number": 3}
+    assert recs[0]["reason_code"] == {"name": "NONE", "number": 0}
     assert recs[2]["labels"] == {"arousal": "high", "valence": "low"}
 
 
