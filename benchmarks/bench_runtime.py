@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.demo_recording import synth_ecg, synth_eeg
 from edge_emotion.engines import create_engine
-from edge_emotion.loop import Classifier, LoopConfig
 from edge_emotion.source import ChannelInfo, Chunk, StreamInfo
 
 FS = 250.0

@@ -28,17 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_emotion.classifier import POLICIES, Classifier, LoopConfig, warm_up
 from edge_emotion.decision import Decision
 from edge_emotion.engines import BACKENDS
-from edge_emotion.loop import (
-    POLICIES,
-    Classifier,
-    ConfigurationError,
-    LoopConfig,
-    plan_lanes,
-    run,
-    warm_up,
-)
+from edge_emotion.lane_plan import ConfigurationError, plan_lanes
+from edge_emotion.loop import run
 from edge_emotion.quality import QualityConfig
 from edge_emotion.source import SourceError, StreamInfo
 

@@ -50,8 +50,8 @@ def demo_decisions(
 ) -> list[dict]:
     """The decision records of ``duration_s`` of the looped demo, as JSON-able dicts."""
     from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.classifier import Classifier, LoopConfig
     from edge_emotion.engines import create_engine
-    from edge_emotion.loop import Classifier, LoopConfig
     from edge_emotion.source import Chunk
 
     rows, fs, streams = demo_board_samples(folder)

@@ -153,8 +153,8 @@ class _Engine:
 
 
 def _last_decision(engine, extractor_factory=None):
+    from edge_emotion.classifier import Classifier
     from edge_emotion.demo_recording import synth_ecg, synth_eeg
-    from edge_emotion.loop import Classifier
     from edge_emotion.source import ChannelInfo, Chunk, StreamInfo
 
     bundle = load_bundle(DEMO_BUNDLE_PATH)

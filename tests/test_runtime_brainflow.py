@@ -194,11 +194,12 @@ def test_bridge_source_end_to_end_with_device_emulator():
     import threading
 
     from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.classifier import Classifier, LoopConfig, warm_up
     from edge_emotion.engines import create_engine
     from edge_emotion.firmware_bridge.downlink import BridgeSink
     from edge_emotion.firmware_bridge.emulator import DeviceEmulator, EmulatorConfig, serve_tcp
     from edge_emotion.firmware_bridge.source import open_bridge_source
-    from edge_emotion.loop import Classifier, LoopConfig, run, warm_up
+    from edge_emotion.loop import run
 
     bundle = load_bundle(DEMO_BUNDLE_PATH)
     engine = create_engine(bundle, "onnxruntime")

@@ -9,10 +9,12 @@ import json
 import numpy as np
 import pytest
 
+from edge_emotion.classifier import LoopConfig
 from edge_emotion.decision import AbstainReason, Decision
 from edge_emotion.kernels.blockstats import WindowStatistics
 from edge_emotion.kernels.config import FeatureConfig
-from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
+from edge_emotion.lane import hold_missing
+from edge_emotion.lane_plan import ConfigurationError, plan_lanes
 from edge_emotion.quality import QualityConfig, assess_heart, assess_signal
 from edge_emotion.sinks import JsonlSink, StdoutSink
 from edge_emotion.source import ChannelInfo, StreamInfo
@@ -71,7 +73,7 @@ def test_assess_heart():
 def test_hold_missing_replaces_nonfinite_with_previous_value():
     last = np.array([1.0, 2.0])
     x = np.array([[np.nan, 5.0, np.nan, np.inf, 7.0], [3.0, np.nan, np.nan, 4.0, np.nan]])
-    v, m = _hold_missing(x, last)
+    v, m = hold_missing(x, last)
     np.testing.assert_array_equal(v, [[1.0, 5.0, 5.0, 5.0, 7.0], [3.0, 3.0, 3.0, 4.0, 4.0]])
     np.testing.assert_array_equal(m, ~np.isfinite(x))
     np.testing.assert_array_equal(last, [7.0, 4.0])
