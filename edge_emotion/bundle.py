@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +193,8 @@ class Bundle:
         return None
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """Boolean decisions (B, n_targets): P(high) >= the target's threshold."""
+        """Boolean decisions, (..., n_targets) like ``probabilities``: P(high) >= the
+        target's threshold. The one place a bundle's thresholds are applied."""
         thr = np.array([self.thresholds[t] for t in self.targets], dtype=np.float64)
         return np.asarray(probabilities) >= thr
 
@@ -431,12 +431,3 @@ def _check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Pat
         if roles.count(role) > 1:
             problems.append(f"files lists more than one {role!r} file")
     return files
-
-
-def manifest_float(value: Any) -> float | None:
-    """A JSON-safe float (None for NaN/inf) for metrics written into manifests."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None

@@ -103,7 +103,6 @@ class Classifier:
         self.engine = engine
         self.fc = bundle.feature_config
         self.targets = tuple(bundle.targets)
-        self.thresholds = dict(bundle.thresholds)
         self.fallback_engines = dict(fallback_engines or {})
         if self.config.policy == "fallback":
             lacking = [m for m in ("eeg", "ecg") if m not in self.fallback_engines]
@@ -260,14 +259,12 @@ class Classifier:
             return _Outcome.abstain(
                 AbstainReason.INVALID_OUTPUT, f"engine returned invalid probabilities {p.tolist()}"
             )
+        high = self.bundle.decide(p)
         return _Outcome(
             AbstainReason.NONE,
             None,
             {t: float(v) for t, v in zip(self.targets, p, strict=True)},
-            {
-                t: ("high" if v >= self.thresholds[t] else "low")
-                for t, v in zip(self.targets, p, strict=True)
-            },
+            {t: "high" if h else "low" for t, h in zip(self.targets, high, strict=True)},
             good,
         )
 

@@ -180,6 +180,11 @@ def test_engine_failure_and_invalid_output_have_their_codes():
     assert d.reason is AbstainReason.INVALID_OUTPUT and "invalid probabilities" in d.detail
     d = _last_decision(_Engine(lambda eeg, ecg: np.array([[0.9, 0.1]])))
     assert d.reason is AbstainReason.NONE and d.labels == {"arousal": "high", "valence": "low"}
+    # Labels are the bundle's decide(): P(high) exactly at a threshold is high.
+    thr = load_bundle(DEMO_BUNDLE_PATH).thresholds
+    at = np.array([[thr["arousal"], np.nextafter(thr["valence"], 0)]])
+    d = _last_decision(_Engine(lambda eeg, ecg: at))
+    assert d.labels == {"arousal": "high", "valence": "low"}
 
 
 def test_feature_failure_has_its_code():
