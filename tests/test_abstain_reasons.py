@@ -154,17 +154,14 @@ class _Engine:
 
 def _last_decision(engine, extractor_factory=None):
     from edge_emotion.classifier import Classifier
-    from edge_emotion.demo_recording import synth_ecg, synth_eeg
-    from edge_emotion.source import ChannelInfo, Chunk, StreamInfo
+    from edge_emotion.source import Chunk
+    from edge_emotion.synthetic import recording_streams, synthetic_recording
 
     bundle = load_bundle(DEMO_BUNDLE_PATH)
     fc = bundle.feature_config
-    rng = np.random.default_rng(2)
-    x = np.vstack([synth_eeg(fc.eeg_channels, 11.0, 250.0, rng), synth_ecg(11.0, 250.0, rng)[0]])
-    chans = (*(ChannelInfo(n, "eeg") for n in fc.eeg_channels), ChannelInfo("ECG", "ecg"))
-    clf = Classifier(
-        bundle, engine, (StreamInfo(250.0, chans),), extractor_factory=extractor_factory
-    )
+    x = synthetic_recording(fc.eeg_channels, 11.0, 250.0, np.random.default_rng(2))
+    streams = recording_streams(fc.eeg_channels, 250.0, fc.ecg_channel)
+    clf = Classifier(bundle, engine, streams, extractor_factory=extractor_factory)
     out = clf.feed(Chunk(0, x, np.arange(x.shape[1]) / 250.0))
     assert len(out) == 44 and all(d.reason is AbstainReason.NOT_ENOUGH_DATA for d in out[:39])
     return out[-1]

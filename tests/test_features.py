@@ -14,6 +14,7 @@ from edge_emotion.kernels.features import (
     samples_before,
     trial_features,
 )
+from edge_emotion.synthetic import synthetic_ecg
 
 
 def test_config_defaults_match_contract():
@@ -95,8 +96,6 @@ def test_config_from_dict_rejects_unknown_and_wrong_format():
 
 def _signals(config: FeatureConfig, duration_s: float, seed: int = 0):
     """EEG with band structure + a realistic ECG (Gaussian-wave beats with RSA)."""
-    from edge_emotion.kernels.__main__ import synthetic_ecg
-
     rng = np.random.default_rng(seed)
     n = round(duration_s * config.eeg_fs)
     t = np.arange(n) / config.eeg_fs
@@ -104,7 +103,7 @@ def _signals(config: FeatureConfig, duration_s: float, seed: int = 0):
     eeg = np.cumsum(rng.standard_normal((n_ch, n)), axis=1) * 0.3
     eeg += 20 * rng.standard_normal((n_ch, 1)) * np.sin(2 * np.pi * 10.0 * t)
     eeg += 5 * rng.standard_normal((n_ch, n))
-    ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, seed=seed)
+    ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, np.random.default_rng(seed), 68.0)
     return eeg, ecg
 
 

@@ -16,9 +16,9 @@ import pytest
 from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
 from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
-from edge_emotion.demo_recording import synth_ecg, synth_eeg
 from edge_emotion.loop import run
-from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
+from edge_emotion.source import Chunk, SourceError
+from edge_emotion.synthetic import recording_streams, synthetic_recording
 
 FS = 250.0
 HOP_S = 0.25
@@ -47,17 +47,13 @@ def engine(bundle):
 @pytest.fixture(scope="module")
 def base_signal(bundle):
     """60 s of demo EEG (bundle channel order) + ECG at 250 Hz, shape (15, 15000)."""
-    rng = np.random.default_rng(7)
-    eeg = synth_eeg(bundle.feature_config.eeg_channels, 60.0, FS, rng)
-    ecg, _ = synth_ecg(60.0, FS, rng)
-    return np.vstack([eeg, ecg[None]])
+    fc = bundle.feature_config
+    return synthetic_recording(fc.eeg_channels, 60.0, FS, np.random.default_rng(7))
 
 
 def _streams(bundle):
     fc = bundle.feature_config
-    eeg = tuple(ChannelInfo(n, "eeg") for n in fc.eeg_channels)
-    chans = (*eeg, ChannelInfo(fc.ecg_channel, "ecg"))
-    return (StreamInfo(FS, chans),)
+    return recording_streams(fc.eeg_channels, FS, fc.ecg_channel)
 
 
 def _inject(x: np.ndarray, t0: float) -> np.ndarray:
