@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 
 from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
-from edge_emotion.demo_recording import synth_ecg, synth_eeg
+from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.engines import create_engine
-from edge_emotion.loop import Classifier, LoopConfig
-from edge_emotion.source import ChannelInfo, Chunk, StreamInfo
+from edge_emotion.source import Chunk
+from edge_emotion.synthetic import recording_streams, synthetic_recording
 
 FS = 250.0
 WARM_S = 12.0
@@ -41,16 +41,13 @@ def bundle():
 
 @pytest.fixture(scope="module")
 def signal(bundle):
-    rng = np.random.default_rng(11)
-    eeg = synth_eeg(bundle.feature_config.eeg_channels, 60.0, FS, rng)
-    ecg, _ = synth_ecg(60.0, FS, rng)
-    return np.vstack([eeg, ecg[None]])
+    fc = bundle.feature_config
+    return synthetic_recording(fc.eeg_channels, 60.0, FS, np.random.default_rng(11))
 
 
 def _streams(bundle):
     fc = bundle.feature_config
-    chans = tuple(ChannelInfo(n, "eeg") for n in fc.eeg_channels)
-    return (StreamInfo(FS, (*chans, ChannelInfo(fc.ecg_channel, "ecg"))),)
+    return recording_streams(fc.eeg_channels, FS, fc.ecg_channel)
 
 
 class _HopFeeder:
@@ -66,7 +63,7 @@ class _HopFeeder:
 
     def next_end(self) -> int:
         self.k += 1
-        return self.lane.board_needed(self.k * self.hop_m)
+        return self.lane.resampler.inputs_for(self.k * self.hop_m)
 
     def feed_until(self, n_samples: int) -> None:
         while self.i < n_samples:
@@ -117,7 +114,7 @@ def test_hop_latency_reference_batch_recompute(benchmark, bundle, signal):
     from scipy.signal import resample_poly
 
     from edge_emotion.kernels.features import trial_features
-    from edge_emotion.resample import rational_ratio
+    from edge_emotion.kernels.resample import rational_ratio
 
     fc = bundle.feature_config
     engine = create_engine(bundle, "onnxruntime")

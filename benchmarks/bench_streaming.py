@@ -16,12 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_emotion.kernels.__main__ import synthetic_ecg
-from edge_emotion.kernels.features import (
-    FeatureConfig,
-    StreamingFeatureExtractor,
-    samples_before,
-)
+from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.kernels.features import StreamingFeatureExtractor, samples_before
+from edge_emotion.synthetic import synthetic_ecg
 
 CONFIG = FeatureConfig(eeg_fs=128.0, ecg_fs=250.0)
 ROUNDS = 3000
@@ -38,7 +35,7 @@ class HopFeeder:
         t = np.arange(n) / config.eeg_fs
         n_ch = len(config.eeg_channels)
         self.eeg = 10 * rng.standard_normal((n_ch, n)) + 20 * np.sin(2 * np.pi * 10 * t)
-        self.ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, seed=seed)
+        self.ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, np.random.default_rng(seed), 68.0)
         self.config = config
         self.hop = 0
         self.ne = self.nc = 0

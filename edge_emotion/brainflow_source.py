@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
+from edge_emotion.source import ChannelInfo, Chunk, SourceError, SourceExhausted, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
 
@@ -276,7 +276,7 @@ class BrainFlowSource:
                     data = self._shim.get_board_data()
                     break
                 if self._exhausted():
-                    raise _exhausted_error()
+                    raise SourceExhausted("end of recording")
                 if time.monotonic() >= deadline:
                     return []
                 time.sleep(self.config.poll_s)
@@ -312,9 +312,3 @@ class BrainFlowSource:
                 log.info("released %s", board_name(self.board_id))
             except bf.BrainFlowError as exc:
                 log.warning("release_session failed: %s", exc)
-
-
-def _exhausted_error():
-    from edge_emotion.loop import SourceExhausted
-
-    return SourceExhausted("end of recording")

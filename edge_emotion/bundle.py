@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge_emotion.kernels.config import FeatureConfig
 
 SCHEMA = "edge_emotion.bundle/1"
 SUPPORTED_SCHEMAS = (SCHEMA,)
@@ -165,7 +166,7 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
-    feature_config: Any  # edge_emotion.kernels.features.FeatureConfig
+    feature_config: FeatureConfig
     normalization: Normalization
     targets: tuple[str, ...]
     thresholds: dict[str, float]
@@ -192,7 +193,8 @@ class Bundle:
         return None
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """Boolean decisions (B, n_targets): P(high) >= the target's threshold."""
+        """Boolean decisions, (..., n_targets) like ``probabilities``: P(high) >= the
+        target's threshold. The one place a bundle's thresholds are applied."""
         thr = np.array([self.thresholds[t] for t in self.targets], dtype=np.float64)
         return np.asarray(probabilities) >= thr
 
@@ -204,14 +206,6 @@ def sha256_file(path: Path | str, chunk_bytes: int = 1 << 20) -> str:
         while block := f.read(chunk_bytes):
             h.update(block)
     return h.hexdigest()
-
-
-def _feature_config_class():
-    # Imported late so that a missing/broken kernels install is reported as a bundle
-    # problem with its cause rather than as an ImportError at runtime import.
-    from edge_emotion.kernels.features import FeatureConfig
-
-    return FeatureConfig
 
 
 def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
@@ -300,18 +294,13 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
     )
 
 
-def _check_feature_config(manifest: dict, problems: list[str]):
+def _check_feature_config(manifest: dict, problems: list[str]) -> FeatureConfig | None:
     raw = manifest["feature_config"]
-    try:
-        feature_config_cls = _feature_config_class()
-    except ImportError as exc:
-        problems.append(f"cannot import edge_emotion.kernels.features.FeatureConfig: {exc}")
-        return None
     if not isinstance(raw, dict):
         problems.append(f"feature_config must be an object, got {type(raw).__name__}")
         return None
     try:
-        config = feature_config_cls.from_dict(raw)
+        config = FeatureConfig.from_dict(raw)
     except (TypeError, ValueError, KeyError) as exc:
         problems.append(f"feature_config is invalid: {exc}")
         return None
@@ -324,7 +313,7 @@ def _check_feature_config(manifest: dict, problems: list[str]):
     return config
 
 
-def _check_channels(channels: Any, config, problems: list[str]) -> None:
+def _check_channels(channels: Any, config: FeatureConfig, problems: list[str]) -> None:
     if not isinstance(channels, list) or not all(
         isinstance(c, dict) and isinstance(c.get("name"), str) and "role" in c for c in channels
     ):
@@ -377,7 +366,7 @@ def _check_targets(manifest: dict, problems: list[str]) -> tuple[tuple[str, ...]
     return tuple(targets), thresholds
 
 
-def _check_io(manifest: dict, config, n_targets: int, problems: list[str]) -> None:
+def _check_io(manifest: dict, config: FeatureConfig, n_targets: int, problems: list[str]) -> None:
     expected_inputs = [
         (INPUT_EEG, [BATCH_DIM, *config.eeg_shape]),
         (INPUT_ECG, [BATCH_DIM, 1, *config.hrv_shape]),
@@ -442,12 +431,3 @@ def _check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Pat
         if roles.count(role) > 1:
             problems.append(f"files lists more than one {role!r} file")
     return files
-
-
-def manifest_float(value: Any) -> float | None:
-    """A JSON-safe float (None for NaN/inf) for metrics written into manifests."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None

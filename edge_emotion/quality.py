@@ -1,26 +1,23 @@
 """Signal-quality checks for one classification window.
 
-Statistics are accumulated per hop-sized block as samples arrive (count, mean and
-centred sum of squares by Welford's update, B. P. Welford, Technometrics 4(3), 1962;
-blocks combined with the pairwise formula of Chan, Golub & LeVeque, "Algorithms for
-computing the sample variance", 1983), so assessing a 10 s window
-costs a sum over 40 small blocks rather than a pass over the raw samples.
-
-Checks: missing samples (NaN/inf from the board, or gaps filled after a disconnect),
-flat lines (lead-off, a dead channel: the window, or more than ``max_flat_fraction`` of
-its hop blocks, with a standard deviation under ``flat_std_uv``), saturation (the
-amplifier at its rail), and for ECG an implausible heart rate or too few beats in the
-window.
+They read the window's per-channel statistics, accumulated per hop-sized block as
+samples arrive (:class:`edge_emotion.kernels.blockstats.BlockStatistics`). Checks:
+missing samples (NaN/inf from the board, or gaps filled after a disconnect), flat lines
+(lead-off, a dead channel: the window, or more than ``max_flat_fraction`` of its hop
+blocks, with a standard deviation under ``flat_std_uv``), saturation (the amplifier at
+its rail), and for ECG an implausible heart rate or too few beats in the window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
-from edge_emotion.ringbuffer import RingBuffer
+from edge_emotion.decision import AbstainReason, dominant_reason
+from edge_emotion.kernels.blockstats import WindowStatistics
 
 
 @dataclass(frozen=True)
@@ -54,17 +51,34 @@ class QualityConfig:
             raise ValueError(f"min_beats must be at least 1, got {self.min_beats!r}")
 
 
+class QualityProblem(NamedTuple):
+    """One failed check: its code and the words a person reads."""
+
+    reason: AbstainReason
+    text: str
+
+
 @dataclass
 class ModalityQuality:
-    """The verdict on one modality's window; ``reasons`` is empty when ``ok``."""
+    """The verdict on one modality's window: ``ok`` when no check found a problem."""
 
-    ok: bool
-    reasons: list[str] = field(default_factory=list)
     missing_fraction: float = 0.0
     flat_channels: list[str] = field(default_factory=list)
     saturated_channels: list[str] = field(default_factory=list)
     heart_rate_bpm: float | None = None
     n_beats: int | None = None
+    problems: list[QualityProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def reasons(self) -> list[str]:
+        return [p.text for p in self.problems]
+
+    def add(self, reason: AbstainReason, text: str) -> None:
+        self.problems.append(QualityProblem(reason, text))
 
     def to_dict(self) -> dict:
         d = {
@@ -81,139 +95,27 @@ class ModalityQuality:
         return d
 
 
-@njit(cache=True)
-def _accumulate(values, missing, raw, rail, block):
-    # Welford's update per sample into the open block (rows: n, mean, M2, missing, railed);
-    # NaN in ``raw`` compares False against the rail, so it is not counted as saturated.
-    n_ch, n = values.shape
-    for c in range(n_ch):
-        cnt = block[0, c]
-        mean = block[1, c]
-        m2 = block[2, c]
-        miss = 0
-        sat = 0
-        for i in range(n):
-            x = values[c, i]
-            cnt += 1.0
-            d = x - mean
-            mean += d / cnt
-            m2 += d * (x - mean)
-            if missing[c, i]:
-                miss += 1
-            if abs(raw[c, i]) >= rail:
-                sat += 1
-        block[0, c] = cnt
-        block[1, c] = mean
-        block[2, c] = m2
-        block[3, c] += miss
-        block[4, c] += sat
-
-
-class WindowStats:
-    """Per-channel running statistics of the last ``n_blocks`` blocks of a stream.
-
-    ``add(values, missing)`` accumulates samples into the open block; ``close_block()``
-    ends it (call it at every hop); ``window()`` combines the closed blocks.
-    ``values`` are the samples as fed onward (missing ones already replaced);
-    ``raw_abs_max`` marks saturation from the values the board delivered.
-    """
-
-    def __init__(self, n_channels: int, n_blocks: int, saturation_uv: float) -> None:
-        self.n_channels = int(n_channels)
-        self.n_blocks = int(n_blocks)
-        self.saturation_uv = float(saturation_uv)
-        # rows: count, mean, M2, missing, saturated — one row block per channel.
-        self._blocks = RingBuffer(5 * self.n_channels, self.n_blocks)
-        self._open = np.zeros((5, self.n_channels))
-
-    def reset(self) -> None:
-        self._blocks.clear()
-        self._open[:] = 0.0
-
-    def add(self, values: np.ndarray, missing: np.ndarray, raw: np.ndarray) -> None:
-        if values.shape[1]:
-            _accumulate(
-                np.ascontiguousarray(values, dtype=np.float64),
-                np.ascontiguousarray(missing, dtype=np.bool_),
-                np.ascontiguousarray(raw, dtype=np.float64),
-                self.saturation_uv,
-                self._open,
-            )
-
-    def close_block(self) -> None:
-        self._blocks.push(self._open.reshape(-1, 1))
-        self._open[:] = 0.0
-
-    def window(self, flat_std_uv: float = 0.0) -> dict[str, np.ndarray]:
-        """Per-channel ``count``, ``std``, ``missing`` and ``saturated`` over the closed
-        blocks, and ``flat_fraction``: the share of blocks whose standard deviation is
-        under ``flat_std_uv`` (µV)."""
-        out = np.empty((5, self.n_channels))
-        _combine(self._blocks.latest(), self.n_channels, float(flat_std_uv), out)
-        return {
-            "count": out[0],
-            "std": out[1],
-            "missing": out[2],
-            "saturated": out[3],
-            "flat_fraction": out[4],
-        }
-
-
-@njit(cache=True)
-def _combine(blocks, n_ch, flat_std, out):
-    # blocks rows: [count, mean, M2, missing, railed] x channels; columns: blocks.
-    nb = blocks.shape[1]
-    for c in range(n_ch):
-        total = 0.0
-        s = 0.0
-        for j in range(nb):
-            total += blocks[c, j]
-            s += blocks[c, j] * blocks[n_ch + c, j]
-        safe = max(total, 1.0)
-        mean = s / safe
-        m2 = 0.0
-        miss = 0.0
-        sat = 0.0
-        flat = 0
-        for j in range(nb):
-            n = blocks[c, j]
-            d = blocks[n_ch + c, j] - mean
-            m2 += blocks[2 * n_ch + c, j] + n * d * d
-            miss += blocks[3 * n_ch + c, j]
-            sat += blocks[4 * n_ch + c, j]
-            if n > 0 and np.sqrt(max(blocks[2 * n_ch + c, j], 0.0) / n) < flat_std:
-                flat += 1
-        out[0, c] = total
-        out[1, c] = np.sqrt(max(m2, 0.0) / safe)
-        out[2, c] = miss
-        out[3, c] = sat
-        out[4, c] = flat / nb if nb else 0.0
-
-
 def assess_signal(
-    stats: dict[str, np.ndarray], names: list[str], config: QualityConfig
+    stats: WindowStatistics, names: list[str], config: QualityConfig
 ) -> ModalityQuality:
-    """Missing, flat and saturated checks on one modality's window statistics."""
-    count = np.maximum(stats["count"], 1.0)
-    missing = float((stats["missing"] / count).max())
-    q = ModalityQuality(ok=True, missing_fraction=missing)
+    """Missing, flat and saturated checks on one modality's window statistics (the flat
+    fraction taken with ``config.flat_std_uv``)."""
+    count = np.maximum(stats.count, 1.0)
+    missing = float((stats.missing / count).max())
+    q = ModalityQuality(missing_fraction=missing)
     if missing > config.max_missing_fraction:
-        q.reasons.append(f"{100 * missing:.0f}% samples missing")
+        q.add(AbstainReason.SAMPLES_MISSING, f"{100 * missing:.0f}% samples missing")
     # A lead that comes off mid-window leaves flat blocks before the whole window is flat.
-    flat_frac = stats.get("flat_fraction")
-    bad_flat = stats["std"] < config.flat_std_uv
-    if flat_frac is not None:
-        bad_flat |= flat_frac > config.max_flat_fraction
-    bad_sat = stats["saturated"] / count > config.max_saturated_fraction
+    bad_flat = (stats.std < config.flat_std_uv) | (stats.flat_fraction > config.max_flat_fraction)
+    bad_sat = stats.saturated / count > config.max_saturated_fraction
     flat = [nm for nm, b in zip(names, bad_flat, strict=True) if b] if bad_flat.any() else []
     if flat:
         q.flat_channels = flat
-        q.reasons.append(f"flat/lead-off: {','.join(flat)}")
+        q.add(AbstainReason.LEAD_OFF, f"flat/lead-off: {','.join(flat)}")
     sat = [nm for nm, b in zip(names, bad_sat, strict=True) if b] if bad_sat.any() else []
     if sat:
         q.saturated_channels = sat
-        q.reasons.append(f"saturated: {','.join(sat)}")
-    q.ok = not q.reasons
+        q.add(AbstainReason.SATURATED, f"saturated: {','.join(sat)}")
     return q
 
 
@@ -227,7 +129,33 @@ def assess_heart(rr_s: np.ndarray, quality: ModalityQuality, config: QualityConf
     if rr.size:
         quality.heart_rate_bpm = float(60.0 / rr.mean())
     if rr.size < config.min_beats:
-        quality.reasons.append(f"too few beats ({rr.size} < {config.min_beats})")
+        quality.add(AbstainReason.TOO_FEW_BEATS, f"too few beats ({rr.size} < {config.min_beats})")
     elif not (config.min_heart_rate_bpm <= quality.heart_rate_bpm <= config.max_heart_rate_bpm):
-        quality.reasons.append(f"implausible heart rate {quality.heart_rate_bpm:.0f} bpm")
-    quality.ok = not quality.reasons
+        quality.add(
+            AbstainReason.HEART_RATE_IMPLAUSIBLE,
+            f"implausible heart rate {quality.heart_rate_bpm:.0f} bpm",
+        )
+
+
+def assess_features(
+    de_map: np.ndarray, hrv: np.ndarray, qualities: Mapping[str, ModalityQuality]
+) -> None:
+    """Mark a modality whose features came out NaN/inf (the engine refuses them)."""
+    if not np.isfinite(de_map).all():
+        qualities["eeg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite EEG features")
+    if not np.isfinite(hrv).all():
+        qualities["ecg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite HRV features")
+
+
+def abstention(qualities: Mapping[str, ModalityQuality]) -> tuple[AbstainReason, str]:
+    """The code and detail of a window that abstains because of its bad modalities.
+
+    The code is the first problem found (in either modality) by the order of
+    :data:`edge_emotion.decision.QUALITY_PRECEDENCE`; the detail lists every problem,
+    e.g. ``"eeg bad: 5% samples missing, flat/lead-off: O1; ecg bad: too few beats (3 < 5)"``.
+    """
+    bad = {m: q for m, q in qualities.items() if not q.ok}
+    if not bad:
+        raise ValueError("abstention() needs at least one modality that failed its checks")
+    reason = dominant_reason(p.reason for q in bad.values() for p in q.problems)
+    return reason, "; ".join(f"{m} bad: {', '.join(q.reasons)}" for m, q in bad.items())

@@ -28,22 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_emotion.classifier import POLICIES, Classifier, LoopConfig, warm_up
 from edge_emotion.decision import Decision
-from edge_emotion.loop import (
-    POLICIES,
-    Classifier,
-    ConfigurationError,
-    LoopConfig,
-    plan_lanes,
-    run,
-    warm_up,
-)
+from edge_emotion.engines import BACKENDS
+from edge_emotion.lane_plan import ConfigurationError, plan_lanes
+from edge_emotion.loop import run
 from edge_emotion.quality import QualityConfig
 from edge_emotion.source import SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "onnxruntime-fp32", "torch")
 DEMO_DURATION_S = 25.0
 
 
@@ -62,7 +56,7 @@ class _Summary:
         self.records += 1
         if d.abstained:
             self.abstained += 1
-            self.reasons[(d.reason or "").split(" (")[0].split(":")[0]] += 1
+            self.reasons[d.reason.label] += 1
         elif "inference" in d.latency_ms:
             self.total_ms.append(d.latency_ms["total"])
             self.features_ms.append(d.latency_ms.get("features", np.nan))

@@ -55,6 +55,10 @@ class SourceError(RuntimeError):
     """A source failed (disconnect, device error). The runtime retries with back-off."""
 
 
+class SourceExhausted(SourceError):
+    """A recording reached its end (not an error: the run stops)."""
+
+
 @runtime_checkable
 class Source(Protocol):
     """A stream of chunks. ``start`` returns the streams; ``read`` never blocks long."""

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             load_npz_features,
         )
         from edge_emotion.export.eav import is_eav_checkpoint
-        from edge_emotion.kernels.features import FeatureConfig
+        from edge_emotion.kernels.config import FeatureConfig
         from edge_emotion.training.checkpoint import read_weights_only
 
         ckpt = read_weights_only(args.checkpoint)

@@ -125,7 +125,7 @@ def export_bundle(
     """
     import torch
 
-    from edge_emotion.kernels.features import FeatureConfig
+    from edge_emotion.kernels.config import FeatureConfig
     from edge_emotion.training.models import build_model
 
     options = options or ExportOptions()

@@ -42,6 +42,7 @@ from edge_emotion.firmware_bridge.protocol import (
     encode_data,
     encode_info,
 )
+from edge_emotion.synthetic import synthetic_ecg
 
 # The 14 electrodes of the AMIGOS recordings (Emotiv EPOC), the default feature layout.
 EMOTIV_14 = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
@@ -103,7 +104,7 @@ def device_info(config: EmulatorConfig) -> DeviceInfo:
 
 def simulate_recording(config: EmulatorConfig, duration_s: float = 60.0) -> dict[int, np.ndarray]:
     """A plausible recording in µV: EEG = pink-ish noise + 10 Hz alpha (~20 µV RMS);
-    ECG = Gaussian P-QRS-T waves at ~70 bpm with respiratory HRV (~1 mV R peaks)."""
+    ECG = :func:`edge_emotion.synthetic.synthetic_ecg` at 70 bpm (~1 mV R peaks)."""
     rng = np.random.default_rng(config.seed)
     n_eeg = round(duration_s * config.eeg_fs)
     t = np.arange(n_eeg) / config.eeg_fs
@@ -115,24 +116,7 @@ def simulate_recording(config: EmulatorConfig, duration_s: float = 60.0) -> dict
     alpha = 8.0 * np.sin(2 * np.pi * 10.0 * t + phase)
     eeg = 4.0 * pink + alpha
 
-    n_ecg = round(duration_s * config.ecg_fs)
-    te = np.arange(n_ecg) / config.ecg_fs
-    beats = [0.3]
-    while beats[-1] < duration_s + 1:
-        rr = 60 / 70 + 0.04 * np.sin(2 * np.pi * 0.25 * beats[-1]) + rng.normal(0, 0.01)
-        beats.append(beats[-1] + rr)
-    ecg = np.zeros(n_ecg)
-    waves = (
-        (-0.2, 0.025, 120.0),
-        (-0.03, 0.008, -100.0),
-        (0.0, 0.01, 1100.0),
-        (0.03, 0.008, -200.0),
-        (0.25, 0.04, 250.0),
-    )  # (offset s, width s, µV): P Q R S T
-    for b in beats:
-        for off, width, amp in waves:
-            ecg += amp * np.exp(-0.5 * ((te - b - off) / width) ** 2)
-    ecg += rng.normal(0, 10.0, n_ecg)
+    ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, rng, heart_rate_bpm=70.0)
     return {0: eeg, 1: ecg[None, :]}
 
 

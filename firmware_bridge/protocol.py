@@ -14,6 +14,9 @@ from enum import IntEnum
 
 import numpy as np
 
+# The DECISION frame's reason byte is the runtime's abstention code, defined once.
+from edge_emotion.decision import AbstainReason
+
 SYNC = b"\xa5\x5a"
 VERSION = 1
 HEADER_SIZE = 12
@@ -75,15 +78,6 @@ ROLE_CODES = {"other": 0, "eeg": 1, "ecg": 2}
 ROLE_NAMES = {v: k for k, v in ROLE_CODES.items()}
 UNIT_CODES = {"uV": 0, "mV": 1, "V": 2, "counts": 3}
 UNIT_NAMES = {v: k for k, v in UNIT_CODES.items()}
-
-
-class AbstainReason(IntEnum):
-    NONE = 0
-    SIGNAL_QUALITY = 1
-    LEAD_OFF = 2
-    NOT_ENOUGH_DATA = 3
-    MODEL_ERROR = 4
-    OTHER = 255
 
 
 class ProtocolError(ValueError):

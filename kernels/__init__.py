@@ -1,10 +1,19 @@
-"""Numba feature kernels: R-peaks, RR/HRV, band-pass filters, band differential entropy.
+"""Numba kernels: R-peaks, RR/HRV, band-pass filters, band differential entropy, streaming
+resampling and the block statistics of the quality windows.
 
 Each public function validates its input in Python and calls an ``@njit(cache=True)``
 kernel. Batch forms work on whole recordings; streaming forms carry state across chunks.
 """
 
 # Each module's public names are re-exported here, one block per module.
+
+# blockstats
+from edge_emotion.kernels.blockstats import BlockStatistics as BlockStatistics
+from edge_emotion.kernels.blockstats import WindowStatistics as WindowStatistics
+
+# config
+from edge_emotion.kernels.config import EMOTIV_EPOC_CHANNELS as EMOTIV_EPOC_CHANNELS
+from edge_emotion.kernels.config import FeatureConfig as FeatureConfig
 
 # de
 from edge_emotion.kernels.de import DE_FLOOR as DE_FLOOR
@@ -15,7 +24,6 @@ from edge_emotion.kernels.de import band_de as band_de
 from edge_emotion.kernels.de import band_de_map as band_de_map
 
 # features
-from edge_emotion.kernels.features import FeatureConfig as FeatureConfig
 from edge_emotion.kernels.features import StreamingFeatureExtractor as StreamingFeatureExtractor
 from edge_emotion.kernels.features import trial_features as trial_features
 
@@ -34,9 +42,19 @@ from edge_emotion.kernels.hrv import hrv_time as hrv_time
 from edge_emotion.kernels.hrv import hrv_window as hrv_window
 from edge_emotion.kernels.hrv import rr_intervals as rr_intervals
 
-# rpeaks
+# peak_scoring (R-peaks against reference annotations)
 from edge_emotion.kernels.peak_scoring import PeakScore as PeakScore
 from edge_emotion.kernels.peak_scoring import match_peaks as match_peaks
 from edge_emotion.kernels.peak_scoring import score_peaks as score_peaks
+
+# resample
+from edge_emotion.kernels.resample import StreamingResampler as StreamingResampler
+from edge_emotion.kernels.resample import design_resample_filter as design_resample_filter
+from edge_emotion.kernels.resample import rational_ratio as rational_ratio
+
+# ringbuffer
+from edge_emotion.kernels.ringbuffer import RingBuffer as RingBuffer
+
+# rpeaks
 from edge_emotion.kernels.rpeaks import StreamingRPeakDetector as StreamingRPeakDetector
 from edge_emotion.kernels.rpeaks import detect_rpeaks as detect_rpeaks

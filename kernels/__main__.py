@@ -7,8 +7,9 @@ model's zero-embedded HRV series. EEG: the OpenBCI GUI recording
 DE over time (it rises with the eyes closed). Then both streams go through the device's
 :class:`~edge_emotion.kernels.features.StreamingFeatureExtractor` hop by hop.
 
-Without the recordings it runs on generated signals (a Gaussian-wave ECG with
-respiratory sinus arrhythmia, and 1/f EEG with an alpha burst), and says so.
+Without the recordings it runs on generated signals (the Gaussian-wave ECG of
+:mod:`edge_emotion.synthetic` at 68 bpm with respiratory sinus arrhythmia, and 1/f EEG
+with an alpha burst), and says so.
 """
 
 from __future__ import annotations
@@ -28,31 +29,6 @@ CYTON_MONTAGE = ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2")
 
 
 # ---------------------------------------------------------------------------- signals
-
-
-def synthetic_ecg(duration_s: float = 120.0, fs: float = 250.0, seed: int = 0):
-    """ECG made of Gaussian P/Q/R/S/T waves (McSharry et al. 2003 shapes) on a 68-bpm
-    rhythm with respiratory sinus arrhythmia (0.25 Hz) and noise; returns (ecg mV, peaks)."""
-    rng = np.random.default_rng(seed)
-    beats, t = [], 0.5
-    while t < duration_s - 1.0:
-        beats.append(t)
-        rr = 0.88 + 0.05 * np.sin(2 * np.pi * 0.25 * t) + 0.015 * rng.standard_normal()
-        t += rr
-    beats = np.asarray(beats)
-    n = round(duration_s * fs)
-    time_s = np.arange(n) / fs
-    ecg = np.zeros(n)
-    #          P      Q      R     S      T     (offset s, amplitude mV, width s)
-    waves = [(-0.2, 0.12, 0.025), (-0.03, -0.12, 0.01), (0.0, 1.1, 0.011), (0.03, -0.25, 0.01),
-             (0.28, 0.3, 0.05)]  # fmt: skip
-    for b in beats:
-        lo, hi = int((b - 0.35) * fs), int((b + 0.5) * fs)
-        seg = time_s[max(lo, 0) : min(hi, n)]
-        for off, amp, width in waves:
-            ecg[max(lo, 0) : min(hi, n)] += amp * np.exp(-0.5 * ((seg - b - off) / width) ** 2)
-    ecg += 0.1 * np.sin(2 * np.pi * 0.3 * time_s) + 0.02 * rng.standard_normal(n)
-    return ecg, np.round(beats * fs).astype(np.int64)
 
 
 def synthetic_eeg(duration_s: float = 60.0, fs: float = 250.0, n_ch: int = 8, seed: int = 1):
@@ -106,9 +82,11 @@ def ecg_section(path: Path | None) -> tuple[np.ndarray, float, np.ndarray]:
         ecg, fs, ref = d["ecg"].astype(np.float64), float(d["fs"]), d["rpeaks"]
         label = f"MIT-BIH record {d['record']} ({d['lead']}), {path}"
     else:
-        ecg, ref = synthetic_ecg()
+        from edge_emotion.synthetic import synthetic_ecg
+
         fs = 250.0
-        label = "generated ECG (Gaussian waves, 68 bpm with RSA; no recording found)"
+        ecg, ref = synthetic_ecg(120.0, fs, np.random.default_rng(0), heart_rate_bpm=68.0)
+        label = "generated ECG (Gaussian waves, µV, 68 bpm with RSA; no recording found)"
     print(f"ECG: {label}")
     print(f"     {ecg.size} samples at {fs:g} Hz = {ecg.size / fs / 60:.1f} min")
     t0 = time.perf_counter()
@@ -177,7 +155,8 @@ def eeg_section(path: Path | None) -> tuple[np.ndarray, float]:
 
 
 def streaming_section(eeg: np.ndarray, eeg_fs: float, ecg: np.ndarray, ecg_fs: float) -> None:
-    from edge_emotion.kernels.features import FeatureConfig, StreamingFeatureExtractor
+    from edge_emotion.kernels.config import FeatureConfig
+    from edge_emotion.kernels.features import StreamingFeatureExtractor
 
     n_ch = eeg.shape[0]
     # 0.25-s hops are not whole samples at 250 Hz: use 0.2 s there.

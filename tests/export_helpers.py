@@ -22,7 +22,7 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
     """A contract checkpoint (edge_emotion.checkpoint/1) of a small random MAAN."""
     import torch
 
-    from edge_emotion.kernels.features import FeatureConfig
+    from edge_emotion.kernels.config import FeatureConfig
     from edge_emotion.training.checkpoint import (
         make_checkpoint,
         normalization_dict,

@@ -1,4 +1,4 @@
-"""A fake ``tensorrt`` module that checks how edge_emotion.export.tensorrt calls it.
+"""A fake ``tensorrt`` module that checks how edge_emotion.engines.tensorrt calls it.
 
 It mirrors the TensorRT 10.x Python API surface the project uses (names, argument
 order, the rules the real library enforces) and executes "engines" with onnxruntime on
@@ -44,7 +44,7 @@ _next_ptr = count(0x10000, 0x10000)
 
 
 class FakeDeviceMemory:
-    """Host-backed stand-in for :class:`edge_emotion.export.tensorrt.DeviceMemory`."""
+    """Host-backed stand-in for :class:`edge_emotion.engines.tensorrt.DeviceMemory`."""
 
     def __init__(self, name: str = "Fake Orin (nvgpu)", capability=(8, 7)):
         self.name, self.capability = name, tuple(capability)

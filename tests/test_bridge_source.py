@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge_emotion.decision import Decision as RuntimeDecision
-from edge_emotion.firmware_bridge.downlink import BridgeSink, reason_code, to_wire_decision
+from edge_emotion.firmware_bridge.downlink import BridgeSink, to_wire_decision
 from edge_emotion.firmware_bridge.emulator import (
     DeviceEmulator,
     EmulatorConfig,
@@ -160,7 +160,12 @@ def test_pty_serial_end_to_end_and_decisions_downlink():
             probabilities={"arousal": 0.8, "valence": 0.3},
             labels={"arousal": "high", "valence": "low"},
         )
-        abstain = RuntimeDecision(hop=0, window_end_s=9.75, abstained=True, reason="ECG lead off")
+        abstain = RuntimeDecision(
+            hop=0,
+            window_end_s=9.75,
+            reason=AbstainReason.LEAD_OFF,
+            detail="ecg bad: flat/lead-off: ECG",
+        )
         sink.write(abstain)
         chunks = []
         t_end = time.monotonic() + 20
@@ -184,11 +189,13 @@ def test_pty_serial_end_to_end_and_decisions_downlink():
 
 
 def test_wire_decision_mapping():
-    flat = RuntimeDecision(hop=3, window_end_s=1.0, abstained=True, reason="flat line")
-    d = to_wire_decision(flat)
-    assert d.abstained and d.reason == AbstainReason.SIGNAL_QUALITY and d.window_end_us == 0
-    assert reason_code("not enough data yet") == AbstainReason.NOT_ENOUGH_DATA
-    assert reason_code("something odd") == AbstainReason.OTHER
+    # The record's own code goes on the wire, whatever its text says.
+    for reason in AbstainReason:
+        if reason is AbstainReason.NONE:
+            continue
+        record = RuntimeDecision(hop=3, window_end_s=1.0, reason=reason, detail="eeg bad: x")
+        d = to_wire_decision(record)
+        assert d.abstained and d.reason == reason and d.window_end_us == 0
     ok = to_wire_decision(
         RuntimeDecision(
             hop=0,

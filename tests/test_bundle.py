@@ -20,7 +20,7 @@ from edge_emotion.bundle import (
     load_bundle,
     sha256_file,
 )
-from edge_emotion.kernels.features import FeatureConfig
+from edge_emotion.kernels.config import FeatureConfig
 
 
 def _edit_manifest(bundle: Path, edit) -> None:

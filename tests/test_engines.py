@@ -15,7 +15,7 @@ from edge_emotion.engines import (
     OnnxRuntimeEngine,
     create_engine,
 )
-from edge_emotion.export import tensorrt as trt_support
+from edge_emotion.engines import tensorrt as trt_support
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +203,21 @@ def test_tensorrt_fp16_graph_with_fake_module(bundle, features, tmp_path, monkey
     np.testing.assert_allclose(eng.predict(eeg, ecg), p16, atol=1e-6)
     with pytest.raises(ValueError, match="trt_precision"):
         create_engine(bundle, "tensorrt", trt_precision="int4")
+
+
+def test_torch_backend_finds_the_model_builder_by_entry_point():
+    from edge_emotion.engines.torch_engine import find_model_builder
+    from edge_emotion.training.models import build_model
+
+    assert find_model_builder("maan") is build_model
+    assert find_model_builder("base") is build_model
+
+
+def test_torch_backend_without_a_registered_builder_says_what_to_install(bundle, monkeypatch):
+    from edge_emotion.engines import torch_engine
+
+    monkeypatch.setattr(torch_engine, "entry_points", lambda group: [])
+    with pytest.raises(EngineUnavailable, match=r"no model builder for model 'maan'.*\[train\]"):
+        create_engine(bundle, "torch")
+    eng = create_engine(bundle, "auto")  # auto passes over it to a backend that runs here
+    assert eng.name != "torch"

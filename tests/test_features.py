@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pytest
 
+from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.kernels.de import DEFAULT_BANDS
 from edge_emotion.kernels.features import (
-    DEFAULT_BANDS,
-    FeatureConfig,
     StreamingFeatureExtractor,
     samples_before,
     trial_features,
 )
+from edge_emotion.synthetic import synthetic_ecg
 
 
 def test_config_defaults_match_contract():
@@ -35,6 +36,23 @@ def test_config_json_round_trip_and_digest():
     assert FeatureConfig(ecg_fs=250).digest() == FeatureConfig(ecg_fs=250.0).digest()
     assert FeatureConfig().digest() != FeatureConfig(hrv_length=33).digest()
     assert len(c.digest()) == 64
+
+
+def test_config_digest_is_the_one_shipped_bundles_carry():
+    # The demo bundle (and every exported bundle) stores this digest; a FeatureConfig
+    # change that moved it would make the runtime refuse them.
+    assert FeatureConfig().digest() == (
+        "a21ab0711a05416cd3edd71fc69a307103fec054ff2b96d9b9cd1cdedba552fb"
+    )
+
+
+def test_config_ecg_rate_range_is_the_rpeak_detectors():
+    from edge_emotion.kernels.rpeaks import FS_MAX_HZ, FS_MIN_HZ
+
+    assert FeatureConfig(ecg_fs=FS_MIN_HZ).ecg_fs == FS_MIN_HZ
+    for fs in (FS_MIN_HZ - 1, FS_MAX_HZ + 1):
+        with pytest.raises(ValueError, match=r"ecg_fs must be between 100 and 1000 Hz"):
+            FeatureConfig(ecg_fs=fs)
 
 
 @pytest.mark.parametrize(
@@ -78,8 +96,6 @@ def test_config_from_dict_rejects_unknown_and_wrong_format():
 
 def _signals(config: FeatureConfig, duration_s: float, seed: int = 0):
     """EEG with band structure + a realistic ECG (Gaussian-wave beats with RSA)."""
-    from edge_emotion.kernels.__main__ import synthetic_ecg
-
     rng = np.random.default_rng(seed)
     n = round(duration_s * config.eeg_fs)
     t = np.arange(n) / config.eeg_fs
@@ -87,7 +103,7 @@ def _signals(config: FeatureConfig, duration_s: float, seed: int = 0):
     eeg = np.cumsum(rng.standard_normal((n_ch, n)), axis=1) * 0.3
     eeg += 20 * rng.standard_normal((n_ch, 1)) * np.sin(2 * np.pi * 10.0 * t)
     eeg += 5 * rng.standard_normal((n_ch, n))
-    ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, seed=seed)
+    ecg, _ = synthetic_ecg(duration_s, config.ecg_fs, np.random.default_rng(seed), 68.0)
     return eeg, ecg
 
 

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
-from edge_emotion.demo_recording import synth_ecg, synth_eeg
-from edge_emotion.loop import Classifier, LoopConfig, run
-from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
+from edge_emotion.classifier import Classifier, LoopConfig
+from edge_emotion.decision import AbstainReason
+from edge_emotion.loop import run
+from edge_emotion.source import Chunk, SourceError
+from edge_emotion.synthetic import recording_streams, synthetic_recording
 
 FS = 250.0
 HOP_S = 0.25
@@ -45,17 +47,13 @@ def engine(bundle):
 @pytest.fixture(scope="module")
 def base_signal(bundle):
     """60 s of demo EEG (bundle channel order) + ECG at 250 Hz, shape (15, 15000)."""
-    rng = np.random.default_rng(7)
-    eeg = synth_eeg(bundle.feature_config.eeg_channels, 60.0, FS, rng)
-    ecg, _ = synth_ecg(60.0, FS, rng)
-    return np.vstack([eeg, ecg[None]])
+    fc = bundle.feature_config
+    return synthetic_recording(fc.eeg_channels, 60.0, FS, np.random.default_rng(7))
 
 
 def _streams(bundle):
     fc = bundle.feature_config
-    eeg = tuple(ChannelInfo(n, "eeg") for n in fc.eeg_channels)
-    chans = (*eeg, ChannelInfo(fc.ecg_channel, "ecg"))
-    return (StreamInfo(FS, chans),)
+    return recording_streams(fc.eeg_channels, FS, fc.ecg_channel)
 
 
 def _inject(x: np.ndarray, t0: float) -> np.ndarray:
@@ -93,6 +91,7 @@ class _Log:
         self.abstained = np.zeros(n, dtype=bool)
         self.flags = np.zeros(n, dtype=np.uint8)
         self.o1_flat = np.zeros(n, dtype=bool)
+        self.code = np.zeros(n, dtype=np.uint8)
         self.n = 0
 
     def write(self, d) -> None:
@@ -100,13 +99,14 @@ class _Log:
         self.hop[i] = d.hop
         self.end[i] = d.window_end_s
         self.abstained[i] = d.abstained
-        reason = d.reason or ""
+        reason = d.detail or ""
         f = 0
         for key, bit in self.FLAGS.items():
             if key in reason:
                 f |= bit
         self.flags[i] = f
         self.o1_flat[i] = "O1" in d.quality.get("eeg", {}).get("flat_channels", [])
+        self.code[i] = d.reason
         self.n += 1
 
     def close(self) -> None:
@@ -175,18 +175,26 @@ def test_one_hour_replay_every_hop_once_flat_memory_faults_recover(bundle, engin
     assert ab[warm].all() and (fl[warm] & 16).all()
     assert not (fl[~warm] & 16).any()
 
-    def all_abstain_with(lo, hi, bit):
+    codes = log.code[: log.n]
+    assert (codes[warm] == AbstainReason.NOT_ENOUGH_DATA).all()
+
+    def all_abstain_with(lo, hi, bit, code):
         sel = log.select(lo, hi)
         assert sel.sum() >= 4 * (hi - lo)
         assert ab[sel].all(), f"classified inside a fault ({lo}-{hi} s)"
         assert ((fl[sel] & bit) > 0).all(), f"wrong reason inside fault {lo}-{hi} s"
+        assert (codes[sel] == code).all(), f"not {code.name} inside fault {lo}-{hi} s"
 
-    all_abstain_with(NAN[0] + 0.25, NAN[1] + 9.75, 1)
-    all_abstain_with(FLAT[0] + 1.5, FLAT[1] + 8.5, 2)
+    all_abstain_with(NAN[0] + 0.25, NAN[1] + 9.75, 1, AbstainReason.SAMPLES_MISSING)
+    all_abstain_with(FLAT[0] + 1.5, FLAT[1] + 8.5, 2, AbstainReason.LEAD_OFF)
     assert log.o1_flat[: log.n][log.select(FLAT[0] + 1.5, FLAT[1] + 8.5)].all()
-    all_abstain_with(ECG_OFF[0] + 1.5, ECG_OFF[1] + 8.5, 8)
-    all_abstain_with(SATURATE[0] + 0.25, SATURATE[1] + 9.75, 4)
-    all_abstain_with(DISCONNECT[0] + 0.25, DISCONNECT[1] + 9.75, 1)
+    all_abstain_with(ECG_OFF[0] + 1.5, ECG_OFF[1] + 8.5, 8, AbstainReason.LEAD_OFF)
+    all_abstain_with(SATURATE[0] + 0.25, SATURATE[1] + 9.75, 4, AbstainReason.SATURATED)
+    # Held samples of a disconnect and a railed input are also flat; the cause names the
+    # window (the detail text lists both).
+    for span in (DISCONNECT, SATURATE):
+        assert (fl[log.select(span[0] + 1.5, span[1] + 8.5)] & 2).any()
+    all_abstain_with(DISCONNECT[0] + 0.25, DISCONNECT[1] + 9.75, 1, AbstainReason.SAMPLES_MISSING)
 
     # Recovery: after each fault has left the window (plus 20 s for the filters and
     # the R-peak detector to settle), decisions come back.
@@ -301,9 +309,10 @@ def test_bad_modality_policy_is_explicit(bundle, engine, base_signal):
     )
     assert len(abstain) == len(fallback) == 80
     a, f = abstain[-1], fallback[-1]
-    assert a.abstained and a.policy == "abstain" and "ecg bad" in a.reason
-    assert not f.abstained and f.policy == "fallback" and f.modalities == ["eeg"]
+    assert a.abstained and a.policy == "abstain" and "ecg bad" in a.detail
+    assert a.reason is AbstainReason.LEAD_OFF
+    assert not f.abstained and f.policy == "fallback" and f.modalities == ("eeg",)
     assert f.probabilities == {"arousal": 0.25, "valence": 0.75}
     assert eeg_only_calls and eeg_only_calls[0] == (1, *bundle.feature_config.eeg_shape)
     # Before the lead came off both used the full model.
-    assert abstain[50].modalities == fallback[50].modalities == ["eeg", "ecg"]
+    assert abstain[50].modalities == fallback[50].modalities == ("eeg", "ecg")

@@ -1,137 +1,37 @@
-"""Runtime building blocks: resampler (vs scipy), ring buffer, quality checks, channel
+"""Runtime building blocks: quality checks, channel
 maps and the refusal of sources that cannot feed a bundle, Decision JSON, sinks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy.signal import resample_poly, upfirdn
 
-from edge_emotion.decision import Decision
-from edge_emotion.kernels.features import FeatureConfig
-from edge_emotion.loop import ConfigurationError, LoopConfig, _hold_missing, plan_lanes
-from edge_emotion.quality import QualityConfig, WindowStats, assess_heart, assess_signal
-from edge_emotion.resample import StreamingResampler, design_resample_filter, rational_ratio
-from edge_emotion.ringbuffer import RingBuffer
+from edge_emotion.classifier import LoopConfig
+from edge_emotion.decision import AbstainReason, Decision
+from edge_emotion.kernels.blockstats import WindowStatistics
+from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.lane import hold_missing
+from edge_emotion.lane_plan import ConfigurationError, plan_lanes
+from edge_emotion.quality import QualityConfig, assess_heart, assess_signal
 from edge_emotion.sinks import JsonlSink, StdoutSink
 from edge_emotion.source import ChannelInfo, StreamInfo
-
-RATES = [(250, 128), (125, 128), (256, 128), (500, 128), (1000, 256), (200, 128), (128, 128)]
-
-
-def _chunked(res, x, sizes):
-    out, i = [], 0
-    for n in sizes:
-        out.append(res.process(x[:, i : i + n]))
-        i += n
-    out.append(res.process(x[:, i:]))
-    return np.concatenate(out, axis=1)
-
-
-@pytest.mark.parametrize(("fs_in", "fs_out"), RATES)
-def test_resampler_equals_scipy_in_any_chunking(fs_in, fs_out):
-    rng = np.random.default_rng(fs_in)
-    x = rng.standard_normal((3, 2500)) * 50 + 1000.0
-    res = StreamingResampler(fs_in, fs_out, 3)
-    y = _chunked(res, x, rng.integers(0, 90, size=60))
-    ref = resample_poly(x, res.up, res.down, axis=1)
-    if res.passthrough:
-        np.testing.assert_array_equal(y, x)
-        return
-    full = upfirdn(design_resample_filter(res.up, res.down), x, res.up, res.down, axis=1)
-    np.testing.assert_allclose(y, full[:, : y.shape[1]], rtol=0, atol=1e-9)
-    # After the causal delay it is resample_poly's output, sample for sample.
-    d = res.delay_samples
-    np.testing.assert_allclose(y[:, d:], ref[:, : y.shape[1] - d], rtol=0, atol=1e-9)
-    # Every input determines its outputs: y is as long as the rate ratio allows.
-    assert y.shape[1] == ((x.shape[1] - 1) * res.up) // res.down + 1
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=30),
-    pair=st.sampled_from(RATES[:5]),
-)
-def test_resampler_chunking_invariance(sizes, pair):
-    x = np.random.default_rng(1).standard_normal((2, sum(sizes) + 5))
-    a = _chunked(StreamingResampler(*pair, 2), x, sizes)
-    b = StreamingResampler(*pair, 2).process(x)
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-
-
-def test_resampler_bad_input():
-    with pytest.raises(ValueError, match="fs_in"):
-        StreamingResampler(0, 128, 1)
-    with pytest.raises(ValueError, match="rational"):
-        rational_ratio(250.0, 128.0 * np.pi)
-    r = StreamingResampler(250, 128, 2)
-    with pytest.raises(ValueError, match="2 channels"):
-        r.process(np.zeros((3, 10)))
-
-
-def test_ring_buffer_keeps_newest_contiguously():
-    rb = RingBuffer(2, 7)
-    stream = np.arange(200.0).reshape(2, 100)
-    i = 0
-    for n in [3, 0, 5, 7, 1, 12, 2, 30]:
-        rb.push(stream[:, i : i + n])
-        i += n
-        held = min(i, 7)
-        np.testing.assert_array_equal(rb.latest(), stream[:, i - held : i])
-        assert rb.latest().strides[1] == rb.latest().itemsize  # rows are contiguous views
-        np.testing.assert_array_equal(rb.latest(2), stream[:, i - 2 : i])
-    with pytest.raises(ValueError, match="shape"):
-        rb.push(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="n must be"):
-        rb.latest(8)
-
-
-def test_window_stats_match_numpy_over_the_last_blocks():
-    rng = np.random.default_rng(3)
-    ws = WindowStats(3, n_blocks=4, saturation_uv=100.0)
-    blocks = []
-    for _ in range(9):
-        x = rng.standard_normal((3, int(rng.integers(5, 30)))) * 10 + 60_000.0
-        x[1, :2] = -150.0  # beyond the (negative) rail
-        miss = rng.random(x.shape) < 0.1
-        for part in np.array_split(np.arange(x.shape[1]), 3):
-            ws.add(x[:, part], miss[:, part], x[:, part])
-        ws.close_block()
-        blocks.append((x, miss))
-    win = ws.window()
-    xs = np.concatenate([b[0] for b in blocks[-4:]], axis=1)
-    ms = np.concatenate([b[1] for b in blocks[-4:]], axis=1)
-    np.testing.assert_allclose(win["std"], xs.std(axis=1), rtol=1e-9)
-    np.testing.assert_array_equal(win["missing"], ms.sum(axis=1))
-    np.testing.assert_array_equal(win["saturated"], (np.abs(xs) >= 100.0).sum(axis=1))
-    assert win["count"][0] == xs.shape[1]
-    assert (win["flat_fraction"] == 0).all()
-    # One block of a channel gone flat (lead-off) shows as a quarter of the window.
-    x = rng.standard_normal((3, 20)) * 10
-    x[2] = 5.0
-    ws.add(x, np.zeros(x.shape, bool), x)
-    ws.close_block()
-    win = ws.window(flat_std_uv=0.5)
-    np.testing.assert_allclose(win["flat_fraction"], [0.0, 0.0, 0.25])
-    q = assess_signal(win, ["A", "B", "C"], QualityConfig(saturation_uv=1e9))
-    assert q.flat_channels == ["C"]
 
 
 def test_assess_signal_reasons():
     cfg = QualityConfig()
     names = ["A", "B", "C"]
-    good = {
-        "count": np.full(3, 1000.0),
-        "std": np.full(3, 20.0),
-        "missing": np.zeros(3),
-        "saturated": np.zeros(3),
-    }
+    good = WindowStatistics(
+        count=np.full(3, 1000.0),
+        std=np.full(3, 20.0),
+        missing=np.zeros(3),
+        saturated=np.zeros(3),
+        flat_fraction=np.zeros(3),
+    )
     assert assess_signal(good, names, cfg).ok
-    bad = dict(
+    bad = dataclasses.replace(
         good,
         std=np.array([20.0, 0.01, 20.0]),
         missing=np.array([0.0, 0.0, 300.0]),
@@ -146,12 +46,13 @@ def test_assess_signal_reasons():
 def test_assess_heart():
     cfg = QualityConfig()
     q = assess_signal(
-        {
-            "count": np.ones(1) * 100,
-            "std": np.ones(1) * 300,
-            "missing": np.zeros(1),
-            "saturated": np.zeros(1),
-        },
+        WindowStatistics(
+            count=np.ones(1) * 100,
+            std=np.ones(1) * 300,
+            missing=np.zeros(1),
+            saturated=np.zeros(1),
+            flat_fraction=np.zeros(1),
+        ),
         ["ECG"],
         cfg,
     )
@@ -163,7 +64,7 @@ def test_assess_heart():
     rr[:3] = 0.8
     assess_heart(rr, q, cfg)
     assert not q.ok and "too few beats" in q.reasons[0]
-    q.reasons.clear()
+    q.problems.clear()
     rr[:20] = 0.2  # 300 bpm
     assess_heart(rr, q, cfg)
     assert not q.ok and "implausible heart rate" in q.reasons[0]
@@ -172,7 +73,7 @@ def test_assess_heart():
 def test_hold_missing_replaces_nonfinite_with_previous_value():
     last = np.array([1.0, 2.0])
     x = np.array([[np.nan, 5.0, np.nan, np.inf, 7.0], [3.0, np.nan, np.nan, 4.0, np.nan]])
-    v, m = _hold_missing(x, last)
+    v, m = hold_missing(x, last)
     np.testing.assert_array_equal(v, [[1.0, 5.0, 5.0, 5.0, 7.0], [3.0, 3.0, 3.0, 4.0, 4.0]])
     np.testing.assert_array_equal(m, ~np.isfinite(x))
     np.testing.assert_array_equal(last, [7.0, 4.0])
@@ -231,7 +132,12 @@ def test_channel_map_parsing(tmp_path):
 
 def _decision(hop, abstained=False):
     if abstained:
-        return Decision(hop=hop, window_end_s=hop * 0.25, abstained=True, reason="warming up")
+        return Decision(
+            hop=hop,
+            window_end_s=hop * 0.25,
+            reason=AbstainReason.NOT_ENOUGH_DATA,
+            detail="warming up",
+        )
     return Decision(
         hop=hop,
         window_end_s=hop * 0.25,
@@ -254,6 +160,9 @@ def test_jsonl_sink_flushes_every_record(tmp_path):
     recs = [json.loads(s) for s in lines]
     assert [r["hop"] for r in recs] == [0, 1, 2]
     assert recs[1]["abstained"] and recs[1]["probabilities"] is None
+    assert recs[1]["reason"] == "warming up"
+    assert recs[1]["reason_code"] == {"name": "NOT_ENOUGH_DATA", "number": 3}
+    assert recs[0]["reason_code"] == {"name": "NONE", "number": 0}
     assert recs[2]["labels"] == {"arousal": "high", "valence": "low"}
 
 

@@ -181,7 +181,8 @@ def test_window_ends_fit_inside_the_trial():
 
 @pytest.mark.slow
 def test_feature_cache_uses_the_kernel_path_and_is_reused(synth_root, tmp_path):
-    from edge_emotion.kernels.features import FeatureConfig, trial_features
+    from edge_emotion.kernels.config import FeatureConfig
+    from edge_emotion.kernels.features import trial_features
 
     fc = FeatureConfig()
     ds = DatasetConfig(root=str(synth_root), cache_dir=str(tmp_path / "c"), segment_hop_s=3.0)

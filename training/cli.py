@@ -163,7 +163,7 @@ def train_config_from_args(args: argparse.Namespace):
 
 
 def _feature_config(args):
-    from edge_emotion.kernels.features import FeatureConfig
+    from edge_emotion.kernels.config import FeatureConfig
 
     if not args.feature_config:
         return FeatureConfig()

@@ -164,7 +164,8 @@ def window_ends(
 
 
 def _trial_job(eeg: np.ndarray, ecg: np.ndarray, config_dict: dict, ends: np.ndarray):
-    from edge_emotion.kernels.features import FeatureConfig, trial_features
+    from edge_emotion.kernels.config import FeatureConfig
+    from edge_emotion.kernels.features import trial_features
 
     config = FeatureConfig.from_dict(config_dict)
     return trial_features(eeg, ecg, config, ends)
@@ -277,7 +278,7 @@ def prepare_features(
     force: bool = False,
 ) -> tuple[FeatureArrays, Path, bool]:
     """Load from the cache or compute and cache; returns ``(arrays, cache file, from_cache)``."""
-    from edge_emotion.kernels.features import FeatureConfig
+    from edge_emotion.kernels.config import FeatureConfig
 
     feature_config = feature_config or FeatureConfig()
     _check_compatible(feature_config)

@@ -59,12 +59,20 @@ enum eb_sample_format {
 enum eb_role { EB_ROLE_OTHER = 0, EB_ROLE_EEG = 1, EB_ROLE_ECG = 2 };
 enum eb_unit { EB_UNIT_UV = 0, EB_UNIT_MV = 1, EB_UNIT_V = 2, EB_UNIT_COUNTS = 3 };
 
+/* Why the host abstained (PROTOCOL.md §3.3); treat an unknown code as EB_REASON_OTHER. */
 enum eb_reason {
     EB_REASON_NONE = 0,
-    EB_REASON_SIGNAL_QUALITY = 1,
+    EB_REASON_SIGNAL_QUALITY = 1, /* cause not told (older hosts) */
     EB_REASON_LEAD_OFF = 2,
-    EB_REASON_NOT_ENOUGH_DATA = 3,
+    EB_REASON_NOT_ENOUGH_DATA = 3, /* warming up */
     EB_REASON_MODEL_ERROR = 4,
+    EB_REASON_SAMPLES_MISSING = 5,
+    EB_REASON_SATURATED = 6,
+    EB_REASON_NON_FINITE_FEATURES = 7,
+    EB_REASON_HEART_RATE_IMPLAUSIBLE = 8,
+    EB_REASON_TOO_FEW_BEATS = 9,
+    EB_REASON_FEATURES_FAILED = 10,
+    EB_REASON_INVALID_OUTPUT = 11,
     EB_REASON_OTHER = 255
 };
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.kernels.features import EMOTIV_EPOC_CHANNELS
+from edge_emotion.kernels.config import EMOTIV_EPOC_CHANNELS
 
 AMIGOS_FS = 128.0
 # AMIGOS recorded with an Emotiv EPOC: the montage is the feature path's default.

@@ -7,9 +7,10 @@ variability, an EEG 1/f exponent, per-channel alpha power, a noise level and a p
 bias in how they use the 1–9 rating scale. Per trial: latent arousal ``a`` and valence
 ``v`` in [-1, 1]; self-ratings ``5 + 3.5·latent + bias + noise`` clipped to 1–9.
 
-- ECG: ``neurokit2.ecg_simulate`` (ECGSYN, McSharry et al. 2003) with heart rate
-  ``HR0 + 10·a`` and heart-rate SD shrinking with arousal (vagal withdrawal), plus
-  baseline wander and noise; the left lead is a rescaled noisy copy.
+- ECG (µV): :func:`edge_emotion.synthetic.synthetic_ecg` (Gaussian P-QRS-T waves after
+  McSharry et al. 2003) with heart rate ``HR0 + 10·a`` and beat-to-beat variation
+  shrinking with arousal (vagal withdrawal), plus breathing baseline and noise; the left
+  lead is a rescaled noisy copy.
 - EEG (µV): spectra shaped in the frequency domain: a 1/f^β background, an alpha peak
   (≈10 Hz) that falls with arousal (alpha desynchronisation, e.g. Barry et al. 2007),
   beta power that rises with arousal, and frontal alpha asymmetry: positive valence
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_emotion.synthetic import synthetic_ecg
 from edge_emotion.training.datasets.amigos import (
     AMIGOS_BASELINE_S,
     AMIGOS_EEG_CHANNELS,
@@ -123,24 +125,21 @@ def _eeg(
 def _ecg(
     rng: np.random.Generator, n: int, fs: float, arousal: float, subject: dict, effect: float
 ) -> np.ndarray:
-    import neurokit2 as nk
-
     a = effect * arousal
     hr = subject["hr"] + 10.0 * a
     hr_std = max(subject["hr_std"] * (1.0 - 0.45 * a), 0.3)
-    duration = int(np.ceil(n / fs)) + 1
-    ecg = nk.ecg_simulate(
-        duration=duration,
-        sampling_rate=int(fs),
-        heart_rate=hr,
-        heart_rate_std=hr_std,
-        noise=0.0,
-        method="ecgsyn",
-        random_state=int(rng.integers(2**31 - 1)),
-    )[:n]
-    t = np.arange(n) / fs
-    wander = 0.08 * np.sin(2 * np.pi * 0.25 * t + rng.uniform(0, 6.3))
-    return 1000.0 * (ecg + wander + 0.02 * rng.standard_normal(n))  # µV-like scale
+    # Beat-to-beat variation as a fraction of the interval: hr_std bpm around hr.
+    ecg, _ = synthetic_ecg(
+        n / fs,
+        fs,
+        rng,
+        heart_rate_bpm=hr,
+        jitter=hr_std / hr,
+        breathing_uv=80.0,
+        mains_uv=0.0,
+        noise_uv=20.0,
+    )
+    return ecg[:n]
 
 
 def _subject_params(rng: np.random.Generator) -> dict:

@@ -12,7 +12,7 @@ import pytest
 from export_helpers import exported_bundle
 from fake_tensorrt import FakeDeviceMemory, FakeTrtError, make_fake_tensorrt
 
-from edge_emotion.export import tensorrt as T
+from edge_emotion.engines import tensorrt as T
 
 SHAPES = {"eeg": (4, 14, 10), "ecg": (1, 32)}
 

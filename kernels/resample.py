@@ -1,4 +1,4 @@
-"""Streaming polyphase resampling from a board's rate to the rate a model bundle expects.
+"""Streaming polyphase resampling: any board's (or recording's) rate to a model's rate.
 
 ``scipy.signal.resample_poly`` works on a whole signal; a board delivers chunks. This
 module computes the same polyphase FIR output (the ``upfirdn`` form, with the filter
@@ -56,10 +56,17 @@ def design_resample_filter(up: int, down: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _polyphase_kernel(ext, phases, m_start, base, up, down, n_out, out):
-    # ext[:, i] holds input sample (base + i); phases[p, t] = h[p + t*up].
+def _polyphase_kernel(ext, n_new, phases, m_start, base, up, down, n_out, out):
+    # ext[:, i] holds input sample (base + i), the last n_new of them new; phases[p, t] =
+    # h[p + t*up]. Returns False, computing nothing, when a new sample is not finite: one
+    # NaN would stay in the history for good.
     n_ch = ext.shape[0]
     taps = phases.shape[1]
+    first_new = ext.shape[1] - n_new
+    for c in range(n_ch):
+        for i in range(first_new, ext.shape[1]):
+            if not np.isfinite(ext[c, i]):
+                return False
     for k in range(n_out):
         pos = (m_start + k) * down
         j0 = pos // up
@@ -70,6 +77,7 @@ def _polyphase_kernel(ext, phases, m_start, base, up, down, n_out, out):
             for t in range(taps):
                 acc += phases[p, t] * ext[c, i0 - t]
             out[c, k] = acc
+    return True
 
 
 class StreamingResampler:
@@ -78,7 +86,8 @@ class StreamingResampler:
     ``process(chunk)`` returns the output samples that the inputs seen so far determine;
     concatenated over any chunking they equal ``scipy.signal.upfirdn`` with
     :func:`design_resample_filter`, i.e. ``resample_poly`` delayed by ``delay_samples``.
-    With equal rates it passes chunks through (copied).
+    With equal rates it passes chunks through (copied). :meth:`inputs_for` says how many
+    inputs a given number of outputs needs, so a caller can feed exactly that many.
     """
 
     def __init__(self, fs_in: float, fs_out: float, n_channels: int) -> None:
@@ -109,19 +118,35 @@ class StreamingResampler:
         self.samples_in = 0
         self.samples_out = 0
 
-    def process(self, chunk) -> np.ndarray:
-        """Feed ``chunk`` (channels, n) and return the newly determined (channels, m) output."""
-        x = as_signal(chunk, "chunk", ndim=2, min_samples=0)
-        if x.shape[0] != self.n_channels:
-            raise ValueError(
-                f"chunk must have {self.n_channels} channels, got shape {tuple(x.shape)}"
-            )
-        return self._process(x)
+    def inputs_for(self, n_outputs: int) -> int:
+        """Input samples (counted from the start) after which ``n_outputs`` (>= 1) output
+        samples exist: output ``m`` needs input ``floor(m * down / up)``."""
+        if self.passthrough:
+            return n_outputs
+        return -(-(n_outputs - 1) * self.down // self.up) + 1
 
-    def _process(self, x: np.ndarray) -> np.ndarray:
-        # For callers that already hold a finite float64 (channels, n) array.
+    def process(self, chunk) -> np.ndarray:
+        """Feed ``chunk`` (channels, n), finite, and return the newly determined
+        (channels, m) output. A chunk with NaN/inf raises ``ValueError`` and changes
+        nothing."""
+        if (
+            type(chunk) is np.ndarray
+            and chunk.dtype == np.float64
+            and chunk.ndim == 2
+            and chunk.shape[0] == self.n_channels
+        ):
+            # Hot path (a slice of a float64 buffer): finiteness is checked in the kernel.
+            x = chunk
+        else:
+            x = as_signal(chunk, "chunk", ndim=2, min_samples=0)
+            if x.shape[0] != self.n_channels:
+                raise ValueError(
+                    f"chunk must have {self.n_channels} channels, got shape {tuple(x.shape)}"
+                )
         n = x.shape[1]
         if self.passthrough:
+            if not np.isfinite(x).all():
+                raise _not_finite(x)
             self.samples_in += n
             self.samples_out += n
             return x.copy()
@@ -135,11 +160,18 @@ class StreamingResampler:
         m_end = ((total_in - 1) * self.up) // self.down + 1
         n_out = m_end - self.samples_out
         out = np.empty((self.n_channels, max(n_out, 0)))
-        if n_out > 0:
-            _polyphase_kernel(
-                ext, self._phases, self.samples_out, base, self.up, self.down, n_out, out
-            )
+        if not _polyphase_kernel(
+            ext, n, self._phases, self.samples_out, base, self.up, self.down, max(n_out, 0), out
+        ):
+            raise _not_finite(x)
         self._hist = np.ascontiguousarray(ext[:, -taps:])
         self.samples_in = total_in
         self.samples_out = m_end if n_out > 0 else self.samples_out
         return out
+
+
+def _not_finite(x: np.ndarray) -> ValueError:
+    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    return ValueError(
+        f"chunk contains {bad} NaN or infinite values; clean or interpolate them first"
+    )

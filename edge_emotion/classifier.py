@@ -1,0 +1,326 @@
+"""The classifier: chunks in, one Decision per hop out.
+
+:class:`Classifier` holds no I/O: it is fed source chunks (in any sizes, from one or
+several streams) and returns the decisions they complete, so tests drive it faster than
+real time. It keeps one :class:`~edge_emotion.lane.Lane` per modality (queue,
+resampler to the bundle's rate, block statistics for the quality checks) and one
+:class:`~edge_emotion.kernels.features.StreamingFeatureExtractor` for both. Hops are
+scheduled on the data clock: hop ``k`` ends when every lane has produced
+``k * hop_s * fs_model`` model-rate samples, so replay speed does not change the records.
+Each hop: quality checks, features, the engine (or the reason it abstains), the bundle's
+thresholds, one frozen :class:`~edge_emotion.decision.Decision`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from edge_emotion.bundle import Bundle
+from edge_emotion.decision import AbstainReason, Decision
+from edge_emotion.kernels.blockstats import BlockStatistics
+from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.kernels.features import StreamingFeatureExtractor
+from edge_emotion.kernels.resample import StreamingResampler
+from edge_emotion.lane import Lane
+from edge_emotion.lane_plan import ConfigurationError, plan_lanes
+from edge_emotion.quality import (
+    ModalityQuality,
+    QualityConfig,
+    abstention,
+    assess_features,
+    assess_heart,
+    assess_signal,
+)
+from edge_emotion.source import Chunk, StreamInfo
+
+log = logging.getLogger("edge_emotion.run")
+
+POLICIES = ("abstain", "fallback")
+
+ExtractorFactory = Callable[[FeatureConfig], StreamingFeatureExtractor]
+
+
+class Predictor(Protocol):
+    """What the classifier needs of an engine (:class:`edge_emotion.engines.Engine`)."""
+
+    name: str
+
+    def predict(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the loop runs.
+
+    ``hop_s``: time between decisions (s); None takes the bundle's. ``policy``: what to do
+    when exactly one modality is bad — ``"abstain"``, or ``"fallback"`` to a
+    single-modality model (needs one per modality in ``fallback_engines``).
+    ``gap_tolerance_s``: a jump in source timestamps larger than this counts as lost
+    samples. Quality thresholds in ``quality``.
+    """
+
+    hop_s: float | None = None
+    policy: str = "abstain"
+    gap_tolerance_s: float = 0.5
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.hop_s is not None and not self.hop_s > 0:
+            raise ValueError(f"hop_s must be a positive number of seconds, got {self.hop_s!r}")
+        if not self.gap_tolerance_s > 0:
+            raise ValueError(f"gap_tolerance_s must be positive, got {self.gap_tolerance_s!r}")
+
+
+class Classifier:
+    """Feed chunks, get decisions (see the module docstring).
+
+    ``engine`` has ``.name`` and ``.predict(eeg (1,bands,ch,sub), ecg (1,1,L)) ->
+    (1, n_targets)``. ``fallback_engines`` maps a modality (``"eeg"``/``"ecg"``) to a
+    callable taking that modality's features alone and returning (1, n_targets)
+    probabilities; used only with ``policy="fallback"``.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        engine: Predictor,
+        streams: tuple[StreamInfo, ...],
+        config: LoopConfig | None = None,
+        fallback_engines: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+        extractor_factory: ExtractorFactory | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.config = config or LoopConfig()
+        self.bundle = bundle
+        self.engine = engine
+        self.fc = bundle.feature_config
+        self.targets = tuple(bundle.targets)
+        self.fallback_engines = dict(fallback_engines or {})
+        if self.config.policy == "fallback":
+            lacking = [m for m in ("eeg", "ecg") if m not in self.fallback_engines]
+            if lacking:
+                raise ConfigurationError(
+                    f"policy 'fallback' needs a single-modality model for {', '.join(lacking)}; "
+                    "this bundle has none — use --on-bad-modality abstain"
+                )
+        self.hop_s = float(self.config.hop_s or self.fc.hop_s)
+        self.plans = plan_lanes(tuple(streams), self.fc)
+        self.hop_samples: dict[str, int] = {}
+        for m, plan in self.plans.items():
+            hs = self.hop_s * plan.fs_out
+            if abs(hs - round(hs)) > 1e-9 or round(hs) < 1:
+                raise ConfigurationError(
+                    f"hop {self.hop_s:g} s is not a whole number of {m.upper()} samples at "
+                    f"{plan.fs_out:g} Hz; pick a hop that is (e.g. {self.fc.hop_s:g} s)"
+                )
+            self.hop_samples[m] = round(hs)
+        self._names = {m: list(p.names) for m, p in self.plans.items()}
+        self.window_samples = {m: round(self.fc.window_s * p.fs_out) for m, p in self.plans.items()}
+        self._extractor_factory = extractor_factory or StreamingFeatureExtractor
+        self._clock = clock
+        self.hop = 0
+        self.records = 0
+        self.reset()
+
+    def warm_up(self) -> None:
+        """See :func:`warm_up`."""
+        warm_up(self.bundle, self.engine, self._extractor_factory)
+
+    def reset(self) -> None:
+        """Start over (new filters, empty windows); the hop count carries on."""
+        n_blocks = round(self.fc.window_s / self.hop_s)
+        self.lanes = {
+            m: Lane(p, n_blocks, self.config.quality.saturation_uv) for m, p in self.plans.items()
+        }
+        self.extractor = self._extractor_factory(self.fc)
+        self._base_hop = self.hop
+
+    def feed(self, chunk: Chunk, arrival: float | None = None) -> list[Decision]:
+        """Add one chunk; return the decisions of every hop it completed (maybe none)."""
+        arrival = self._clock() if arrival is None else arrival
+        data = np.asarray(chunk.data, dtype=np.float64)
+        ts = np.asarray(chunk.timestamps, dtype=np.float64).reshape(-1)
+        if data.ndim != 2:
+            log.warning("ignored a chunk with data of shape %s (expected 2-D)", data.shape)
+            return []
+        for lane in self.lanes.values():
+            if lane.plan.stream != chunk.stream:
+                continue
+            lane.enqueue(
+                data[list(lane.plan.rows)],
+                ts if ts.size == data.shape[1] else np.empty(0),
+                int(chunk.lost_samples or 0),
+                arrival,
+                self.config.gap_tolerance_s,
+            )
+        return self._drain()
+
+    def _drain(self) -> list[Decision]:
+        out = []
+        while True:
+            k = self.hop - self._base_hop + 1
+            targets = {m: k * self.hop_samples[m] for m in self.lanes}
+            ready = [lane.advance(targets[m]) for m, lane in self.lanes.items()]
+            if not all(ready):
+                return out
+            out.append(self._decide(targets))
+            self.hop += 1
+            self.records += 1
+
+    def _decide(self, targets: dict[str, int]) -> Decision:
+        clock = self._clock
+        t0 = clock()
+        eeg_lane, ecg_lane = self.lanes["eeg"], self.lanes["ecg"]
+        eeg_new = eeg_lane.take(targets["eeg"])
+        ecg_new = ecg_lane.take(targets["ecg"])
+        arrival = max(eeg_lane.last_arrival, ecg_lane.last_arrival)
+        latency: dict[str, float] = {}
+        try:
+            self.extractor.push_eeg(eeg_new)
+            self.extractor.push_ecg(ecg_new[0])
+        except ValueError as exc:  # the extractor refused the data: restart it
+            log.warning("feature extractor refused data (%s); restarting filters", exc)
+            self.extractor = self._extractor_factory(self.fc)
+            self._base_hop = self.hop + 1
+            for lane in self.lanes.values():
+                lane.restart_count()
+        t_push = clock()
+        for lane in self.lanes.values():
+            lane.stats.close_block()
+        warm = min((lane.model_count / self.window_samples[m]) for m, lane in self.lanes.items())
+        if warm < 1.0:
+            latency["total"] = 1e3 * (clock() - arrival)
+            detail = f"warming up ({warm * self.fc.window_s:.2f}/{self.fc.window_s:g} s of data)"
+            return self._record(
+                _Outcome.abstain(AbstainReason.NOT_ENOUGH_DATA, detail), {}, latency
+            )
+        q = {
+            m: assess_signal(
+                lane.stats.window(self.config.quality.flat_std_uv),
+                self._names[m],
+                self.config.quality,
+            )
+            for m, lane in self.lanes.items()
+        }
+        t_q = clock()
+        features = None
+        outcome = None
+        if q["eeg"].ok or q["ecg"].ok:
+            try:
+                de_map, hrv = self.extractor.features()
+                features = (np.asarray(de_map), np.asarray(hrv))
+            except (ValueError, RuntimeError, FloatingPointError) as exc:
+                outcome = _Outcome.abstain(AbstainReason.FEATURES_FAILED, f"features failed: {exc}")
+        t_f = clock()
+        latency["features"] = 1e3 * ((t_push - t0) + (t_f - t_q))
+        latency["quality"] = 1e3 * (t_q - t_push)
+        if features is not None:
+            de_map, hrv = features
+            if q["ecg"].ok:
+                assess_heart(hrv, q["ecg"], self.config.quality)
+            assess_features(de_map, hrv, q)
+        quality = {m: qm.to_dict() for m, qm in q.items()}
+        if outcome is None:
+            if features is not None:
+                outcome = self._infer(q, features)
+            else:
+                outcome = _Outcome.abstain(*abstention(q))
+        t_end = clock()
+        latency["inference"] = 1e3 * (t_end - t_f)
+        latency["total"] = 1e3 * (t_end - arrival)
+        return self._record(outcome, quality, latency)
+
+    def _infer(self, q: dict[str, ModalityQuality], features) -> _Outcome:
+        de_map, hrv = features
+        eeg_in = np.ascontiguousarray(de_map[None], dtype=np.float32)
+        ecg_in = np.ascontiguousarray(hrv.reshape(1, 1, -1), dtype=np.float32)
+        good = tuple(m for m in ("eeg", "ecg") if q[m].ok)
+        try:
+            if len(good) == 2:
+                probs = self.engine.predict(eeg_in, ecg_in)
+            elif len(good) == 1 and self.config.policy == "fallback":
+                m = good[0]
+                probs = self.fallback_engines[m](eeg_in if m == "eeg" else ecg_in)
+            else:
+                return _Outcome.abstain(*abstention(q))
+        except (ValueError, RuntimeError) as exc:
+            log.warning("inference failed at hop %d: %s", self.hop, exc)
+            return _Outcome.abstain(AbstainReason.MODEL_ERROR, f"inference failed: {exc}")
+        p = np.asarray(probs, dtype=np.float64).reshape(-1)
+        if p.size != len(self.targets) or not np.isfinite(p).all():
+            return _Outcome.abstain(
+                AbstainReason.INVALID_OUTPUT, f"engine returned invalid probabilities {p.tolist()}"
+            )
+        high = self.bundle.decide(p)
+        return _Outcome(
+            AbstainReason.NONE,
+            None,
+            {t: float(v) for t, v in zip(self.targets, p, strict=True)},
+            {t: "high" if h else "low" for t, h in zip(self.targets, high, strict=True)},
+            good,
+        )
+
+    def _record(
+        self, outcome: _Outcome, quality: dict[str, dict], latency: dict[str, float]
+    ) -> Decision:
+        return Decision(
+            hop=self.hop,
+            window_end_s=(self.hop + 1) * self.hop_s,
+            window_end_ts=self.lanes["eeg"].last_ts_consumed,
+            probabilities=outcome.probabilities,
+            labels=outcome.labels,
+            reason=outcome.reason,
+            detail=outcome.detail,
+            modalities=outcome.modalities,
+            policy=self.config.policy,
+            quality=quality,
+            latency_ms=latency,
+            backend=self.engine.name,
+        )
+
+
+class _Outcome(NamedTuple):
+    """What a hop concluded, before it becomes a :class:`Decision`."""
+
+    reason: AbstainReason
+    detail: str | None = None
+    probabilities: dict[str, float] | None = None
+    labels: dict[str, str] | None = None
+    modalities: tuple[str, ...] = ()
+
+    @classmethod
+    def abstain(cls, reason: AbstainReason, detail: str) -> _Outcome:
+        return cls(reason, detail)
+
+
+def warm_up(
+    bundle: Bundle, engine: Predictor, extractor_factory: ExtractorFactory | None = None
+) -> None:
+    """Run the engine, the feature path and the loop's own kernels once on zeros.
+
+    Numba kernels compile (or load from their cache) on first use and engines optimise
+    their graph on the first call; doing it before a board is started keeps that pause
+    (seconds on a cold cache) out of the stream, where a device could time out.
+    """
+    fc = bundle.feature_config
+    engine.predict(
+        np.zeros((1, *fc.eeg_shape), np.float32), np.zeros((1, 1, *fc.hrv_shape), np.float32)
+    )
+    extractor = (extractor_factory or StreamingFeatureExtractor)(fc)
+    extractor.push_eeg(np.zeros((len(fc.eeg_channels), round(fc.window_s * fc.eeg_fs))))
+    extractor.push_ecg(np.zeros(round(fc.window_s * fc.ecg_fs)))
+    extractor.features()
+    StreamingResampler(250.0, fc.eeg_fs, 2).process(np.zeros((2, 300)))
+    stats = BlockStatistics(2, 4, 1.0)
+    x = np.zeros((2, 8))
+    stats.add(x, np.zeros(x.shape, dtype=bool), x)
+    stats.close_block()
+    stats.window(0.5)

@@ -1,0 +1,90 @@
+"""What every engine shares: input checks, the bundle's normalisation, the sigmoid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge_emotion.bundle import Bundle
+
+
+class EngineUnavailable(RuntimeError):
+    """A backend cannot run here (library missing, no GPU, file missing from the bundle)."""
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number never overflows; same result as 1/(1+exp(-x)).
+    out = np.empty_like(logits, dtype=np.float32)
+    pos = logits >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-logits[pos]))
+    e = np.exp(logits[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+class Engine:
+    """Base class: input checks, normalisation and sigmoid; subclasses run ``_logits``."""
+
+    name: str = "engine"
+
+    def __init__(self, bundle: Bundle):
+        self.bundle = bundle
+        fc = bundle.feature_config
+        self._eeg_shape = tuple(fc.eeg_shape)
+        self._ecg_shape = (1, *tuple(fc.hrv_shape))
+        self.n_targets = len(bundle.targets)
+        self.fallback: list[str] = []
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.bundle.targets
+
+    def check_inputs(self, eeg: Any, ecg: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return (eeg, ecg) as float64 arrays with a batch axis, or raise ``ValueError``.
+
+        A single window without its batch axis — eeg (bands, channels, subwindows), ecg
+        (1, L) or (L,) — is accepted and treated as batch 1.
+        """
+        eeg = np.asarray(eeg, dtype=np.float64)
+        ecg = np.asarray(ecg, dtype=np.float64)
+        if eeg.shape == self._eeg_shape:
+            eeg = eeg[None]
+        if ecg.shape in (self._ecg_shape, self._ecg_shape[1:]):
+            ecg = ecg.reshape(1, *self._ecg_shape)
+        if eeg.ndim != 4 or eeg.shape[1:] != self._eeg_shape:
+            raise ValueError(
+                f"eeg must have shape (batch, {', '.join(map(str, self._eeg_shape))}) "
+                f"(bands, channels, subwindows), got {eeg.shape}"
+            )
+        if ecg.ndim != 3 or ecg.shape[1:] != self._ecg_shape:
+            raise ValueError(
+                f"ecg must have shape (batch, {', '.join(map(str, self._ecg_shape))}), "
+                f"got {ecg.shape}"
+            )
+        if eeg.shape[0] != ecg.shape[0]:
+            raise ValueError(f"eeg and ecg batch sizes differ: {eeg.shape[0]} vs {ecg.shape[0]}")
+        if eeg.shape[0] == 0:
+            raise ValueError("eeg and ecg must hold at least one window (batch >= 1)")
+        if not (np.isfinite(eeg).all() and np.isfinite(ecg).all()):
+            raise ValueError("eeg and ecg must be finite (no NaN/inf); abstain on such windows")
+        return eeg, ecg
+
+    def predict(self, eeg: Any, ecg: Any) -> np.ndarray:
+        """P(high) per target, (B, n_targets) float32, for raw (unnormalised) features."""
+        eeg, ecg = self.check_inputs(eeg, ecg)
+        eeg_n, ecg_n = self.bundle.normalization.apply(eeg, ecg)
+        logits = self._logits(np.ascontiguousarray(eeg_n), np.ascontiguousarray(ecg_n))
+        return _sigmoid(np.asarray(logits, dtype=np.float32).reshape(-1, self.n_targets))
+
+    def predict_logits(self, eeg: Any, ecg: Any) -> np.ndarray:
+        """Raw model logits (B, n_targets) for raw features (used by parity checks)."""
+        eeg, ecg = self.check_inputs(eeg, ecg)
+        eeg_n, ecg_n = self.bundle.normalization.apply(eeg, ecg)
+        return np.asarray(self._logits(eeg_n, ecg_n), dtype=np.float32)
+
+    def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} bundle={self.bundle.path}>"

@@ -1,0 +1,206 @@
+"""The device runs edge_emotion/, kernels/ and firmware_bridge/ only: the runtime never
+imports training or export, imports no optional backend at module level, has no import
+cycles, and runs the demo with training, export and torch impossible to import."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Folder -> import name of the runtime's packages (pyproject.toml's package-dir).
+RUNTIME = {
+    "edge_emotion": "edge_emotion",
+    "kernels": "edge_emotion.kernels",
+    "firmware_bridge": "edge_emotion.firmware_bridge",
+}
+NEVER = ("edge_emotion.training", "edge_emotion.export")
+# Optional backends: imported only where an engine or device of that kind is created.
+NOT_AT_IMPORT = ("torch", "tensorrt", "onnxruntime", "onnx", "brainflow", "pylsl", "serial")
+
+
+def _runtime_modules() -> dict[str, Path]:
+    modules = {}
+    for folder, package in RUNTIME.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join((package, *parts))] = path
+    return modules
+
+
+MODULES = _runtime_modules()
+
+
+def _imports(tree: ast.AST, module_level_only: bool) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import; with ``module_level_only``, those that run when
+    the module is imported (not inside functions)."""
+    found = []
+
+    def visit(node):
+        for child in ast.iter_child_nodes(node):
+            if module_level_only and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, []) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                assert child.level == 0, "relative import"
+                found.append((child.module, [alias.name for alias in child.names]))
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _trees():
+    return {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
+
+
+def test_the_runtime_modules_are_found():
+    for name in (
+        "edge_emotion.classifier",
+        "edge_emotion.engines.tensorrt",
+        "edge_emotion.kernels.resample",
+        "edge_emotion.firmware_bridge.protocol",
+    ):
+        assert name in MODULES
+
+
+def test_the_runtime_never_imports_training_or_export():
+    bad = [
+        f"{name} imports {target}"
+        for name, tree in _trees().items()
+        for target, _ in _imports(tree, module_level_only=False)
+        if any(target == n or target.startswith(n + ".") for n in NEVER)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_optional_backend_is_imported_at_module_level():
+    bad = [
+        f"{name} imports {target} at import time"
+        for name, tree in _trees().items()
+        for target, _ in _imports(tree, module_level_only=True)
+        if target.split(".")[0] in NOT_AT_IMPORT
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def _graph() -> dict[str, set[str]]:
+    graph = {}
+    for name, tree in _trees().items():
+        edges = set()
+        for target, names in _imports(tree, module_level_only=True):
+            # "from package import submodule" depends on the submodule; other names on
+            # the module (or package) itself.
+            subs = {f"{target}.{n}" for n in names} & MODULES.keys()
+            edges |= subs
+            if target in MODULES and (not names or len(subs) < len(names)):
+                edges.add(target)
+        graph[name] = edges - {name}
+    return graph
+
+
+def test_no_import_cycles_in_the_runtime():
+    graph = _graph()
+    assert graph["edge_emotion.classifier"] >= {"edge_emotion.lane", "edge_emotion.quality"}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_kernels_do_not_depend_on_the_runtime_above_them():
+    graph = _graph()
+    up = [
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name.startswith("edge_emotion.kernels")
+        for target in targets
+        if not target.startswith("edge_emotion.kernels")
+    ]
+    assert not up, "\n".join(up)
+
+
+ISOLATED = """
+import importlib.abc, json, runpy, sys
+BLOCKED = ("edge_emotion.training", "edge_emotion.export", "torch")
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError(f"blocked on the device: {name}")
+        return None
+
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, sys.argv[1])
+out, workdir = sys.argv[2], sys.argv[3]
+
+sys.argv = ["edge_emotion.run", "--duration", "12", "--backend", "onnxruntime", "--out", out]
+try:
+    runpy.run_module("edge_emotion.run", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    rc = exc.code
+else:
+    rc = None
+
+from pathlib import Path
+from demo_harness import demo_decisions
+records = demo_decisions(Path(workdir), duration_s=11.0)
+loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
+print("ISOLATION " + json.dumps({"rc": rc, "records": records, "loaded": loaded}))
+"""
+
+
+@pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
+def test_the_demo_runs_with_training_export_and_torch_blocked(tmp_path):
+    pytest.importorskip("brainflow")
+    out = tmp_path / "decisions.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", ISOLATED, str(ROOT / "tests"), str(out), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    result = json.loads(lines[-1].removeprefix("ISOLATION "))
+    assert result["loaded"] == []
+    # python -m edge_emotion.run: exit 0, a line per decision, a JSONL record per hop
+    assert result["rc"] == 0
+    assert lines[0].startswith("source : demo recording")
+    assert any("ended: duration 12 s reached" in s for s in lines)
+    recs = [json.loads(s) for s in out.read_text().splitlines()]
+    assert [r["hop"] for r in recs] == list(range(len(recs)))
+    assert 35 <= len(recs) <= 48  # 4 per second of replayed data, minus start-up
+    assert all(r["abstained"] and "warming" in r["reason"] for r in recs[:39])
+    assert all(r["reason_code"] == {"name": "NOT_ENOUGH_DATA", "number": 3} for r in recs[:39])
+    classified = [r for r in recs if not r["abstained"]]
+    assert classified, "no decision after the 10-s warm-up"
+    for r in classified:
+        assert set(r["probabilities"]) == {"arousal", "valence"}
+        assert r["quality"]["ecg"]["heart_rate_bpm"] > 40
+        assert r["latency_ms"]["total"] >= r["latency_ms"]["inference"] > 0
+    assert sum(s.startswith("[") for s in lines) == len(recs)
+    # the Classifier, driven on the demo recording in the same process
+    driven = result["records"]
+    assert len(driven) == 44 and not driven[-1]["abstained"]
+    assert driven[-1]["reason_code"] == {"name": "NONE", "number": 0}
