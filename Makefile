@@ -56,6 +56,9 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --upgrade --quiet pip
 	$(LATEST_VENV)/bin/python -m pip install --upgrade --upgrade-strategy eager \
 		-c constraints-latest.txt -e ".[dev]"
+	@# An isolated editable build leaves edge_emotion.egg-info in the tree; importlib.metadata
+	@# would read its entry points (torch model builders) instead of the installed ones.
+	rm -rf edge_emotion.egg-info
 	$(LATEST_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip==' > $(LATEST_VENV)/resolved.txt
 	@echo "resolved versions: $(LATEST_VENV)/resolved.txt; differences from the lock:"
 	@diff <(grep -E '^[A-Za-z0-9_.-]+==' $(LOCK) | sed 's/ .*//' | tr 'A-Z_' 'a-z-' | sort) \
