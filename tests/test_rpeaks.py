@@ -203,18 +203,108 @@ def test_reset_starts_over_and_delay_is_documented():
 # ---------------------------------------------------------------- behaviour on ECG
 
 
+def neurokit_rpeaks(ecg: np.ndarray, fs: float) -> np.ndarray:
+    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=fs), sampling_rate=fs)
+    return np.asarray(info["ECG_R_Peaks"], np.int64)
+
+
+def true_r_peaks(ecg: np.ndarray, ref: np.ndarray, fs: float) -> np.ndarray:
+    """Continuous-time R peaks (in samples, fractional) of a simulated ECG.
+
+    The vertex of the parabola through the largest raw sample within 20 ms of each
+    reference peak and its two neighbours: the simulated R wave is smooth and the
+    noise small, so this locates the peak between samples to a few hundredths of one.
+    """
+    w = max(2, round(0.02 * fs))
+    m = np.array([r - w + np.argmax(ecg[r - w : r + w + 1]) for r in ref], np.int64)
+    y0, y1, y2 = ecg[m - 1], ecg[m], ecg[m + 1]
+    return m + 0.5 * (y0 - y2) / (y0 - 2.0 * y1 + y2)
+
+
 @pytest.mark.parametrize(("fs", "hr", "seed"), [(250, 60, 1), (500, 120, 3), (128, 75, 4)])
 def test_agrees_with_neurokit_on_simulated_ecg(fs, hr, seed):
+    """The same beats as neurokit2, each on the sample nearest its true R peak.
+
+    Timing is checked against the continuous R peak rather than neurokit2's sample:
+    both pick a sample, and where the peak lies near the middle of two samples (at
+    128 Hz, [128-75-4] has it at 516.53, samples 516 and 517 within 0.9 % of each
+    other) two sound rules can pick different ones, 7.8 ms apart at 128 Hz. No
+    detection may be further than 4 ms from the true peak, or half a sample plus
+    0.5 ms where half a sample is already longer (128 Hz).
+    """
     ecg = simulated(fs, hr, seed)
-    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=fs), sampling_rate=fs)
-    ref = np.asarray(info["ECG_R_Peaks"], np.int64)
+    ref = neurokit_rpeaks(ecg, fs)
     ours = detect_rpeaks(ecg, fs)
     inner = slice(int(0.5 * fs), ecg.size - int(0.5 * fs))  # the edges are handled differently
     ref = ref[(ref >= inner.start) & (ref < inner.stop)]
     ours = ours[(ours >= inner.start) & (ours < inner.stop)]
     di, ri = match_peaks(ours, ref, fs)
     assert di.size == ref.size == ours.size
-    assert np.max(np.abs(ours[di] - ref[ri])) <= 0.004 * fs + 1e-9  # within 4 ms
+    err_ms = np.abs(ours[di] - true_r_peaks(ecg, ref, fs)[ri]) * 1000.0 / fs
+    assert err_ms.max() <= max(4.0, 500.0 / fs + 0.5), err_ms.max()
+
+
+# (500, 120, 3) is the recording of issue 11, where one beat out of 59 was reported on
+# its S wave (19 samples late) on the machine it was found on; ecgsyn's output differs
+# slightly between machines, so the others are recordings where this machine's detector
+# did the same (R -> S, 8 to 19 samples): one beat with a smaller R mid-recording, or
+# the learning period's beats after a recording that starts inside a QRS.
+@pytest.mark.parametrize(
+    ("fs", "hr", "seed"),
+    [(500, 120, 3), (500, 120, 0), (500, 120, 13), (250, 120, 0), (250, 100, 6), (360, 120, 0)],
+)
+def test_fiducial_point_is_the_same_wave_in_every_beat(fs, hr, seed):
+    """Every beat's offset from its true R peak is within 4 ms of the recording's median.
+
+    A beat reported on its S wave instead enters two RR intervals with the R-S distance
+    (30-40 ms) and inflates RMSSD and pNN50.
+    """
+    ecg = simulated(fs, hr, seed)
+    ref = neurokit_rpeaks(ecg, fs)
+    ref = ref[(ref > fs // 4) & (ref < ecg.size - fs // 4)]  # room for the parabola
+    ours = detect_rpeaks(ecg, fs)
+    di, ri = match_peaks(ours, ref, fs)
+    assert di.size == ref.size
+    off_ms = (ours[di] - true_r_peaks(ecg, ref, fs)[ri]) * 1000.0 / fs
+    worst = int(np.argmax(np.abs(off_ms - np.median(off_ms))))
+    assert abs(off_ms[worst] - np.median(off_ms)) <= 4.0, (ref[ri[worst]], off_ms[worst])
+
+
+def rs_beats(fs: float, amplitudes, rr_s: float = 0.8, rs_s: float = 0.030):
+    """Synthetic ECG of Gaussian R and S waves (and a T wave) with given amplitudes.
+
+    Returns the signal and the R and S wave centres (samples) of every beat.
+    """
+    n = len(amplitudes)
+    t = np.arange(int((n + 1) * rr_s * fs)) / fs
+    x = 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    centres = 0.5 + rr_s * np.arange(n)
+    for c, (a_r, a_s) in zip(centres, amplitudes, strict=True):
+        x += a_r * np.exp(-0.5 * ((t - c) / 0.010) ** 2)
+        x -= a_s * np.exp(-0.5 * ((t - c - rs_s) / 0.010) ** 2)
+        x += 0.25 * np.exp(-0.5 * ((t - c - 0.25) / 0.040) ** 2)
+    return (
+        x,
+        np.round(centres * fs).astype(np.int64),
+        np.round((centres + rs_s) * fs).astype(np.int64),
+    )
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_polarity_is_kept_across_beats_but_a_clearly_different_beat_gets_its_own(sign):
+    """R waves 1.0, S waves 0.7, except every fifth beat with R 0.7 < S 0.8 (beat by
+    beat, its S would win) and one PVC-like beat with R 0.2, S 1.5 (S 7.5x larger)."""
+    fs = 360.0
+    amp = [(1.0, 0.7)] * 40
+    for i in range(4, 40, 5):
+        amp[i] = (0.7, 0.8)
+    amp[22] = (0.2, 1.5)
+    x, r_idx, s_idx = rs_beats(fs, amp)
+    ours = detect_rpeaks(sign * x, fs)
+    assert ours.size == r_idx.size
+    expected = r_idx.copy()
+    expected[22] = s_idx[22]
+    assert np.max(np.abs(ours - expected)) <= 1, ours - expected
 
 
 def test_polarity_does_not_matter():
