@@ -46,6 +46,7 @@ a stream cut into any chunks reports the same peaks, each at most
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -116,8 +117,9 @@ PF_DERIV_SCALE, PF_RR_INIT, PF_THR, PF_TSLOPE, PF_SBF, PF_SBTHR, PF_W, PF_POL_K,
     F_M1,
     F_M2,
     F_POL,
-) = range(15)
-N_SF = 15
+    F_GAIN,
+) = range(16)
+N_SF = 16
 # Rows of the float ring buffer.
 R_RAW, R_SQ, R_MWI = range(3)
 N_RINGS = 3
@@ -125,6 +127,18 @@ N_RR = 8
 N_LEARN = 64
 _NEVER = np.int64(2**62)
 _RECOMPUTE_EVERY = 4096  # running sums are recomputed exactly this often (samples)
+# Amplitude. The kernel runs on the ECG times a power of two, the "gain", which is exact:
+# every sum, product, square root and ratio inside scales exactly, so the peaks are the
+# same at any amplitude. A stream whose first nonzero samples reach a largest |value|
+# inside [2**-400, 2**400] keeps gain 1 (nothing changes for any real recording);
+# otherwise the gain brings that value to [0.5, 1). After the gain the squared
+# derivative of a value of 2**450 is still ~1e278 at 1000 Hz, far from overflow, so
+# values up to 2**450 / gain are accepted and larger ones raise ValueError; tiny ones
+# underflow to silence.
+_GAIN_FREE = 2.0**400
+_GAIN_LIMIT = 2.0**450
+_ERR_NONFINITE = -1
+_ERR_RANGE = -2
 
 
 @njit(cache=True)
@@ -398,8 +412,30 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     no calls (so its recursions stay in registers) and breaks out only when a decision
     is due: a candidate, the end of learning, or a search-back deadline — the same
     outcome as checking every sample. Peaks found in the padding are not reported.
-    Returns the number of peaks written to ``out``.
+    Returns the number of peaks written to ``out``, or ``_ERR_NONFINITE`` /
+    ``_ERR_RANGE`` (and nothing changed) when ``x`` holds NaN/inf or a value too large
+    for the stream's gain.
     """
+    # One vectorisable pass before any state changes: the largest |x|, and NaN/inf,
+    # which turn x * 0 (else +-0) into NaN.
+    nx = x.shape[0]
+    big = 0.0
+    zero = 0.0
+    for t in range(nx):
+        a = abs(x[t])
+        big = a if a > big else big
+        zero += x[t] * 0.0
+    if zero != 0.0:
+        return _ERR_NONFINITE
+    gain = sf[F_GAIN]
+    if gain == 0.0:  # not chosen yet: the first nonzero samples choose it
+        gain = 1.0
+        if big > _GAIN_FREE or (0.0 < big < 1.0 / _GAIN_FREE):
+            gain = math.ldexp(1.0, min(-math.frexp(big)[1], 1023))
+        if big > 0.0:
+            sf[F_GAIN] = gain
+    elif big * gain > _GAIN_LIMIT:
+        return _ERR_RANGE
     mask = pi[P_MASK]
     L = pi[P_MWI]
     H = pi[P_H]
@@ -408,7 +444,6 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     lmask = lm_idx.shape[0] - 1
     inv_l = 1.0 / L
     scale = pf[PF_DERIV_SCALE]
-    nx = x.shape[0]
     n_out = 0
     n = si[S_N]
     real_end = n + n_real  # absolute index of the first padding sample
@@ -416,7 +451,7 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     if si[S_HAVE_X0] == 0 and nx > 0:
         sf[F_X0] = x[0]  # a constant signal becomes exactly zero: no filter transients
         si[S_HAVE_X0] = 1
-    x0 = sf[F_X0]
+    x0 = sf[F_X0] * gain
     b1 = sf[F_B1]
     b2 = sf[F_B2]
     b3 = sf[F_B3]
@@ -441,7 +476,7 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
         k = 0
         vk = 0.0
         while t < nx:
-            xv = x[t] - x0
+            xv = x[t] * gain - x0
             t += 1
             rings[R_RAW, n & mask] = xv
             y = a0 * xv + z00
@@ -689,18 +724,38 @@ class StreamingRPeakDetector:
             self._learn,
             out,
         )
+        if n == _ERR_NONFINITE:
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise ValueError(
+                f"chunk contains {bad} NaN or infinite values; clean or interpolate them first"
+            )
+        if n == _ERR_RANGE:
+            raise ValueError(
+                f"chunk has a value of magnitude {np.max(np.abs(x)):.3g}, above "
+                f"{_GAIN_LIMIT / self._sf[F_GAIN]:.3g}, the largest this stream can take: its "
+                "amplitude scale was fixed by its first nonzero samples (values up to 2**50 "
+                "times larger than those, or up to 2**450 when they were within 2**+-400); "
+                "reset() to start again at the new amplitude"
+            )
         return out[:n].copy()
 
     def update(self, chunk) -> np.ndarray:
-        """Feed the next samples (1-D, finite); return the peaks confirmed by them."""
-        x = as_signal(chunk, "chunk", ndim=1, min_samples=0)
+        """Feed the next samples (1-D, finite); return the peaks confirmed by them.
+
+        Any amplitude works (see ``detect_rpeaks``); within one stream, values may grow
+        to 2**50 times the first nonzero samples' largest |value| (2**450 in absolute
+        terms when that was between 2**-400 and 2**400), else ValueError.
+        """
+        # NaN/inf and the range are checked inside the compiled call, in the same pass.
+        x = as_signal(chunk, "chunk", ndim=1, min_samples=0, allow_nonfinite=True)
         return self._call(x, x.shape[0])
 
     def _finish(self) -> np.ndarray:
         n = self.samples_seen
         if n == 0:
             return np.zeros(0, np.int64)
-        last = self._rings[R_RAW, (n - 1) & (self._size - 1)] + self._sf[F_X0]
+        gain = self._sf[F_GAIN] if self._sf[F_GAIN] > 0.0 else 1.0
+        last = self._rings[R_RAW, (n - 1) & (self._size - 1)] / gain + self._sf[F_X0]
         return self._call(np.full(self.delay_samples + 1, last, np.float64), 0)
 
     def flush(self) -> np.ndarray:
@@ -722,6 +777,9 @@ def detect_rpeaks(ecg, fs: float) -> np.ndarray:
     """R-peak sample indices (int64, ascending) of a whole single-lead ECG recording.
 
     ``ecg``: 1-D array in any unit and either polarity, at least 1 s long, finite.
+    Amplitude does not matter, down to subnormal values and up to the largest float:
+    the kernel works on the ECG times a power of two (exact, so the peaks are identical
+    to those of ``ecg * 2**k`` for any k; see ``_GAIN_FREE``).
     ``fs``: sampling rate in Hz, 100–1000. A flat line gives an empty array.
     Method: see the module docstring (Pan–Tompkins detection with Hamilton–Tompkins
     decision rules, refined to the QRS's major extremum). The result equals the peaks
@@ -737,5 +795,5 @@ def detect_rpeaks(ecg, fs: float) -> np.ndarray:
     fs = check_fs(fs, "fs", FS_MIN_HZ, FS_MAX_HZ)
     x = as_signal(ecg, "ecg", ndim=1, min_samples=max(1, int(np.ceil(fs))))
     det = StreamingRPeakDetector(fs)
-    head = det.update(x)
+    head = det._call(x, x.shape[0])  # x is checked; one chunk, so any amplitude fits
     return np.concatenate([head, det._finish()])

@@ -332,6 +332,42 @@ def test_robust_to_baseline_wander_and_mains(mains_hz):
     assert s.mean_abs_error_ms <= 4.0
 
 
+@pytest.mark.parametrize(
+    "factor", [2.0**-1030, 1e-310, 1e-200, 2.0**-600, 2.0**-401, 2.0**401, 1e154, 1e300]
+)
+def test_amplitude_does_not_matter(factor):
+    """Issue 15 §13: at 1e154 the squared derivative overflowed (inf - inf = NaN in the
+    MWI) and at 1e-200 it underflowed to 0, and both gave no peaks without a word. The
+    kernel works on the ECG times a power of two, which is exact, so the peaks are the
+    same; 2**-1030 is subnormal and still has 22 significant bits."""
+    ecg = simulated(250, 70, 1)
+    assert np.array_equal(detect_rpeaks(ecg * factor, 250), detect_rpeaks(ecg, 250))
+
+
+def test_stream_at_extreme_amplitude_equals_batch():
+    ecg = simulated(250, 80, 1, duration=20.0)
+    expected = detect_rpeaks(ecg, 250)
+    assert expected.size >= 20
+    x = ecg * 1e154
+    assert np.array_equal(detect_rpeaks(x, 250), expected)
+    _check_stream(x, 250, [1, 37, 500])
+    # A stream whose first chunk is silent takes its scale from the first nonzero one.
+    y = np.r_[np.zeros(300), ecg * 1e-200]
+    assert np.array_equal(detect_rpeaks(y, 250), detect_rpeaks(np.r_[np.zeros(300), ecg], 250))
+    _check_stream(y, 250, [100, 1000])
+
+
+def test_stream_rejects_a_chunk_too_large_for_its_scale_and_stays_usable():
+    x = simulated(250, 80, 1, duration=20.0)
+    det = StreamingRPeakDetector(250)
+    got = [det.update(x[:1000])]
+    with pytest.raises(ValueError, match=r"chunk has a value of magnitude 1\.\d+e\+200"):
+        det.update(x[1000:2000] * 1e200)
+    assert det.samples_seen == 1000
+    got += [det.update(x[1000:]), det.flush()]
+    assert np.array_equal(np.concatenate(got), detect_rpeaks(x, 250))
+
+
 # ---------------------------------------------------------------- scoring
 
 
