@@ -132,6 +132,26 @@ def test_front_end_matches_scipy_twin():
     np.testing.assert_allclose(det._rings[rp.R_MWI, idx], mwi, rtol=1e-9, atol=1e-12 * mwi.max())
 
 
+@pytest.mark.parametrize("n", [600, 8000])
+def test_refinement_extrema_match_numpy_twin(n):
+    """The waves the fiducial rule chooses between: kernel vs NumPy, windows whole and cut."""
+    fs = 360.0
+    x = simulated(360, 80, 5, duration=30.0)[:n] * 2.0 + 0.3
+    det = StreamingRPeakDetector(fs)
+    det.update(x)
+    _, pi, _ = rp._design(fs)
+    pre, post, base, smooth = (int(pi[i]) for i in (rp.P_PRE, rp.P_POST, rp.P_BASE, rp.P_SMOOTH))
+    n_avail = n - smooth // 2
+    ks = range(20, 400, 7) if n == 600 else range(n - 1800, n - 60, 37)
+    for k in ks:
+        got = rp._extrema(det._rings, k, n_avail, det._pi, det._scratch)
+        jp, ap, jn, an, whole = naive_rpeaks.naive_extrema(
+            x - x[0], k, pre, post, base, smooth, n_avail
+        )
+        assert (got[3], got[5], got[7]) == (jp, jn, whole), k
+        np.testing.assert_allclose((got[4], got[6]), (ap, an), rtol=1e-9, atol=1e-12)
+
+
 # ---------------------------------------------------------------- streaming = batch
 
 
