@@ -27,6 +27,16 @@ Decisions (tested in ``tests/test_de.py``):
   (started at rest on the raw signal, a 6e4 µV step takes ~6 s to fall below 1 µV² in
   the theta band). Only the signal's own changes after the first sample ring the
   filters in. The zero-phase path centres the same way.
+- Every form accepts samples up to :data:`EEG_MAX_ABS` (1e100, input units) in
+  magnitude and raises ``ValueError`` naming that bound above it. The kernels add
+  squares of band-passed samples, which overflow float64 from about 1e150 (10 s
+  at 1e153 gave inf, at 1e300 NaN, without a word). DE is a log-variance in absolute
+  units, not amplitude-invariant (see the floor above), so scaling the input would
+  only return a number no model has seen: such a value is a units or data error.
+  1e100 leaves real EEG (~1e2 µV, ~1e5 µV of electrode offset, raw ADC counts, even a
+  µV/pV mix-up) dozens of orders of magnitude inside, and squares of 1e100 add up
+  without overflow for any length. The check rides in the pass that already looks
+  for NaN/inf.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
 )
 
 VAR_FLOOR = 1e-20
+EEG_MAX_ABS = 1e100  # largest |sample| accepted (input units); see the module docstring
 DE_FLOOR = 0.5 * math.log(2.0 * math.pi * math.e * VAR_FLOOR)
 _LOG_2PIE = math.log(2.0 * math.pi * math.e)
 # The streaming update's channel loops are vectorised by LLVM; one AVX-512 register of
@@ -68,6 +79,7 @@ _STREAM_LANES = 8
 __all__ = [
     "DEFAULT_BANDS",
     "DE_FLOOR",
+    "EEG_MAX_ABS",
     "VAR_FLOOR",
     "StreamingBandDE",
     "band_de",
@@ -133,9 +145,16 @@ def _whole_samples(seconds, fs: float, name: str) -> int:
     return round(n)
 
 
-def _nonfinite_error(n_bad: int) -> ValueError:
+def _input_error(sig: np.ndarray, name: str = "eeg") -> ValueError:
+    """The error for an input that holds NaN/inf or samples beyond :data:`EEG_MAX_ABS`."""
+    n_bad = int(sig.size - np.count_nonzero(np.isfinite(sig)))
+    if n_bad:
+        return ValueError(
+            f"{name} contains {n_bad} NaN or infinite values; clean or interpolate them first"
+        )
     return ValueError(
-        f"eeg contains {n_bad} NaN or infinite values; clean or interpolate them first"
+        f"{name} must hold samples of magnitude at most {EEG_MAX_ABS:g} (its units, µV), "
+        f"got {float(np.max(np.abs(sig))):.3g}; check the units"
     )
 
 
@@ -225,7 +244,9 @@ def _whole_de(rows, n_channels, log_2pie, var_floor):
 
 
 @njit(cache=True, fastmath={"contract"})  # one rounding per multiply-add
-def _stream_update(chunk, sos, z, offset, pre, n_seen, sub_len, n_sub, log_2pie, var_floor, de_out):
+def _stream_update(
+    chunk, sos, z, offset, pre, n_seen, sub_len, n_sub, log_2pie, var_floor, max_abs, de_out
+):
     """Filter ``chunk`` causally, extend the per-block prefix sums, refresh the DE map.
 
     ``z`` ``(2, bands, sections, lanes)``: filter state. ``offset`` ``(channels,)``: each
@@ -237,14 +258,15 @@ def _stream_update(chunk, sos, z, offset, pre, n_seen, sub_len, n_sub, log_2pie,
     samples is then O(1): (block total - head of its first block) + head of the next
     block. Sums restart every block, so they never grow long enough to lose precision.
 
-    Returns the new sample count, or -1 (nothing changed) if ``chunk`` is not finite.
+    Returns the new sample count, or -1 (nothing changed) if ``chunk`` holds NaN or a
+    sample above ``max_abs`` in magnitude.
     The section loop is written out here rather than calling the filters module,
     because Numba's cache does not notice changes to functions in other files.
     """
     n_ch, n = chunk.shape
     for c in range(n_ch):
         for t in range(n):
-            if not np.isfinite(chunk[c, t]):
+            if not abs(chunk[c, t]) <= max_abs:
                 return -1
     _, n_bands, n_sec, lanes = z.shape
     n_ring = pre.shape[0]
@@ -330,9 +352,9 @@ def band_de(eeg, fs: float, bands=DEFAULT_BANDS) -> np.ndarray:
     fs = check_fs(fs)
     sos, zi, padlen = _bank(bands, fs)
     sig = _eeg(eeg, padlen + 1, check_finite=False)
-    rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True)
+    rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True, EEG_MAX_ABS)
     if n_bad:
-        raise _nonfinite_error(n_bad)
+        raise _input_error(sig)
     return _whole_de(rows, sig.shape[0], _LOG_2PIE, VAR_FLOOR)
 
 
@@ -357,11 +379,13 @@ def band_de_map(
         raise ValueError(f"zero_phase must be True or False, got {zero_phase!r}")
     if zero_phase:
         sig = _eeg(eeg, max(sub_len, padlen + 1), check_finite=False)
-        rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True)
+        rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True, EEG_MAX_ABS)
         if n_bad:
-            raise _nonfinite_error(n_bad)
+            raise _input_error(sig)
     else:
-        sig = _eeg(eeg, sub_len)
+        sig = _eeg(eeg, sub_len, check_finite=False)
+        if not np.max(np.abs(sig)) <= EEG_MAX_ABS:  # NaN fails too
+            raise _input_error(sig)
         z = _causal_state(sos.shape[0], sos.shape[1], sig.shape[0])
         rows = _sosfilt_rows(sig - sig[:, :1], sos, z)
     n_sub = sig.shape[1] // sub_len
@@ -434,8 +458,8 @@ class StreamingBandDE:
 
     def update(self, chunk) -> None:
         """Feed the next ``(n_channels, n)`` samples in µV."""
-        # Per-hop Python work is kept to a few attribute checks; finiteness is checked
-        # inside the compiled update, before any state changes.
+        # Per-hop Python work is kept to a few attribute checks; finiteness and the range
+        # (EEG_MAX_ABS) are checked inside the compiled update, before any state changes.
         if type(chunk) is not np.ndarray or chunk.dtype != np.float64 or chunk.ndim != 2:
             chunk = as_signal(chunk, "chunk", ndim=2, min_samples=0, allow_nonfinite=True)
         elif not chunk.flags.c_contiguous:
@@ -455,12 +479,11 @@ class StreamingBandDE:
             self.n_subwindows,
             _LOG_2PIE,
             VAR_FLOOR,
+            EEG_MAX_ABS,
             self._map,
         )
         if seen < 0:
-            raise ValueError(
-                "chunk contains NaN or infinite values; clean or interpolate them first"
-            )
+            raise _input_error(chunk, "chunk")
         self.samples_seen = seen
 
     def de_map(self) -> np.ndarray:

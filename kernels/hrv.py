@@ -66,11 +66,19 @@ class CleanedRR:
 # --------------------------------------------------------------------------------------
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+# Floats hold every whole number only up to 2**53; above it they skip sample indices.
+_FLOAT_PEAK_MAX = 2.0**53
+
+
 def as_peaks(peaks, name: str = "peaks") -> np.ndarray:
     """Return ``peaks`` as a contiguous int64 array; ValueError for anything else.
 
-    Accepts integer arrays (or floats holding whole numbers); rejects negatives, NaN,
-    duplicates and unsorted input, naming ``name``.
+    Accepts integer arrays, or floats holding whole numbers up to 2**53 (beyond that a
+    float cannot tell neighbouring samples apart). Every element must be non-negative
+    and each one larger than the one before (no duplicates); errors name ``name`` and
+    the first offending position. All non-negative int64 values are accepted: their
+    differences, from which everything else is computed, cannot overflow.
     """
     arr = np.asarray(peaks)
     if arr.ndim != 1:
@@ -81,15 +89,27 @@ def as_peaks(peaks, name: str = "peaks") -> np.ndarray:
         raise ValueError(f"{name} must hold integer sample indices, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"{name} must hold integer sample indices, got dtype {arr.dtype}")
-    if not np.issubdtype(arr.dtype, np.integer) and (
-        not np.isfinite(arr).all() or not np.all(arr == np.round(arr))
-    ):
-        raise ValueError(f"{name} must hold whole-number sample indices (no NaN/inf/fractions)")
+    if np.issubdtype(arr.dtype, np.integer):
+        # Checked before the cast: uint64 above 2**63 - 1 would wrap to negative.
+        neg = arr < 0
+        too_big = arr > _INT64_MAX if arr.dtype == np.uint64 else np.zeros(arr.shape, bool)
+    else:
+        if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold whole-number sample indices (no NaN/inf/fractions)")
+        neg = arr < 0
+        too_big = arr > _FLOAT_PEAK_MAX
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        raise ValueError(f"{name} must be non-negative sample indices, got {name}[{i}]={arr[i]}")
+    if too_big.any():
+        i = int(np.flatnonzero(too_big)[0])
+        limit = "2**53 (as floats)" if arr.dtype.kind == "f" else "2**63 - 1"
+        raise ValueError(
+            f"{name} must be sample indices no larger than {limit}, got {name}[{i}]={arr[i]}"
+        )
     out = np.ascontiguousarray(arr, dtype=np.int64)
-    if out[0] < 0:
-        raise ValueError(f"{name} must be non-negative sample indices, got {out[0]}")
     if out.size > 1:
-        d = np.diff(out)
+        d = np.diff(out)  # non-negative operands: cannot overflow
         if (d == 0).any():
             i = int(np.flatnonzero(d == 0)[0])
             raise ValueError(f"{name} has a duplicate index {out[i]} at positions {i}, {i + 1}")
@@ -153,7 +173,8 @@ def _median_small(buf, k):
         buf[j + 1] = v
     if k % 2 == 1:
         return buf[k // 2]
-    return 0.5 * (buf[k // 2 - 1] + buf[k // 2])
+    # Halved first: the same value as 0.5 * (a + b) wherever that does not overflow.
+    return 0.5 * buf[k // 2 - 1] + 0.5 * buf[k // 2]
 
 
 @njit(cache=True)
@@ -406,8 +427,10 @@ def _check_window(start, stop) -> tuple[int, int]:
         ) from None
     if a != start or b != stop:
         raise ValueError(f"start and stop must be whole sample indices, got {start!r}, {stop!r}")
-    if not 0 <= a <= b:
-        raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+    if not 0 <= a <= b <= _INT64_MAX:
+        raise ValueError(
+            f"need 0 <= start <= stop <= 2**63 - 1 (sample indices), got start={start}, stop={stop}"
+        )
     return a, b
 
 

@@ -18,12 +18,18 @@ Method (Pan & Tompkins 1985, with the decision rules of Hamilton & Tompkins 1986
    previous beat whose steepest slope is below half that beat's is taken as a T wave;
    when no beat was found for 1.66 x the mean of the last 8 RR intervals, the largest
    noise candidate above ``THR / 2`` is accepted (search-back);
-5. every accepted beat is refined to the QRS's major local extremum in the ECG itself
-   (after a centred 20-ms moving average, which has no phase delay and attenuates mains
-   hum): the sample of largest deviation from the local baseline (the straight line
-   through the mean ECG over 50 ms before and 50 ms after the window) inside
-   [MWI peak - 250 ms, MWI peak - 20 ms], so the reported time does not carry the
-   filters' delay and either polarity works.
+5. every accepted beat is refined to a local extremum of the ECG itself (after a
+   centred 20-ms moving average, which has no phase delay and attenuates mains hum)
+   inside [MWI peak - 250 ms, MWI peak - 20 ms], so the reported time does not carry
+   the filters' delay and either polarity works. Relative to the local baseline (the
+   straight line through the mean ECG over 50 ms before and 50 ms after the window)
+   each beat has a largest positive and a largest negative wave (R and S, or a QS
+   trough). The fiducial wave is the one on the side of the recording's polarity, a
+   running mean of the beats' shares ``(pos - neg) / (pos + neg)`` (started from the
+   median over the learning period, then averaged over ~32 beats), unless the other
+   wave of that beat is more than twice as large (a beat of another morphology, such
+   as a PVC). So the point does not jump between R and S in beats whose two waves are
+   of similar size, which would put the R-S distance into two RR intervals.
 
 References: J. Pan, W. J. Tompkins, "A real-time QRS detection algorithm", IEEE Trans.
 Biomed. Eng. 32(3):230–236, 1985, doi:10.1109/TBME.1985.325532; P. S. Hamilton,
@@ -40,6 +46,7 @@ a stream cut into any chunks reports the same peaks, each at most
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -71,6 +78,8 @@ _SMOOTH_S = 0.020  # centred moving average used for refinement
 _REFINE_PRE_S = 0.250  # refinement window, relative to the MWI peak: [k - pre, k - post]
 _REFINE_POST_S = 0.020
 _BASELINE_S = 0.050  # baseline: line through the means over this span before and after it
+_POL_K = 2.0  # a beat's own other wave wins over the running polarity if this much larger
+_POL_W = 1.0 / 32.0  # the running polarity averages over about 1 / _POL_W beats
 
 # Integer parameters (pi) and state (si) slots.
 P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK = range(10)
@@ -87,10 +96,11 @@ P_MWI, P_H, P_LEARN, P_TWAVE, P_SBMAX, P_SMOOTH, P_PRE, P_POST, P_BASE, P_MASK =
     S_HAVE_X0,
     S_SB_DEADLINE,
     S_RECOMPUTE,
-) = range(12)
-N_SI = 12
+    S_NPOL,
+) = range(13)
+N_SI = 13
 # Float parameters (pf) and state (sf) slots.
-PF_DERIV_SCALE, PF_RR_INIT, PF_THR, PF_TSLOPE, PF_SBF, PF_SBTHR, PF_W = range(7)
+PF_DERIV_SCALE, PF_RR_INIT, PF_THR, PF_TSLOPE, PF_SBF, PF_SBTHR, PF_W, PF_POL_K, PF_POL_W = range(9)
 (
     F_SPK,
     F_NPK,
@@ -106,8 +116,10 @@ PF_DERIV_SCALE, PF_RR_INIT, PF_THR, PF_TSLOPE, PF_SBF, PF_SBTHR, PF_W = range(7)
     F_B4,
     F_M1,
     F_M2,
-) = range(14)
-N_SF = 14
+    F_POL,
+    F_GAIN,
+) = range(16)
+N_SF = 16
 # Rows of the float ring buffer.
 R_RAW, R_SQ, R_MWI = range(3)
 N_RINGS = 3
@@ -115,6 +127,33 @@ N_RR = 8
 N_LEARN = 64
 _NEVER = np.int64(2**62)
 _RECOMPUTE_EVERY = 4096  # running sums are recomputed exactly this often (samples)
+# Amplitude. The kernel runs on the ECG times a power of two, the "gain", which is exact:
+# every sum, product, square root and ratio inside scales exactly, so the peaks are the
+# same at any amplitude. A stream whose first nonzero samples reach a largest |value|
+# inside [2**-400, 2**400) keeps gain 1 (nothing changes for any real recording);
+# otherwise the gain brings that value to [0.5, 1). After the gain the squared
+# derivative of a value of 2**450 is still ~1e278 at 1000 Hz, far from overflow, so
+# values below 2**450 / gain are accepted and larger ones raise ValueError; tiny ones
+# underflow to silence.
+_GAIN_FREE_EXP = 400
+_GAIN_LIMIT_EXP = 450
+_GAIN_LIMIT = 2.0**_GAIN_LIMIT_EXP
+_ERR_NONFINITE = -1
+_ERR_RANGE = -2
+
+
+@njit(cache=True)
+def _top_exponent(x):
+    """Biased exponent field of the largest |x| (2047: NaN or inf present; 0: none normal).
+
+    Integer max of the masked bits: LLVM vectorises it (float max/sum reductions it may
+    not reorder), so the pass costs ~0.1 ns a sample.
+    """
+    bits = x.view(np.uint64)
+    top = np.uint64(0)
+    for t in range(bits.shape[0]):
+        top = max(top, bits[t] & np.uint64(0x7FF0000000000000))
+    return np.int64(top >> np.uint64(52))
 
 
 @njit(cache=True)
@@ -131,26 +170,33 @@ def _max_slope(rings, k, pi):
 
 
 @njit(cache=True)
-def _refine(rings, k, n_avail, pi, scratch):
-    """Index of the largest |smoothed ECG - baseline| in [k - pre, k - post].
+def _extrema(rings, k, n_avail, pi, scratch):
+    """Smooth the ECG around the MWI peak ``k`` and find its extrema about a local baseline.
 
-    The baseline is the straight line through the mean of the smoothed ECG over
-    ``base`` samples before the window and the mean over ``base`` samples after it,
-    so baseline wander does not tilt the choice between the R and S waves.
+    The window is [k - pre, k - post] (clipped to the signal). ``scratch`` receives the
+    ECG after a centred moving average over ``smooth`` samples, from ``b0`` on. The
+    baseline is the straight line through the mean of the smoothed ECG over ``base``
+    samples before the window and the mean over ``base`` samples after it, so wander
+    does not tilt the comparison of the positive and the negative wave.
+    Returns ``(lo, hi, b0, jp, ap, jn, an, whole)``: the window, the largest positive
+    deviation ``ap`` at ``jp`` and the largest negative one ``an`` (as a magnitude) at
+    ``jn`` (0 where there is none), and whether the window and both baseline spans lie
+    inside the signal. ``hi < lo`` means there is no window.
     """
     mask = pi[P_MASK]
     lo = k - pi[P_PRE]
     hi = k - pi[P_POST]
+    b0 = lo - pi[P_BASE]
+    e1 = hi + pi[P_BASE]
+    whole = b0 >= 0 and e1 <= n_avail - 1
     if lo < 0:
         lo = 0
     if hi > n_avail - 1:
         hi = n_avail - 1
     if hi < lo:
-        return k
-    b0 = lo - pi[P_BASE]
+        return lo, hi, lo, k, 0.0, k, 0.0, False
     if b0 < 0:
         b0 = 0
-    e1 = hi + pi[P_BASE]
     if e1 > n_avail - 1:
         e1 = n_avail - 1
     # Centred moving average of the ECG over [b0, e1], as a running sum.
@@ -178,14 +224,84 @@ def _refine(rings, k, n_avail, pi, scratch):
     c1 = 0.5 * (b0 + lo)
     c2 = 0.5 * (hi + e1)
     slope = (m2 - m1) / (c2 - c1) if c2 > c1 else 0.0
-    best = lo
-    best_v = -1.0
+    jp = lo
+    ap = 0.0
+    jn = lo
+    an = 0.0
     for j in range(lo, hi + 1):
-        v = abs(scratch[j - b0] - (m1 + slope * (j - c1)))
-        if v > best_v:
-            best_v = v
-            best = j
+        v = scratch[j - b0] - (m1 + slope * (j - c1))
+        if v > ap:
+            ap = v
+            jp = j
+        if -v > an:
+            an = -v
+            jn = j
+    return lo, hi, b0, jp, ap, jn, an, whole
+
+
+@njit(cache=True)
+def _share(ap, an):
+    """Signed share of the positive wave, in [-1, 1]; amplitude-free."""
+    tot = ap + an
+    return (ap - an) / tot if tot > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _refine(rings, k, n_avail, pi, pf, sf, si, scratch, vote):
+    """Fiducial point of the beat at MWI peak ``k``: its R peak or its S/QS trough.
+
+    The wave is chosen on the side of the recording's polarity (``sf[F_POL]``, the
+    running mean of the beats' :func:`_share`), unless the other wave of this beat is
+    more than ``PF_POL_K`` times larger (a beat of another morphology, such as a PVC).
+    Choosing beat by beat would let a beat whose R and S are of similar size jump
+    between them (an RR error of the R–S distance, twice). With ``vote``, a beat whose
+    window is whole then updates the polarity. Last, the point climbs to the local
+    extremum of the smoothed ECG itself (at most ``smooth // 2`` samples): the baseline
+    only decides between the waves, it does not move the peak.
+    """
+    lo, hi, b0, jp, ap, jn, an, whole = _extrema(rings, k, n_avail, pi, scratch)
+    if hi < lo:
+        return k
+    pol = sf[F_POL]
+    if vote and whole:
+        q = _share(ap, an)
+        n_pol = si[S_NPOL] + 1
+        si[S_NPOL] = n_pol
+        if n_pol == 1:
+            pol = q  # the first beat has only itself to go by
+        w = 1.0 / n_pol  # the plain mean at first, then an average over ~1/W beats
+        if w < pf[PF_POL_W]:
+            w = pf[PF_POL_W]
+        sf[F_POL] = pol + w * (q - pol)
+    if pol > 0.0:
+        positive = not an > pf[PF_POL_K] * ap
+    elif pol < 0.0:
+        positive = ap > pf[PF_POL_K] * an
+    elif ap != an:
+        positive = ap > an
+    else:
+        positive = jp <= jn  # the earlier one: the same under a sign flip
+    best = jp if positive else jn
+    sgn = 1.0 if positive else -1.0
+    for _ in range(pi[P_SMOOTH] // 2):
+        if best < hi and sgn * scratch[best + 1 - b0] > sgn * scratch[best - b0]:
+            best += 1
+        elif best > lo and sgn * scratch[best - 1 - b0] > sgn * scratch[best - b0]:
+            best -= 1
+        else:
+            break
     return best
+
+
+@njit(cache=True)
+def _emit(k, vote, pf, pi, sf, si, rings, scratch, n_avail, out, n_out):
+    """Report the refined position of the beat at MWI index k; returns the new n_out."""
+    r = _refine(rings, k, n_avail, pi, pf, sf, si, scratch, vote)
+    if r > si[S_LAST_OUT]:
+        out[n_out] = r
+        si[S_LAST_OUT] = r
+        return n_out + 1
+    return n_out
 
 
 @njit(cache=True)
@@ -194,8 +310,8 @@ def _set_threshold(pf, sf):
 
 
 @njit(cache=True)
-def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out):
-    """Record a beat at MWI index k (value v) and report its refined position."""
+def _accept(k, v, slope, searchback, pf, pi, sf, si, rr):
+    """Record a beat at MWI index k (value v) in the detection state."""
     w = 2.0 * pf[PF_W] if searchback else pf[PF_W]
     sf[F_SPK] = w * v + (1.0 - w) * sf[F_SPK]
     _set_threshold(pf, sf)
@@ -221,17 +337,11 @@ def _accept(k, v, slope, searchback, pf, pi, sf, si, rr, rings, scratch, n_avail
     if gap > pi[P_SBMAX]:
         gap = pi[P_SBMAX]
     si[S_SB_DEADLINE] = k + np.int64(np.floor(gap))
-    r = _refine(rings, k, n_avail, pi, scratch)
-    if r > si[S_LAST_OUT]:
-        out[n_out] = r
-        si[S_LAST_OUT] = r
-        return n_out + 1
-    return n_out
 
 
 @njit(cache=True)
-def _classify(k, v, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out):
-    """Decide whether the MWI candidate (k, v) is a beat; returns the new n_out."""
+def _classify(k, v, pf, pi, sf, si, rr, rings):
+    """Decide whether the MWI candidate (k, v) is a beat; True if it was accepted."""
     slope = _max_slope(rings, k, pi)
     last = si[S_LAST_QRS]
     is_qrs = v > sf[F_THR] and v > 0.0
@@ -239,18 +349,23 @@ def _classify(k, v, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out):
     if is_qrs and last >= 0 and k - last < pi[P_TWAVE] and slope < pf[PF_TSLOPE] * sf[F_LAST_SLOPE]:
         is_qrs = False
     if is_qrs:
-        return _accept(k, v, slope, False, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out)
+        _accept(k, v, slope, False, pf, pi, sf, si, rr)
+        return True
     sf[F_NPK] = pf[PF_W] * v + (1.0 - pf[PF_W]) * sf[F_NPK]
     _set_threshold(pf, sf)
     if v > sf[F_NCAND_VAL]:
         sf[F_NCAND_VAL] = v
         si[S_NCAND] = k
-    return n_out
+    return False
 
 
 @njit(cache=True)
 def _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_out):
-    """End of the learning period: set SPK/NPK from it, then classify its candidates."""
+    """End of the learning period: set SPK/NPK and the polarity from it, report its beats.
+
+    The polarity starts as the median share of the learning period's beats, so one odd
+    first beat (a PVC, or a recording that starts inside a QRS) cannot set it.
+    """
     nl = si[S_NLEARN]
     peak_max = 0.0
     for j in range(nl):
@@ -261,21 +376,30 @@ def _init_thresholds(pf, pi, sf, si, rr, learn, rings, scratch, n_avail, out, n_
     sf[F_NPK] = 0.5 * mean_mwi
     _set_threshold(pf, sf)
     si[S_INIT] = 1
+    beats = np.empty(nl, np.int64)
+    n_beats = 0
     for j in range(nl):
-        n_out = _classify(
-            np.int64(learn[j, 0]),
-            learn[j, 1],
-            pf,
-            pi,
-            sf,
-            si,
-            rr,
-            rings,
-            scratch,
-            n_avail,
-            out,
-            n_out,
-        )
+        k = np.int64(learn[j, 0])
+        if _classify(k, learn[j, 1], pf, pi, sf, si, rr, rings):
+            beats[n_beats] = k
+            n_beats += 1
+    shares = np.empty(n_beats, np.float64)
+    m = 0
+    for j in range(n_beats):
+        lo, hi, _, _, ap, _, an, whole = _extrema(rings, beats[j], n_avail, pi, scratch)
+        if hi >= lo and whole:
+            q = _share(ap, an)
+            i = m  # insertion sort: a handful of beats
+            while i > 0 and shares[i - 1] > q:
+                shares[i] = shares[i - 1]
+                i -= 1
+            shares[i] = q
+            m += 1
+    if m > 0:
+        sf[F_POL] = shares[m // 2] if m % 2 else 0.5 * (shares[m // 2 - 1] + shares[m // 2])
+        si[S_NPOL] = m
+    for j in range(n_beats):
+        n_out = _emit(beats[j], False, pf, pi, sf, si, rings, scratch, n_avail, out, n_out)
     si[S_NLEARN] = 0
     return n_out
 
@@ -303,8 +427,31 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     no calls (so its recursions stay in registers) and breaks out only when a decision
     is due: a candidate, the end of learning, or a search-back deadline — the same
     outcome as checking every sample. Peaks found in the padding are not reported.
-    Returns the number of peaks written to ``out``.
+    Returns the number of peaks written to ``out``, or ``_ERR_NONFINITE`` /
+    ``_ERR_RANGE`` (and nothing changed) when ``x`` holds NaN/inf or a value too large
+    for the stream's gain.
     """
+    # Checked before any state changes, from the largest exponent in x.
+    nx = x.shape[0]
+    top = _top_exponent(x)
+    if top == 2047:
+        return _ERR_NONFINITE
+    gain = sf[F_GAIN]
+    if gain == 0.0:  # not chosen yet: the first nonzero samples choose it
+        gain = 1.0
+        log2_big = top - 1023  # floor(log2(max |x|)) for a normal max
+        if top == 0:
+            for t in range(nx):
+                if x[t] != 0.0:
+                    gain = math.ldexp(1.0, 1022)  # subnormal: to [2**-52, 1)
+                    sf[F_GAIN] = gain
+                    break
+        else:
+            if not -_GAIN_FREE_EXP <= log2_big < _GAIN_FREE_EXP:
+                gain = math.ldexp(1.0, -(log2_big + 1))
+            sf[F_GAIN] = gain
+    elif top - 1023 + math.frexp(gain)[1] - 1 >= _GAIN_LIMIT_EXP:
+        return _ERR_RANGE
     mask = pi[P_MASK]
     L = pi[P_MWI]
     H = pi[P_H]
@@ -313,7 +460,6 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     lmask = lm_idx.shape[0] - 1
     inv_l = 1.0 / L
     scale = pf[PF_DERIV_SCALE]
-    nx = x.shape[0]
     n_out = 0
     n = si[S_N]
     real_end = n + n_real  # absolute index of the first padding sample
@@ -321,7 +467,7 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
     if si[S_HAVE_X0] == 0 and nx > 0:
         sf[F_X0] = x[0]  # a constant signal becomes exactly zero: no filter transients
         si[S_HAVE_X0] = 1
-    x0 = sf[F_X0]
+    x0 = sf[F_X0] * gain
     b1 = sf[F_B1]
     b2 = sf[F_B2]
     b3 = sf[F_B3]
@@ -346,7 +492,7 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
         k = 0
         vk = 0.0
         while t < nx:
-            xv = x[t] - x0
+            xv = x[t] * gain - x0
             t += 1
             rings[R_RAW, n & mask] = xv
             y = a0 * xv + z00
@@ -423,7 +569,8 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
                     learn[si[S_NLEARN], 1] = vk
                     si[S_NLEARN] += 1
             else:
-                n_out = _classify(k, vk, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out)
+                if _classify(k, vk, pf, pi, sf, si, rr, rings):
+                    n_out = _emit(k, True, pf, pi, sf, si, rings, scratch, n_avail, out, n_out)
                 wake = _next_wake(pf, pi, sf, si, real_end, flushing)
         if k >= wake:
             if si[S_INIT] == 0:
@@ -440,9 +587,8 @@ def _run(x, n_real, pf, pi, sos, z, sf, si, rings, scratch, lm_idx, lm_val, rr, 
                 kc = si[S_NCAND]
                 slope = _max_slope(rings, kc, pi)
                 vc = sf[F_NCAND_VAL]
-                n_out = _accept(
-                    kc, vc, slope, True, pf, pi, sf, si, rr, rings, scratch, n_avail, out, n_out
-                )
+                _accept(kc, vc, slope, True, pf, pi, sf, si, rr)
+                n_out = _emit(kc, True, pf, pi, sf, si, rings, scratch, n_avail, out, n_out)
             wake = _next_wake(pf, pi, sf, si, real_end, flushing)
     z[0, 0], z[0, 1], z[1, 0], z[1, 1], z[2, 0], z[2, 1] = z00, z01, z10, z11, z20, z21
     sf[F_B1] = b1
@@ -515,6 +661,8 @@ def _design(fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             _SEARCHBACK_RR,
             _SEARCHBACK_THR,
             _PEAK_WEIGHT,
+            _POL_K,
+            _POL_W,
         ],
         np.float64,
     )
@@ -592,18 +740,38 @@ class StreamingRPeakDetector:
             self._learn,
             out,
         )
+        if n == _ERR_NONFINITE:
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise ValueError(
+                f"chunk contains {bad} NaN or infinite values; clean or interpolate them first"
+            )
+        if n == _ERR_RANGE:
+            raise ValueError(
+                f"chunk has a value of magnitude {np.max(np.abs(x)):.3g}; this stream takes "
+                f"values below {_GAIN_LIMIT / self._sf[F_GAIN]:.3g}: 2**450 (about 3e135), or "
+                "about 2**450 times its first nonzero samples when those were outside "
+                "2**-400..2**400 (they fixed its scale); reset() to start at the new amplitude"
+            )
         return out[:n].copy()
 
     def update(self, chunk) -> np.ndarray:
-        """Feed the next samples (1-D, finite); return the peaks confirmed by them."""
-        x = as_signal(chunk, "chunk", ndim=1, min_samples=0)
+        """Feed the next samples (1-D, finite); return the peaks confirmed by them.
+
+        Any amplitude works (see ``detect_rpeaks``), but the first nonzero samples fix a
+        stream's internal scale: later values must stay below 2**450 (about 3e135), or
+        about 2**450 times those first samples' largest |value| when it was outside
+        2**-400..2**400; a larger value raises ValueError and changes nothing.
+        """
+        # NaN/inf and the range are checked inside the compiled call, in one pass.
+        x = as_signal(chunk, "chunk", ndim=1, min_samples=0, allow_nonfinite=True)
         return self._call(x, x.shape[0])
 
     def _finish(self) -> np.ndarray:
         n = self.samples_seen
         if n == 0:
             return np.zeros(0, np.int64)
-        last = self._rings[R_RAW, (n - 1) & (self._size - 1)] + self._sf[F_X0]
+        gain = self._sf[F_GAIN] if self._sf[F_GAIN] > 0.0 else 1.0
+        last = self._rings[R_RAW, (n - 1) & (self._size - 1)] / gain + self._sf[F_X0]
         return self._call(np.full(self.delay_samples + 1, last, np.float64), 0)
 
     def flush(self) -> np.ndarray:
@@ -625,6 +793,9 @@ def detect_rpeaks(ecg, fs: float) -> np.ndarray:
     """R-peak sample indices (int64, ascending) of a whole single-lead ECG recording.
 
     ``ecg``: 1-D array in any unit and either polarity, at least 1 s long, finite.
+    Amplitude does not matter, down to subnormal values and up to the largest float:
+    the kernel works on the ECG times a power of two (exact, so the peaks are identical
+    to those of ``ecg * 2**k`` for any k; see ``_GAIN_FREE_EXP``).
     ``fs``: sampling rate in Hz, 100–1000. A flat line gives an empty array.
     Method: see the module docstring (Pan–Tompkins detection with Hamilton–Tompkins
     decision rules, refined to the QRS's major extremum). The result equals the peaks
@@ -640,5 +811,5 @@ def detect_rpeaks(ecg, fs: float) -> np.ndarray:
     fs = check_fs(fs, "fs", FS_MIN_HZ, FS_MAX_HZ)
     x = as_signal(ecg, "ecg", ndim=1, min_samples=max(1, int(np.ceil(fs))))
     det = StreamingRPeakDetector(fs)
-    head = det.update(x)
+    head = det._call(x, x.shape[0])  # x is checked; one chunk, so any amplitude fits
     return np.concatenate([head, det._finish()])

@@ -35,3 +35,26 @@ def naive_match_count(detected, reference, fs: float, tolerance_s: float = 0.150
     cost = np.where(ok, 0.0, 1.0)
     rows, cols = linear_sum_assignment(cost)
     return int(ok[rows, cols].sum())
+
+
+def naive_extrema(x: np.ndarray, k: int, pre: int, post: int, base: int, smooth: int, n_avail: int):
+    """Positive and negative extremum of the smoothed ECG about the local baseline line.
+
+    ``x`` is the ECG as the detector holds it (first sample subtracted). Window
+    [k - pre, k - post] and baseline spans of ``base`` samples either side, clipped to
+    [0, n_avail); centred mean over ``smooth`` samples (raw within smooth // 2 of the
+    start); baseline: the line through the span means, at the spans' centres. Returns
+    ``(jp, ap, jn, an, whole)`` as ``rpeaks._extrema`` does (ap, an >= 0).
+    """
+    lo, hi = max(k - pre, 0), min(k - post, n_avail - 1)
+    b0, e1 = max(lo - base, 0), min(hi + base, n_avail - 1)
+    whole = k - pre - base >= 0 and k - post + base <= n_avail - 1
+    hs = smooth // 2
+    s = np.array([x[j] if j < hs else x[j - hs : j + hs + 1].mean() for j in range(b0, e1 + 1)])
+    m1, m2 = s[: lo - b0 + 1].mean(), s[hi - b0 :].mean()
+    c1, c2 = 0.5 * (b0 + lo), 0.5 * (hi + e1)
+    j = np.arange(lo, hi + 1)
+    dev = s[lo - b0 : hi - b0 + 1] - (m1 + (m2 - m1) / (c2 - c1) * (j - c1))
+    ip, i_n = int(np.argmax(dev)), int(np.argmin(dev))
+    ap, an = max(dev[ip], 0.0), max(-dev[i_n], 0.0)
+    return (lo + ip if ap > 0 else lo), ap, (lo + i_n if an > 0 else lo), an, whole

@@ -15,6 +15,7 @@ from naive_de import band_de_map as naive_band_de_map
 from edge_emotion.kernels.de import (
     DE_FLOOR,
     DEFAULT_BANDS,
+    EEG_MAX_ABS,
     VAR_FLOOR,
     StreamingBandDE,
     band_de,
@@ -194,6 +195,40 @@ def test_band_de_rejects_bad_input(eeg, kwargs, match):
     args = {"fs": 128.0, **kwargs}
     with pytest.raises(ValueError, match=match):
         band_de(eeg, **args)
+
+
+@pytest.mark.parametrize("value", [1e101, 1e153, -1e200, 1e300, 1.7e308])
+def test_every_form_rejects_samples_beyond_the_supported_range(value):
+    """Issue 15 §13: band_de at >= 1e153 returned inf or NaN without a word (the sums of
+    squares overflow). Each form now raises and names the bound; a stream is unchanged."""
+    rng = np.random.default_rng(4)
+    eeg = rng.standard_normal((2, 1280))
+    eeg[1, 700] = value
+    pattern = r"magnitude at most 1e\+100"
+    with pytest.raises(ValueError, match=pattern):
+        band_de(eeg, 128.0)
+    for zero_phase in (True, False):
+        with pytest.raises(ValueError, match=pattern):
+            band_de_map(eeg, 128.0, zero_phase=zero_phase)
+    stream = StreamingBandDE(128.0, 2)
+    stream.update(eeg[:, :640])
+    with pytest.raises(ValueError, match="chunk must hold samples of magnitude at most 1e"):
+        stream.update(eeg[:, 640:])
+    assert stream.samples_seen == 640
+
+
+def test_the_largest_supported_samples_give_finite_de():
+    """At EEG_MAX_ABS itself DE is finite and shifted by exactly ln(scale) from unit EEG."""
+    eeg = np.random.default_rng(5).standard_normal((2, 1280))
+    eeg /= np.max(np.abs(eeg))
+    big = eeg * EEG_MAX_ABS
+    expected = band_de(eeg, 128.0) + np.log(EEG_MAX_ABS)
+    np.testing.assert_allclose(band_de(big, 128.0), expected, rtol=1e-12)
+    causal = band_de_map(eeg, 128.0, zero_phase=False) + np.log(EEG_MAX_ABS)
+    np.testing.assert_allclose(band_de_map(big, 128.0, zero_phase=False), causal, rtol=1e-12)
+    stream = StreamingBandDE(128.0, 2)
+    stream.update(big)
+    np.testing.assert_allclose(stream.de_map(), causal, rtol=1e-9)
 
 
 def test_band_de_map_rejects_bad_subwindows():

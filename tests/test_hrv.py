@@ -198,6 +198,53 @@ def test_bad_peaks_raise(peaks, match):
         hrv_series(peaks, 250.0, 0, 1000, 8)
 
 
+@pytest.mark.parametrize(
+    ("peaks", "match"),
+    [
+        # Issue 15 §13: np.diff wrapped -(2**63) - 5 to a positive step, so this passed.
+        ([0, 2**62, -(2**62) - 5], r"non-negative sample indices, got peaks\[2\]"),
+        (np.array([0, 2**63 + 5], np.uint64), r"no larger than 2\*\*63 - 1, got peaks\[1\]"),
+        ([0.0, 2.0**60], r"no larger than 2\*\*53 \(as floats\)"),
+        ([0, 2**62, 2**62 - 1], "strictly ascending"),
+    ],
+    ids=["wrapping-negative", "uint64-above-int64", "float-above-2**53", "descending"],
+)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: rr_intervals(p, 250.0),
+        lambda p: hrv_time(p, 250.0),
+        lambda p: hrv_time(p, 250.0, correction="local_median"),
+        lambda p: hrv_window(p, 250.0, 0, 2**62, 8),
+        lambda p: hrv_series(p, 250.0, 0, 2**62, 8),
+    ],
+    ids=["rr_intervals", "hrv_time", "hrv_time-corrected", "hrv_window", "hrv_series"],
+)
+def test_peaks_whose_differences_would_overflow_are_rejected(call, peaks, match):
+    with pytest.raises(ValueError, match=match):
+        call(peaks)
+
+
+def test_the_largest_int64_peaks_are_accepted():
+    rr = rr_intervals(np.array([0, 2**62, 2**63 - 1], np.int64), 1000.0)
+    np.testing.assert_array_equal(rr, [2.0**62, 2.0**62 - 1])  # ms at 1 kHz, rounded
+
+
+def test_window_bounds_beyond_int64_are_rejected_by_name():
+    with pytest.raises(ValueError, match="stop"):
+        hrv_series([1, 100], 250.0, 0, 2**70, 8)
+    with pytest.raises(ValueError, match="stop"):
+        hrv_window([1, 100], 250.0, 0, 1e300, 8)
+
+
+def test_local_median_of_huge_intervals_does_not_overflow():
+    """The median of two neighbours was 0.5 * (a + b): inf for a = b = 1e308, and
+    |x - inf| > 0.2 * inf is False, so the 1-ms interval went unflagged."""
+    res = clean_rr([1e308, 1e308, 1.0, 1e308, 1e308], rr_range_ms=(0.0, np.inf))
+    np.testing.assert_array_equal(res.artefacts, [False, False, True, False, False])
+    np.testing.assert_array_equal(res.rr_ms, 1e308)
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="fs"):
         rr_intervals([1, 100], 0.0)

@@ -132,6 +132,26 @@ def test_front_end_matches_scipy_twin():
     np.testing.assert_allclose(det._rings[rp.R_MWI, idx], mwi, rtol=1e-9, atol=1e-12 * mwi.max())
 
 
+@pytest.mark.parametrize("n", [600, 8000])
+def test_refinement_extrema_match_numpy_twin(n):
+    """The waves the fiducial rule chooses between: kernel vs NumPy, windows whole and cut."""
+    fs = 360.0
+    x = simulated(360, 80, 5, duration=30.0)[:n] * 2.0 + 0.3
+    det = StreamingRPeakDetector(fs)
+    det.update(x)
+    _, pi, _ = rp._design(fs)
+    pre, post, base, smooth = (int(pi[i]) for i in (rp.P_PRE, rp.P_POST, rp.P_BASE, rp.P_SMOOTH))
+    n_avail = n - smooth // 2
+    ks = range(20, 400, 7) if n == 600 else range(n - 1800, n - 60, 37)
+    for k in ks:
+        got = rp._extrema(det._rings, k, n_avail, det._pi, det._scratch)
+        jp, ap, jn, an, whole = naive_rpeaks.naive_extrema(
+            x - x[0], k, pre, post, base, smooth, n_avail
+        )
+        assert (got[3], got[5], got[7]) == (jp, jn, whole), k
+        np.testing.assert_allclose((got[4], got[6]), (ap, an), rtol=1e-9, atol=1e-12)
+
+
 # ---------------------------------------------------------------- streaming = batch
 
 
@@ -203,18 +223,108 @@ def test_reset_starts_over_and_delay_is_documented():
 # ---------------------------------------------------------------- behaviour on ECG
 
 
+def neurokit_rpeaks(ecg: np.ndarray, fs: float) -> np.ndarray:
+    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=fs), sampling_rate=fs)
+    return np.asarray(info["ECG_R_Peaks"], np.int64)
+
+
+def true_r_peaks(ecg: np.ndarray, ref: np.ndarray, fs: float) -> np.ndarray:
+    """Continuous-time R peaks (in samples, fractional) of a simulated ECG.
+
+    The vertex of the parabola through the largest raw sample within 20 ms of each
+    reference peak and its two neighbours: the simulated R wave is smooth and the
+    noise small, so this locates the peak between samples to a few hundredths of one.
+    """
+    w = max(2, round(0.02 * fs))
+    m = np.array([r - w + np.argmax(ecg[r - w : r + w + 1]) for r in ref], np.int64)
+    y0, y1, y2 = ecg[m - 1], ecg[m], ecg[m + 1]
+    return m + 0.5 * (y0 - y2) / (y0 - 2.0 * y1 + y2)
+
+
 @pytest.mark.parametrize(("fs", "hr", "seed"), [(250, 60, 1), (500, 120, 3), (128, 75, 4)])
 def test_agrees_with_neurokit_on_simulated_ecg(fs, hr, seed):
+    """The same beats as neurokit2, each on the sample nearest its true R peak.
+
+    Timing is checked against the continuous R peak rather than neurokit2's sample:
+    both pick a sample, and where the peak lies near the middle of two samples (at
+    128 Hz, [128-75-4] has it at 516.53, samples 516 and 517 within 0.9 % of each
+    other) two sound rules can pick different ones, 7.8 ms apart at 128 Hz. No
+    detection may be further than 4 ms from the true peak, or half a sample plus
+    0.5 ms where half a sample is already longer (128 Hz).
+    """
     ecg = simulated(fs, hr, seed)
-    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=fs), sampling_rate=fs)
-    ref = np.asarray(info["ECG_R_Peaks"], np.int64)
+    ref = neurokit_rpeaks(ecg, fs)
     ours = detect_rpeaks(ecg, fs)
     inner = slice(int(0.5 * fs), ecg.size - int(0.5 * fs))  # the edges are handled differently
     ref = ref[(ref >= inner.start) & (ref < inner.stop)]
     ours = ours[(ours >= inner.start) & (ours < inner.stop)]
     di, ri = match_peaks(ours, ref, fs)
     assert di.size == ref.size == ours.size
-    assert np.max(np.abs(ours[di] - ref[ri])) <= 0.004 * fs + 1e-9  # within 4 ms
+    err_ms = np.abs(ours[di] - true_r_peaks(ecg, ref, fs)[ri]) * 1000.0 / fs
+    assert err_ms.max() <= max(4.0, 500.0 / fs + 0.5), err_ms.max()
+
+
+# (500, 120, 3) is the recording of issue 11, where one beat out of 59 was reported on
+# its S wave (19 samples late) on the machine it was found on; ecgsyn's output differs
+# slightly between machines, so the others are recordings where this machine's detector
+# did the same (R -> S, 8 to 19 samples): one beat with a smaller R mid-recording, or
+# the learning period's beats after a recording that starts inside a QRS.
+@pytest.mark.parametrize(
+    ("fs", "hr", "seed"),
+    [(500, 120, 3), (500, 120, 0), (500, 120, 13), (250, 120, 0), (250, 100, 6), (360, 120, 0)],
+)
+def test_fiducial_point_is_the_same_wave_in_every_beat(fs, hr, seed):
+    """Every beat's offset from its true R peak is within 4 ms of the recording's median.
+
+    A beat reported on its S wave instead enters two RR intervals with the R-S distance
+    (30-40 ms) and inflates RMSSD and pNN50.
+    """
+    ecg = simulated(fs, hr, seed)
+    ref = neurokit_rpeaks(ecg, fs)
+    ref = ref[(ref > fs // 4) & (ref < ecg.size - fs // 4)]  # room for the parabola
+    ours = detect_rpeaks(ecg, fs)
+    di, ri = match_peaks(ours, ref, fs)
+    assert di.size == ref.size
+    off_ms = (ours[di] - true_r_peaks(ecg, ref, fs)[ri]) * 1000.0 / fs
+    worst = int(np.argmax(np.abs(off_ms - np.median(off_ms))))
+    assert abs(off_ms[worst] - np.median(off_ms)) <= 4.0, (ref[ri[worst]], off_ms[worst])
+
+
+def rs_beats(fs: float, amplitudes, rr_s: float = 0.8, rs_s: float = 0.030):
+    """Synthetic ECG of Gaussian R and S waves (and a T wave) with given amplitudes.
+
+    Returns the signal and the R and S wave centres (samples) of every beat.
+    """
+    n = len(amplitudes)
+    t = np.arange(int((n + 1) * rr_s * fs)) / fs
+    x = 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    centres = 0.5 + rr_s * np.arange(n)
+    for c, (a_r, a_s) in zip(centres, amplitudes, strict=True):
+        x += a_r * np.exp(-0.5 * ((t - c) / 0.010) ** 2)
+        x -= a_s * np.exp(-0.5 * ((t - c - rs_s) / 0.010) ** 2)
+        x += 0.25 * np.exp(-0.5 * ((t - c - 0.25) / 0.040) ** 2)
+    return (
+        x,
+        np.round(centres * fs).astype(np.int64),
+        np.round((centres + rs_s) * fs).astype(np.int64),
+    )
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_polarity_is_kept_across_beats_but_a_clearly_different_beat_gets_its_own(sign):
+    """R waves 1.0, S waves 0.7, except every fifth beat with R 0.7 < S 0.8 (beat by
+    beat, its S would win) and one PVC-like beat with R 0.2, S 1.5 (S 7.5x larger)."""
+    fs = 360.0
+    amp = [(1.0, 0.7)] * 40
+    for i in range(4, 40, 5):
+        amp[i] = (0.7, 0.8)
+    amp[22] = (0.2, 1.5)
+    x, r_idx, s_idx = rs_beats(fs, amp)
+    ours = detect_rpeaks(sign * x, fs)
+    assert ours.size == r_idx.size
+    expected = r_idx.copy()
+    expected[22] = s_idx[22]
+    assert np.max(np.abs(ours - expected)) <= 1, ours - expected
 
 
 def test_polarity_does_not_matter():
@@ -240,6 +350,42 @@ def test_robust_to_baseline_wander_and_mains(mains_hz):
     s = score_peaks(got, clean, fs, tolerance_s=0.010)
     assert s.fp == 0 and s.fn == 0
     assert s.mean_abs_error_ms <= 4.0
+
+
+@pytest.mark.parametrize(
+    "factor", [2.0**-1030, 1e-310, 1e-200, 2.0**-600, 2.0**-401, 2.0**401, 1e154, 1e300]
+)
+def test_amplitude_does_not_matter(factor):
+    """Issue 15 §13: at 1e154 the squared derivative overflowed (inf - inf = NaN in the
+    MWI) and at 1e-200 it underflowed to 0, and both gave no peaks without a word. The
+    kernel works on the ECG times a power of two, which is exact, so the peaks are the
+    same; 2**-1030 is subnormal and still has 22 significant bits."""
+    ecg = simulated(250, 70, 1)
+    assert np.array_equal(detect_rpeaks(ecg * factor, 250), detect_rpeaks(ecg, 250))
+
+
+def test_stream_at_extreme_amplitude_equals_batch():
+    ecg = simulated(250, 80, 1, duration=20.0)
+    expected = detect_rpeaks(ecg, 250)
+    assert expected.size >= 20
+    x = ecg * 1e154
+    assert np.array_equal(detect_rpeaks(x, 250), expected)
+    _check_stream(x, 250, [1, 37, 500])
+    # A stream whose first chunk is silent takes its scale from the first nonzero one.
+    y = np.r_[np.zeros(300), ecg * 1e-200]
+    assert np.array_equal(detect_rpeaks(y, 250), detect_rpeaks(np.r_[np.zeros(300), ecg], 250))
+    _check_stream(y, 250, [100, 1000])
+
+
+def test_stream_rejects_a_chunk_too_large_for_its_scale_and_stays_usable():
+    x = simulated(250, 80, 1, duration=20.0)
+    det = StreamingRPeakDetector(250)
+    got = [det.update(x[:1000])]
+    with pytest.raises(ValueError, match=r"chunk has a value of magnitude 1\.\d+e\+200"):
+        det.update(x[1000:2000] * 1e200)
+    assert det.samples_seen == 1000
+    got += [det.update(x[1000:]), det.flush()]
+    assert np.array_equal(np.concatenate(got), detect_rpeaks(x, 250))
 
 
 # ---------------------------------------------------------------- scoring
