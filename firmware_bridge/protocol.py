@@ -426,34 +426,46 @@ def parse_info_payload(payload: bytes) -> DeviceInfo:
     return DeviceInfo(tuple(streams), device_id, fw, device_name)
 
 
+_BY_CODE = {int(f): f for f in SampleFormat}  # Enum lookup by value is slow per frame
+
+
 def decode_samples(data: bytes | memoryview, sample_format: int, n: int, ch: int) -> np.ndarray:
     """Sample-major wire bytes -> (n, ch) int32 (or float32 for FLOAT32), vectorised."""
-    fmt = SampleFormat(sample_format)
+    fmt = _BY_CODE.get(sample_format)
+    if fmt is None:
+        fmt = SampleFormat(sample_format)  # raises ValueError naming the value
     if fmt == SampleFormat.INT16:
         return np.frombuffer(data, dtype="<i2", count=n * ch).astype(np.int32).reshape(n, ch)
     if fmt == SampleFormat.INT32:
         return np.frombuffer(data, dtype="<i4", count=n * ch).astype(np.int32).reshape(n, ch)
     if fmt == SampleFormat.FLOAT32:
         return np.frombuffer(data, dtype="<f4", count=n * ch).astype(np.float32).reshape(n, ch)
-    b = np.frombuffer(data, dtype=np.uint8, count=3 * n * ch).reshape(-1, 3).astype(np.int32)
-    # Place the 24-bit word in the top of an int32, then an arithmetic shift sign-extends it.
-    v = (b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)
-    return (v >> 8).reshape(n, ch)
+    # Each 24-bit word goes into the top three bytes of a little-endian int32; an
+    # arithmetic shift then sign-extends it. (Fewer numpy calls than shifting bytes.)
+    words = np.empty((n * ch, 4), dtype=np.uint8)
+    words[:, 0] = 0
+    words[:, 1:] = np.frombuffer(data, dtype=np.uint8, count=3 * n * ch).reshape(-1, 3)
+    return (words.view("<i4") >> 8).reshape(n, ch)
 
 
 def parse_data_payload(payload: bytes) -> DataBlock:
     if len(payload) < DATA_HEADER_SIZE:
-        raise ProtocolError("DATA payload shorter than its header")
+        raise ProtocolError(
+            f"DATA: payload of {len(payload)} bytes; expected at least {DATA_HEADER_SIZE}"
+        )
     sid, fmt, ch, n, index, lead_off = _DATA_HEADER.unpack_from(payload, 0)
-    if fmt not in _FORMAT_SIZE:
-        raise ProtocolError(f"DATA: unknown sample format {fmt}")
+    fmt_ = _BY_CODE.get(fmt)
+    if fmt_ is None:
+        raise ProtocolError(f"DATA: sample_format {fmt}; expected 1..4")
     if not 1 <= ch <= MAX_CHANNELS_PER_STREAM or n < 1:
-        raise ProtocolError(f"DATA: {n} samples x {ch} channels")
-    expected = DATA_HEADER_SIZE + n * ch * _FORMAT_SIZE[fmt]
+        raise ProtocolError(
+            f"DATA: {n} samples x {ch} channels; expected 1..255 x 1..{MAX_CHANNELS_PER_STREAM}"
+        )
+    expected = DATA_HEADER_SIZE + n * ch * _FORMAT_SIZE[fmt_]
     if len(payload) != expected:
-        raise ProtocolError(f"DATA: length {len(payload)} != {expected} for {n}x{ch}")
-    raw = decode_samples(memoryview(payload)[DATA_HEADER_SIZE:], fmt, n, ch)
-    return DataBlock(sid, SampleFormat(fmt), index, lead_off, raw)
+        raise ProtocolError(f"DATA: length {len(payload)}; expected {expected} for {n}x{ch}")
+    raw = decode_samples(memoryview(payload)[DATA_HEADER_SIZE:], fmt_, n, ch)
+    return DataBlock(sid, fmt_, index, lead_off, raw)
 
 
 def parse_decision_payload(payload: bytes) -> Decision:
