@@ -156,6 +156,7 @@ class Frame:
     timestamp_us: int
     payload: bytes
     version: int = VERSION
+    crc: int = 0  # as received; with ``seq`` it tells a repeated frame from a new one
 
 
 @dataclass(frozen=True)
