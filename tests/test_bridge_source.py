@@ -416,3 +416,38 @@ def test_reconnect_failure_and_disconnect_are_told_apart():
     with pytest.raises(ConnectError, match="device unplugged") as exc:
         src.start()
     assert not exc.value.first_attempt  # a reconnect attempt, not a wrong address
+
+
+def _read_for(src: BridgeSource, seconds: float) -> list:
+    chunks, t_end = [], time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        chunks += src.read(0.05)
+    return chunks
+
+
+def test_emulator_serves_several_hosts_and_keeps_running_when_they_leave():
+    """It used to serve one host and exit: a run loop that reconnected found nothing."""
+    cfg = EmulatorConfig(eeg_names=("Fz", "Cz"), speed=8.0, info_interval_s=0.5, seed=3)
+    emulator = DeviceEmulator(cfg, simulate_recording(cfg, 24.0))
+    spec, th, box = _serve(emulator, 24.0)
+    first, second = open_bridge_source(spec), open_bridge_source(spec)
+    streams = first.start()
+    second.start()  # a second host while the first is connected
+    got_first = _read_for(first, 0.4)
+    got_second = _read_for(second, 0.4)
+    first.stop()
+    second.stop()
+    time.sleep(0.3)  # nobody connected: the device runs on
+    third = open_bridge_source(spec)
+    third.start()
+    got_third = _read_all(third)  # until the device's 24 s are played and it closes
+    third.stop()
+    th.join(10)
+    rep = box["report"]
+    assert rep.clients == 3 and rep.bytes_unsent > 0
+    for chunks in (got_first, got_second, got_third):
+        _check_against_device(chunks, emulator, streams)
+    # The third host joined a device that kept its clock: no restart, a later index.
+    last_second = max(c.meta["sample_index"] for c in got_second if c.stream == 0)
+    assert min(c.meta["sample_index"] for c in got_third if c.stream == 0) > last_second
+    assert all(c.lost_samples == 0 for c in got_third)
