@@ -611,13 +611,15 @@ class HostDecoder:
     def feed(self, data: bytes | bytearray | memoryview, now: float | None = None) -> list[Event]:
         """Decode ``data``; ``now`` (host seconds, monotonic) enables the plausibility
         check of index jumps."""
-        return self._events(self.framer.feed(data), now)
+        return self.interpret(self.framer.feed(data), now)
 
     def flush(self) -> list[Event]:
         """End of stream: see :meth:`FrameDecoder.flush`."""
-        return self._events(self.framer.flush(), None)
+        return self.interpret(self.framer.flush(), None)
 
-    def _events(self, frames: list[Frame], now: float | None) -> list[Event]:
+    def interpret(self, frames: list[Frame], now: float | None = None) -> list[Event]:
+        """Events of frames already found by :attr:`framer` (``feed`` does both; a
+        caller that needs the frames themselves, like a fuzzer, drives the two steps)."""
         events: list[Event] = []
         for frame in frames:
             kind = self._count_seq(frame)
