@@ -8,8 +8,11 @@ inject faults (dropped frames, corrupted bytes) and records exactly what it drop
 test can compare with what the host counted.
 
 Endpoints: a TCP socket bound to 127.0.0.1 only, or a pseudo-terminal pair (the host
-opens the slave path with pyserial, as it would a USB serial device). Runs are bounded by
-``duration_s`` and by an accept timeout.
+opens the slave path with pyserial, as it would a USB serial device). Over TCP the device
+keeps running while hosts come and go: up to ``max_clients`` at once, each getting every
+frame from when it connects (an INFO frame first); a host that leaves or stops reading
+is dropped and the others go on. Runs are bounded by ``duration_s`` and end early when
+no host has been connected for ``accept_timeout_s``.
 
     python -m edge_emotion.firmware_bridge.emulator --tcp 0 --duration 20
     # emulator: listening on bridge:tcp://127.0.0.1:PORT
@@ -134,13 +137,15 @@ class EmulatorReport:
     decisions: list[Decision] = field(default_factory=list)
     requests: int = 0
     lost_frames: list[tuple[int, int, int]] = field(default_factory=list)
+    clients: int = 0  # TCP connections served
+    bytes_unsent: int = 0  # made while no host was connected (the device ran on)
 
     def summary(self) -> str:
         return (
             f"emulator: sent {self.frames_sent} frames ({self.info_sent} INFO), dropped "
             f"{self.frames_dropped} (samples {self.samples_dropped}), corrupted "
             f"{self.frames_corrupted}; received {len(self.decisions)} decisions, "
-            f"{self.requests} info requests"
+            f"{self.requests} info requests; {self.clients} client(s)"
         )
 
 
@@ -167,6 +172,7 @@ class DeviceEmulator:
         self._seq = 0
         self.report = EmulatorReport()
         self._downlink = HostDecoder(max_payload=64)
+        self.now_s = 0.0  # device time of the frame being sent (endpoints stamp INFO with it)
 
     def _seq_next(self) -> int:
         s = self._seq
@@ -219,10 +225,11 @@ class DeviceEmulator:
         self.report.samples_sent[stream_id] = self.report.samples_sent.get(stream_id, 0) + spf
         return frame
 
-    def handle_downlink(self, data: bytes, t_s: float) -> bytes:
-        """Decodes host frames; returns what the device answers (INFO on request)."""
+    def handle_downlink(self, data: bytes, t_s: float, decoder: HostDecoder | None = None) -> bytes:
+        """Decodes host frames; returns what the device answers (INFO on request).
+        ``decoder``: one per host when several are connected (each is its own stream)."""
         reply = b""
-        for ev in self._downlink.feed(data):
+        for ev in (decoder or self._downlink).feed(data):
             if isinstance(ev, DecisionEvent):
                 self.report.decisions.append(ev.decision)
             elif isinstance(ev, RequestInfoEvent):
@@ -245,6 +252,7 @@ class DeviceEmulator:
         for t_s, sid, index in self.schedule(duration_s):
             if stop is not None and stop.is_set():
                 break
+            self.now_s = t_s
             if speed > 0:
                 delay = t_wall0 + t_s / speed - time.monotonic()
                 if delay > 0:
@@ -264,6 +272,103 @@ class DeviceEmulator:
 # --------------------------------------------------------------------------- endpoints
 
 
+@dataclass
+class _Client:
+    conn: socket.socket
+    downlink: HostDecoder
+
+
+class _TcpHost:
+    """The device's side of the TCP endpoint: accepts hosts while it runs and writes
+    every frame to each. ``write``/``read`` are what :meth:`DeviceEmulator.run` calls."""
+
+    def __init__(
+        self,
+        srv: socket.socket,
+        emulator: DeviceEmulator,
+        max_clients: int,
+        accept_timeout_s: float,
+        write_timeout_s: float,
+        stop: threading.Event | None,
+    ) -> None:
+        self.srv = srv
+        self.emulator = emulator
+        self.max_clients = max_clients
+        self.accept_timeout_s = accept_timeout_s
+        self.write_timeout_s = write_timeout_s
+        self.user_stop = stop
+        self.stop = threading.Event()  # set when no host came back in time
+        self.clients: list[_Client] = []
+        self.idle_since = time.monotonic()
+
+    def accept(self, wait_s: float) -> None:
+        """Take the hosts waiting (waiting up to ``wait_s`` for one); each starts with
+        an INFO frame, as a device that was already running would send it."""
+        while len(self.clients) < self.max_clients and select.select([self.srv], [], [], wait_s)[0]:
+            wait_s = 0.0
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = _Client(conn, HostDecoder(max_payload=64))
+            self.clients.append(client)
+            self.emulator.report.clients += 1
+            self._send(client, self.emulator.info_frame(self.emulator.now_s))
+
+    def _send(self, client: _Client, data: bytes) -> None:
+        try:
+            client.conn.settimeout(self.write_timeout_s)
+            client.conn.sendall(data)
+        except OSError:  # gone, or not reading for write_timeout_s: drop this host only
+            self._drop(client)
+
+    def _drop(self, client: _Client) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+            with contextlib.suppress(OSError):
+                client.conn.close()
+            if not self.clients:
+                self.idle_since = time.monotonic()
+
+    def write(self, data: bytes) -> None:
+        if self.user_stop is not None and self.user_stop.is_set():
+            self.stop.set()
+        # Paced (speed > 0), the device runs on without hosts; unpaced, it waits for one.
+        paced = self.emulator.config.speed > 0
+        self.accept(0.0 if self.clients or paced else self.accept_timeout_s)
+        if not self.clients:
+            self.emulator.report.bytes_unsent += len(data)
+            if time.monotonic() - self.idle_since >= self.accept_timeout_s:
+                self.stop.set()
+            return
+        for client in list(self.clients):
+            self._send(client, data)
+
+    def read(self) -> bytes:
+        """Answers each host's frames itself (an INFO request gets its INFO back)."""
+        for client in list(self.clients):
+            data = b""
+            try:
+                while select.select([client.conn], [], [], 0)[0]:
+                    chunk = client.conn.recv(4096)
+                    if not chunk:
+                        self._drop(client)
+                        break
+                    data += chunk
+            except OSError:
+                self._drop(client)
+            if data:
+                reply = self.emulator.handle_downlink(data, self.emulator.now_s, client.downlink)
+                if reply and client in self.clients:
+                    self._send(client, reply)
+        return b""
+
+    def close(self) -> None:
+        for client in list(self.clients):
+            self._drop(client)
+
+
 def serve_tcp(
     emulator: DeviceEmulator,
     duration_s: float,
@@ -272,42 +377,31 @@ def serve_tcp(
     on_ready: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
     write_timeout_s: float = 5.0,
+    max_clients: int = 4,
 ) -> EmulatorReport:
-    """Listens on 127.0.0.1 only, serves one host, then closes. ``on_ready`` gets the
-    source spec (``bridge:tcp://127.0.0.1:PORT``) once listening; a host that reads
-    nothing for ``write_timeout_s`` ends the run."""
+    """Listens on 127.0.0.1 only and plays ``duration_s`` of device time to the hosts
+    that connect: up to ``max_clients`` at once, any number one after another. The
+    device starts with the first host; ``on_ready`` gets the source spec
+    (``bridge:tcp://127.0.0.1:PORT``) once listening. A host that reads nothing for
+    ``write_timeout_s`` is dropped; with no host for ``accept_timeout_s`` the run ends."""
+    if max_clients < 1:
+        raise ValueError(f"max_clients: expected >= 1, got {max_clients}")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind(("127.0.0.1", port))
-        srv.listen(1)
-        srv.settimeout(accept_timeout_s)
+        srv.listen(max_clients)
         spec = f"bridge:tcp://127.0.0.1:{srv.getsockname()[1]}"
         if on_ready is not None:
             on_ready(spec)
-        try:
-            conn, _ = srv.accept()
-        except TimeoutError:
+        host = _TcpHost(srv, emulator, max_clients, accept_timeout_s, write_timeout_s, stop)
+        host.accept(accept_timeout_s)
+        if not host.clients:
             return emulator.report
-        with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def read() -> bytes:
-                chunks = []
-                while select.select([conn], [], [], 0)[0]:
-                    data = conn.recv(4096)
-                    if not data:
-                        break
-                    chunks.append(data)
-                return b"".join(chunks)
-
-            def write(data: bytes) -> None:
-                conn.settimeout(write_timeout_s)
-                conn.sendall(data)
-
-            try:
-                return emulator.run(write, read, duration_s, stop)
-            except OSError:  # the host went away: the device just stops
-                return emulator.report
+        try:
+            # host.stop follows `stop` (checked on every write) and ends an idle run.
+            return emulator.run(host.write, host.read, duration_s, host.stop)
+        finally:
+            host.close()
 
 
 class PtyPair:
@@ -399,7 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drop-prob", type=float, default=0.0, help="drop DATA frames (0)")
     p.add_argument("--corrupt-prob", type=float, default=0.0, help="flip a bit in frames (0)")
     p.add_argument("--npz", help="play arrays eeg (channels, n) and ecg (n,) in µV from a file")
-    p.add_argument("--accept-timeout", type=float, default=30.0)
+    p.add_argument(
+        "--accept-timeout",
+        type=float,
+        default=30.0,
+        help="end after this many seconds without a host (30)",
+    )
+    p.add_argument("--max-clients", type=int, default=4, help="hosts served at once (4)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     try:
@@ -413,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
             corrupt_prob=a.corrupt_prob,
             seed=a.seed,
         )
+        if a.max_clients < 1:
+            raise ValueError(f"--max-clients: expected >= 1, got {a.max_clients}")
         signals = _load_npz(a.npz, config) if a.npz else None
         emulator = DeviceEmulator(config, signals)
     except (ValueError, OSError) as exc:
@@ -430,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             a.duration,
             port=a.tcp or 0,
             accept_timeout_s=a.accept_timeout,
+            max_clients=a.max_clients,
             on_ready=lambda spec: print(f"emulator: listening on {spec}", flush=True),
         )
     print(report.summary(), flush=True)

@@ -34,6 +34,10 @@ CHANNEL_DESC_SIZE = 16
 DECISION_SIZE = 12
 NAME_SIZE = 8
 DEVICE_NAME_SIZE = 16
+# Sampling rates a receiver accepts in INFO (PROTOCOL.md §3.1). Buffers downstream are
+# sized from the rate, so a rate read from the wire must be bounded like any length.
+MIN_SAMPLING_RATE_HZ = 0.01
+MAX_SAMPLING_RATE_HZ = 32768.0
 
 _HEADER = struct.Struct("<2sBBHHI")  # sync, version, type, length, seq, timestamp_us
 _DATA_HEADER = struct.Struct("<BBBBII")
@@ -146,6 +150,7 @@ class Frame:
     timestamp_us: int
     payload: bytes
     version: int = VERSION
+    crc: int = 0  # as received; with ``seq`` it tells a repeated frame from a new one
 
 
 @dataclass(frozen=True)
@@ -197,9 +202,19 @@ def _ascii_field(text: str, size: int, what: str) -> bytes:
         raw = text.encode("ascii")
     except UnicodeEncodeError as exc:
         raise ValueError(f"{what}: expected ASCII, got {text!r}") from exc
-    if len(raw) > size or b"\x00" in raw:
-        raise ValueError(f"{what}: expected at most {size} ASCII characters, got {text!r}")
+    if len(raw) > size or not all(0x20 <= b < 0x7F for b in raw):
+        raise ValueError(
+            f"{what}: expected at most {size} printable ASCII characters, got {text!r}"
+        )
     return raw.ljust(size, b"\x00")
+
+
+def _rate_ok(rate: float) -> bool:
+    return bool(np.isfinite(rate)) and MIN_SAMPLING_RATE_HZ <= rate <= MAX_SAMPLING_RATE_HZ
+
+
+def _scale_ok(scale: float) -> bool:
+    return bool(np.isfinite(scale)) and scale > 0
 
 
 def encode_info_payload(info: DeviceInfo) -> bytes:
@@ -223,8 +238,16 @@ def encode_info_payload(info: DeviceInfo) -> bytes:
             raise ValueError(
                 f"stream {s.stream_id}: expected 1..{MAX_CHANNELS_PER_STREAM} channels"
             )
-        if not (s.sampling_rate > 0 and np.isfinite(s.sampling_rate)):
-            raise ValueError(f"stream {s.stream_id}: sampling_rate must be > 0 Hz")
+        if not _rate_ok(float(np.float32(s.sampling_rate))):
+            raise ValueError(
+                f"stream {s.stream_id}: sampling_rate {s.sampling_rate!r} Hz; expected "
+                f"{MIN_SAMPLING_RATE_HZ:g}..{MAX_SAMPLING_RATE_HZ:g} Hz"
+            )
+        names = [c.name for c in s.channels]
+        if len(set(names)) != len(names) or "" in names:
+            raise ValueError(
+                f"stream {s.stream_id}: channel names {names}; expected non-empty, unique names"
+            )
         if not 0 <= s.stream_id <= 255 or not 0 <= s.samples_per_frame <= 255:
             raise ValueError(f"stream {s.stream_id}: stream_id and samples_per_frame are 0..255")
         parts.append(
@@ -241,6 +264,10 @@ def encode_info_payload(info: DeviceInfo) -> bytes:
                 raise ValueError(f"channel {c.name}: role must be one of {sorted(ROLE_CODES)}")
             if c.unit not in UNIT_CODES:
                 raise ValueError(f"channel {c.name}: unit must be one of {sorted(UNIT_CODES)}")
+            if not _scale_ok(float(np.float32(c.scale))):
+                raise ValueError(
+                    f"channel {c.name}: scale {c.scale!r}; expected a finite scale > 0"
+                )
             parts.append(
                 _CHANNEL_DESC.pack(
                     _ascii_field(c.name, NAME_SIZE, "channel name"),
@@ -319,76 +346,121 @@ def encode_decision_payload(d: Decision) -> bytes:
 # --------------------------------------------------------------------------- parse
 
 
-def _ascii_parse(raw: bytes) -> str:
-    return raw.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+def _ascii_parse(raw: bytes, what: str) -> str:
+    """A NUL-padded ASCII field -> str; ProtocolError unless printable ASCII, then NULs."""
+    text, _, pad = raw.partition(b"\x00")
+    if pad.strip(b"\x00") or not all(0x20 <= b < 0x7F for b in text):
+        raise ProtocolError(
+            f"INFO: {what} is {raw!r}; expected printable ASCII padded with NUL bytes"
+        )
+    return text.decode("ascii")
 
 
 def parse_info_payload(payload: bytes) -> DeviceInfo:
+    """INFO payload -> :class:`DeviceInfo`, validating every field (PROTOCOL.md §3.1).
+
+    Everything downstream sizes buffers and compares configurations from this, so a
+    value that could not come from a working device (NaN or non-positive scale, rate
+    out of range, unknown role/unit/format, duplicate ids or names) is a
+    :class:`ProtocolError` naming the field, never a value passed on.
+    """
     if len(payload) < INFO_HEADER_SIZE:
-        raise ProtocolError("INFO payload shorter than its header")
+        raise ProtocolError(
+            f"INFO: payload of {len(payload)} bytes; expected at least {INFO_HEADER_SIZE}"
+        )
     n_streams, _, fw, device_id, name = _INFO_HEADER.unpack_from(payload, 0)
     if not 1 <= n_streams <= MAX_STREAMS:
-        raise ProtocolError(f"INFO: n_streams {n_streams} outside 1..{MAX_STREAMS}")
+        raise ProtocolError(f"INFO: n_streams {n_streams}; expected 1..{MAX_STREAMS}")
+    device_name = _ascii_parse(name, "device_name")
     pos = INFO_HEADER_SIZE
-    streams = []
-    for _ in range(n_streams):
+    streams: list[StreamSpec] = []
+    n_total = 0
+    for k in range(n_streams):
         if pos + STREAM_DESC_SIZE > len(payload):
-            raise ProtocolError("INFO payload truncated in a stream descriptor")
+            raise ProtocolError(f"INFO: payload ends inside stream descriptor {k}")
         sid, fmt, n_ch, spf, rate = _STREAM_DESC.unpack_from(payload, pos)
         pos += STREAM_DESC_SIZE
-        if fmt not in _FORMAT_SIZE or not 1 <= n_ch <= MAX_CHANNELS_PER_STREAM:
-            raise ProtocolError(f"INFO: stream {sid} has format {fmt}, {n_ch} channels")
-        if not (np.isfinite(rate) and rate > 0):
-            raise ProtocolError(f"INFO: stream {sid} has sampling rate {rate}")
+        where = f"INFO stream {sid}"
+        if any(s.stream_id == sid for s in streams):
+            raise ProtocolError(f"{where}: stream_id appears twice; expected unique ids")
+        if fmt not in _FORMAT_SIZE:
+            raise ProtocolError(f"{where}: sample_format {fmt}; expected 1..4")
+        if not 1 <= n_ch <= MAX_CHANNELS_PER_STREAM:
+            raise ProtocolError(
+                f"{where}: n_channels {n_ch}; expected 1..{MAX_CHANNELS_PER_STREAM}"
+            )
+        n_total += n_ch
+        if n_total > MAX_CHANNELS_TOTAL:
+            raise ProtocolError(
+                f"{where}: {n_total} channels so far; expected at most {MAX_CHANNELS_TOTAL} in all"
+            )
+        if not _rate_ok(rate):
+            raise ProtocolError(
+                f"{where}: sampling_rate_hz {rate!r}; expected a finite rate in "
+                f"{MIN_SAMPLING_RATE_HZ:g}..{MAX_SAMPLING_RATE_HZ:g} Hz"
+            )
         if pos + n_ch * CHANNEL_DESC_SIZE > len(payload):
-            raise ProtocolError("INFO payload truncated in a channel descriptor")
+            raise ProtocolError(f"{where}: payload ends inside its {n_ch} channel descriptors")
         channels = []
-        for _ in range(n_ch):
+        for c in range(n_ch):
             cname, role, unit, _, scale = _CHANNEL_DESC.unpack_from(payload, pos)
             pos += CHANNEL_DESC_SIZE
-            channels.append(
-                ChannelSpec(
-                    name=_ascii_parse(cname),
-                    role=ROLE_NAMES.get(role, "other"),
-                    unit=UNIT_NAMES.get(unit, "counts"),
-                    scale=float(scale),
-                )
-            )
+            ch_name = _ascii_parse(cname, f"stream {sid} channel {c} name")
+            what = f"{where} channel {c} ({ch_name!r})"
+            if not ch_name or any(x.name == ch_name for x in channels):
+                raise ProtocolError(f"{what}: expected a non-empty name, unique in its stream")
+            if role not in ROLE_NAMES:
+                raise ProtocolError(f"{what}: role {role}; expected one of {sorted(ROLE_NAMES)}")
+            if unit not in UNIT_NAMES:
+                raise ProtocolError(f"{what}: unit {unit}; expected one of {sorted(UNIT_NAMES)}")
+            if not _scale_ok(scale):
+                raise ProtocolError(f"{what}: scale {scale!r}; expected a finite scale > 0")
+            channels.append(ChannelSpec(ch_name, ROLE_NAMES[role], UNIT_NAMES[unit], float(scale)))
         streams.append(StreamSpec(sid, float(rate), SampleFormat(fmt), tuple(channels), spf))
-    if len({s.stream_id for s in streams}) != len(streams):
-        raise ProtocolError("INFO: duplicate stream ids")
     # Trailing bytes are allowed: later minor revisions may append fields (PROTOCOL.md §4).
-    return DeviceInfo(tuple(streams), device_id, fw, _ascii_parse(name))
+    return DeviceInfo(tuple(streams), device_id, fw, device_name)
+
+
+_BY_CODE = {int(f): f for f in SampleFormat}  # Enum lookup by value is slow per frame
 
 
 def decode_samples(data: bytes | memoryview, sample_format: int, n: int, ch: int) -> np.ndarray:
     """Sample-major wire bytes -> (n, ch) int32 (or float32 for FLOAT32), vectorised."""
-    fmt = SampleFormat(sample_format)
+    fmt = _BY_CODE.get(sample_format)
+    if fmt is None:
+        fmt = SampleFormat(sample_format)  # raises ValueError naming the value
     if fmt == SampleFormat.INT16:
         return np.frombuffer(data, dtype="<i2", count=n * ch).astype(np.int32).reshape(n, ch)
     if fmt == SampleFormat.INT32:
         return np.frombuffer(data, dtype="<i4", count=n * ch).astype(np.int32).reshape(n, ch)
     if fmt == SampleFormat.FLOAT32:
         return np.frombuffer(data, dtype="<f4", count=n * ch).astype(np.float32).reshape(n, ch)
-    b = np.frombuffer(data, dtype=np.uint8, count=3 * n * ch).reshape(-1, 3).astype(np.int32)
-    # Place the 24-bit word in the top of an int32, then an arithmetic shift sign-extends it.
-    v = (b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)
-    return (v >> 8).reshape(n, ch)
+    # Each 24-bit word goes into the top three bytes of a little-endian int32; an
+    # arithmetic shift then sign-extends it. (Fewer numpy calls than shifting bytes.)
+    words = np.empty((n * ch, 4), dtype=np.uint8)
+    words[:, 0] = 0
+    words[:, 1:] = np.frombuffer(data, dtype=np.uint8, count=3 * n * ch).reshape(-1, 3)
+    return (words.view("<i4") >> 8).reshape(n, ch)
 
 
 def parse_data_payload(payload: bytes) -> DataBlock:
     if len(payload) < DATA_HEADER_SIZE:
-        raise ProtocolError("DATA payload shorter than its header")
+        raise ProtocolError(
+            f"DATA: payload of {len(payload)} bytes; expected at least {DATA_HEADER_SIZE}"
+        )
     sid, fmt, ch, n, index, lead_off = _DATA_HEADER.unpack_from(payload, 0)
-    if fmt not in _FORMAT_SIZE:
-        raise ProtocolError(f"DATA: unknown sample format {fmt}")
+    fmt_ = _BY_CODE.get(fmt)
+    if fmt_ is None:
+        raise ProtocolError(f"DATA: sample_format {fmt}; expected 1..4")
     if not 1 <= ch <= MAX_CHANNELS_PER_STREAM or n < 1:
-        raise ProtocolError(f"DATA: {n} samples x {ch} channels")
-    expected = DATA_HEADER_SIZE + n * ch * _FORMAT_SIZE[fmt]
+        raise ProtocolError(
+            f"DATA: {n} samples x {ch} channels; expected 1..255 x 1..{MAX_CHANNELS_PER_STREAM}"
+        )
+    expected = DATA_HEADER_SIZE + n * ch * _FORMAT_SIZE[fmt_]
     if len(payload) != expected:
-        raise ProtocolError(f"DATA: length {len(payload)} != {expected} for {n}x{ch}")
-    raw = decode_samples(memoryview(payload)[DATA_HEADER_SIZE:], fmt, n, ch)
-    return DataBlock(sid, SampleFormat(fmt), index, lead_off, raw)
+        raise ProtocolError(f"DATA: length {len(payload)}; expected {expected} for {n}x{ch}")
+    raw = decode_samples(memoryview(payload)[DATA_HEADER_SIZE:], fmt_, n, ch)
+    return DataBlock(sid, fmt_, index, lead_off, raw)
 
 
 def parse_decision_payload(payload: bytes) -> Decision:

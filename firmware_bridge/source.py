@@ -12,6 +12,18 @@ and returns one :class:`StreamInfo` per stream of the device; ``read`` returns c
 physical units with the device's timestamps and ``lost_samples`` counted exactly from
 ``sample_index`` gaps; ``stop`` closes the transport. :meth:`BridgeSource.send_decision`
 writes DECISION frames back on the same link.
+
+Errors: ``start`` raises :class:`ConnectError` when the link cannot be opened (wrong
+port or address) or the device gives no INFO frame in time, and its subclass
+:class:`InvalidInfoError` at once when the device's INFO is invalid (e.g. a NaN scale:
+no retry fixes that); a link that fails later raises plain :class:`SourceError`.
+
+Each chunk's ``meta``: ``sample_index`` of its first sample; ``lead_off_mask`` (OR of
+its frames'); ``gap_s``, the duration of its ``lost_samples`` at the stream's rate;
+``discontinuity``, true when the stream's index stepped back (device restart) or jumped
+further ahead than the device could have sampled since the previous frame arrived
+(PROTOCOL.md §3.2; a resync: nothing is counted lost, continuity is unknown);
+``index_jump``, that step in samples (signed), else 0.
 """
 
 from __future__ import annotations
@@ -23,17 +35,43 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from edge_emotion.firmware_bridge.decoder import DataEvent, DecoderStats, HostDecoder, InfoEvent
+from edge_emotion.firmware_bridge.decoder import (
+    DataEvent,
+    DecoderStats,
+    HostDecoder,
+    InfoEvent,
+    InvalidInfoEvent,
+)
 from edge_emotion.firmware_bridge.protocol import (
     Decision,
     DeviceInfo,
     encode_decision,
     encode_request_info,
 )
-from edge_emotion.firmware_bridge.transport import SerialTransport, TcpTransport, Transport
+from edge_emotion.firmware_bridge.transport import (
+    ConnectError,
+    SerialTransport,
+    TcpTransport,
+    Transport,
+)
 from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
 
 SCHEME = "bridge:"
+
+__all__ = [
+    "BridgeConfig",
+    "BridgeSource",
+    "ConnectError",
+    "InvalidInfoError",
+    "open_bridge_source",
+    "parse_bridge_spec",
+]
+
+
+class InvalidInfoError(ConnectError):
+    """The device's INFO frame passed the CRC but is invalid (PROTOCOL.md §3.1): the
+    message names the field. The device describes itself this way every time, so a
+    retry does not help."""
 
 
 @dataclass(frozen=True)
@@ -104,9 +142,12 @@ class BridgeSource:
         self,
         config: BridgeConfig,
         transport_factory: Callable[[BridgeConfig], Transport] = open_transport,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._factory = transport_factory
+        self._clock = clock
+        self._ever_started = False
         self._transport: Transport | None = None
         self.decoder = HostDecoder()
         self.device_info: DeviceInfo | None = None
@@ -135,30 +176,59 @@ class BridgeSource:
         self._backlog = []
         self._pending_error = None
         self._ts_last = None
-        self._transport = self._factory(self.config)
+        first = not self._ever_started
         try:
-            return self._await_info()
+            self._transport = self._factory(self.config)
+        except SourceError as exc:
+            raise ConnectError(
+                f"bridge {self.config.target}: {exc}", self.config.target, first
+            ) from exc
+        try:
+            streams = self._await_info(first)
+        except ConnectError:
+            self.stop()
+            raise
+        except SourceError as exc:
+            self.stop()
+            raise ConnectError(
+                f"bridge {self.config.target}: the link failed before the device sent its "
+                f"INFO frame: {exc}",
+                self.config.target,
+                first,
+            ) from exc
         except BaseException:
             self.stop()
             raise
+        self._ever_started = True
+        return streams
 
-    def _await_info(self) -> tuple[StreamInfo, ...]:
+    def _await_info(self, first: bool) -> tuple[StreamInfo, ...]:
         assert self._transport is not None
         deadline = time.monotonic() + self.config.info_timeout_s
         next_request = 0.0
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise SourceError(
+                raise ConnectError(
                     f"bridge {self.config.target}: no INFO frame within "
-                    f"{self.config.info_timeout_s} s (is the device speaking protocol v1?)"
+                    f"{self.config.info_timeout_s} s (expected a device speaking protocol "
+                    "v1 at this baud rate)",
+                    self.config.target,
+                    first,
                 )
             if now >= next_request:
                 self._write(encode_request_info(self._next_seq()))
                 next_request = now + 0.5
             data = self._transport.read(self.config.read_size, min(0.1, deadline - now))
-            events = self.decoder.feed(data)
+            events = self.decoder.feed(data, self._clock())
             for k, ev in enumerate(events):
+                if isinstance(ev, InvalidInfoEvent):
+                    raise InvalidInfoError(
+                        f"bridge {self.config.target}: the device's INFO frame is invalid: "
+                        f"{ev.error}",
+                        self.config.target,
+                        first,
+                    )
                 if isinstance(ev, InfoEvent):
                     self._configure(ev.info)
                     # Frames that came in the same read after INFO belong to the stream.
@@ -185,7 +255,7 @@ class BridgeSource:
             if not data and not self._backlog:
                 raise
             self._pending_error = exc
-        events = self._backlog + (self.decoder.feed(data) if data else [])
+        events = self._backlog + (self.decoder.feed(data, self._clock()) if data else [])
         self._backlog = []
         return self._chunks(events)
 
@@ -230,7 +300,15 @@ class BridgeSource:
         parts: list[_Pending] = []
         current: dict[int, _Pending] = {}  # stream id -> chunk being extended
         for ev in events:
+            if isinstance(ev, InvalidInfoEvent):
+                raise InvalidInfoError(
+                    f"bridge {self.config.target}: the device sent an invalid INFO frame: "
+                    f"{ev.error}",
+                    self.config.target,
+                    first_attempt=False,
+                )
             if isinstance(ev, InfoEvent):
+                # Validated INFO holds no NaN, so an unchanged device compares equal.
                 if ev.info != self.device_info:
                     raise SourceError(
                         "bridge: the device changed its configuration (new INFO frame); "
@@ -257,7 +335,14 @@ class BridgeSource:
             t0 = self._unwrap_us(ev.frame.timestamp_us) * 1e-6
             cur = current.get(sid)
             if cur is None or lost or ev.discontinuity:
-                cur = _Pending(self._index[sid], lost, b.sample_index, ev.discontinuity)
+                cur = _Pending(
+                    self._index[sid],
+                    lost,
+                    b.sample_index,
+                    ev.discontinuity,
+                    ev.jump,
+                    lost / spec.sampling_rate,
+                )
                 current[sid] = cur
                 parts.append(cur)
             cur.data.append(b.raw.T * self._scales[sid][:, None])
@@ -272,7 +357,9 @@ class BridgeSource:
                 meta={
                     "sample_index": p.sample_index,
                     "lead_off_mask": p.lead_off_mask,
+                    "gap_s": p.gap_s,
                     "discontinuity": p.discontinuity,
+                    "index_jump": p.index_jump,
                 },
             )
             for p in parts
@@ -285,6 +372,8 @@ class _Pending:
     lost: int
     sample_index: int
     discontinuity: bool
+    index_jump: int
+    gap_s: float
     lead_off_mask: int = 0
     data: list = field(default_factory=list)
     timestamps: list = field(default_factory=list)

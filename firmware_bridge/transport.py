@@ -1,8 +1,9 @@
 """Byte transports for the bridge: a serial port (pyserial) or a TCP socket.
 
-A transport moves bytes and nothing else; framing is the decoder's job. Failures
-(unplugged device, closed socket) raise :class:`~edge_emotion.source.SourceError`, which
-the run loop retries with back-off.
+A transport moves bytes and nothing else; framing is the decoder's job. A link that
+cannot be opened raises :class:`ConnectError`; a link that fails later (unplugged
+device, closed socket) raises :class:`~edge_emotion.source.SourceError`, which the run
+loop retries with back-off.
 """
 
 from __future__ import annotations
@@ -11,6 +12,20 @@ import socket
 from typing import Protocol
 
 from edge_emotion.source import SourceError
+
+
+class ConnectError(SourceError):
+    """The link to the device could not be established: no such serial port,
+    connection refused, or (raised by the bridge source's ``start``) no valid INFO frame.
+
+    A subclass of :class:`SourceError` so existing handlers still catch it; a caller
+    tells it from a later disconnect by type. ``first_attempt`` is true when this
+    source had never started (a wrong address rather than a lost device)."""
+
+    def __init__(self, message: str, target: str = "", first_attempt: bool = True) -> None:
+        super().__init__(message)
+        self.target = target
+        self.first_attempt = first_attempt
 
 
 class Transport(Protocol):
@@ -35,7 +50,11 @@ class SerialTransport:
         try:
             self._port = serial.Serial(port, baudrate=baud, timeout=0, write_timeout=1.0)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise SourceError(f"cannot open serial port {port!r}: {exc}") from exc
+            raise ConnectError(
+                f"cannot open serial port {port!r}: {exc} (expected the device's serial port, "
+                "e.g. /dev/ttyACM0)",
+                target=port,
+            ) from exc
         self.name = port
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
@@ -69,7 +88,11 @@ class TcpTransport:
         try:
             self._sock = socket.create_connection((host, port), timeout=connect_timeout_s)
         except OSError as exc:
-            raise SourceError(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise ConnectError(
+                f"cannot connect to {host}:{port}: {exc} (expected a device or emulator "
+                "listening there)",
+                target=f"tcp://{host}:{port}",
+            ) from exc
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.name = f"tcp://{host}:{port}"
 

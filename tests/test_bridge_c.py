@@ -350,9 +350,12 @@ def test_c_and_python_decoders_agree_on_damaged_streams(lib, seed):
     assert c_frames == py_frames
     assert len(py_frames) > 30
     s = py.stats
+    # The C decoder waits for a claimed length and then fails the CRC; Python drops such a
+    # candidate as soon as a valid frame ends inside it ("overtaken"): same frames, and
+    # the same candidates rejected, under two names.
     assert (c_dec.frames_ok, c_dec.crc_errors, c_dec.header_errors) == (
         s.frames_ok,
-        s.crc_errors,
+        s.crc_errors + s.overtaken,
         s.header_errors,
     )
     assert (c_dec.bytes_skipped, c_dec.bytes_in_frames) == (s.bytes_skipped, s.bytes_in_frames)

@@ -14,6 +14,7 @@ from edge_emotion.firmware_bridge.decoder import (
     FrameDecoder,
     HostDecoder,
     InfoEvent,
+    InvalidInfoEvent,
 )
 from edge_emotion.firmware_bridge.protocol import (
     MAX_FRAME,
@@ -228,15 +229,15 @@ def test_unknown_types_other_versions_and_malformed_payloads_are_counted():
     assert st_.as_dict()["frames_ok"] == 3
 
 
-def test_false_long_header_delays_but_does_not_lose_frames():
+def test_false_long_header_neither_delays_nor_loses_frames():
     frames = [_data(0, 10 * k, 10, k) for k in range(5)]
-    false = b"\xa5\x5a\x01\x02\x00\x08"  # claims 2048 bytes: waits for 2062 before rejecting
+    false = b"\xa5\x5a\x01\x02\x00\x08"  # claims 2048 bytes
     dec = HostDecoder()
     ev = dec.feed(false + b"".join(frames))
-    assert ev == []  # still waiting for the false frame's bytes
-    ev = dec.feed(bytes(MAX_FRAME))
+    # Before: nothing until 2062 bytes had arrived (and never, at the end of a stream).
     assert [e.frame.seq for e in ev] == [0, 1, 2, 3, 4]
-    assert dec.stats.framing.crc_errors == 1 and dec.stats.samples_lost == 0
+    assert dec.stats.framing.overtaken == 1 and dec.stats.samples_lost == 0
+    assert dec.flush() == [] and dec.framer.buffered == 0
 
 
 def test_max_payload_is_validated_and_applied():
@@ -246,3 +247,96 @@ def test_max_payload_is_validated_and_applied():
     assert small.feed(_data(0, 0, 10, 0)) == []  # 32-byte payload: rejected at the header
     assert small.stats.header_errors == 1
     assert len(small.feed(encode_decision(Decision(0, 0, False, False), 1))) == 1
+
+
+def _data_frame(sid: int, idx: int, n: int, seq: int, value: int = 0) -> bytes:
+    raw = np.full((n, 1), value, int)
+    return encode_data(DataBlock(sid, SampleFormat.INT16, idx, 0, raw), seq, 0)
+
+
+def test_duplicated_frame_is_one_duplicate_not_65535_lost_frames():
+    dec = HostDecoder()
+    ev = dec.feed(_data(0, 0, 10, 0) + _data(0, 10, 10, 1) * 2 + _data(0, 20, 10, 2))
+    assert [e.frame.seq for e in ev] == [0, 1, 2]  # the copy is not delivered again
+    st_ = dec.stats
+    assert st_.duplicate_frames == 1 and st_.frames_lost == 0 and st_.samples_lost == 0
+    assert not any(e.discontinuity for e in ev) and st_.streams[0].discontinuities == 0
+
+
+def test_frame_one_late_is_counted_and_not_delivered_behind_its_successor():
+    """seq 1 arrives after seq 2: the stream has moved past its samples, so it is not
+    delivered (they stay counted lost, once); no discontinuity, no double loss."""
+    dec = HostDecoder()
+    ev = dec.feed(
+        _data(0, 0, 10, 0) + _data(0, 20, 10, 2) + _data(0, 10, 10, 1) + _data(0, 30, 10, 3)
+    )
+    assert [(e.frame.seq, e.lost_before, e.discontinuity) for e in ev] == [
+        (0, 0, False),
+        (2, 10, False),
+        (3, 0, False),
+    ]
+    st_ = dec.stats
+    assert st_.frames_lost == 0 and st_.reordered_frames == 1
+    assert st_.streams[0].late_frames == 1 and st_.samples_lost == 10
+    assert st_.streams[0].discontinuities == 0
+
+
+def test_late_frame_of_another_stream_is_delivered_in_its_own_order():
+    dec = HostDecoder()
+    ev = dec.feed(
+        _data(0, 0, 10, 0)
+        + _data(1, 0, 5, 1)
+        + _data(0, 10, 10, 3)
+        + _data(1, 5, 5, 2)  # late by seq, in order for stream 1
+        + _data(0, 20, 10, 4)
+    )
+    assert [e.frame.seq for e in ev] == [0, 1, 3, 2, 4]
+    assert dec.stats.frames_lost == 0 and dec.stats.reordered_frames == 1
+    assert dec.stats.samples_lost == 0
+
+
+def test_sender_restart_is_a_reset_not_a_loss():
+    dec = HostDecoder()
+    before = b"".join(_data_frame(0, 10 * k, 10, k) for k in range(10))
+    after = b"".join(_data_frame(0, 10 * k, 10, k, value=1) for k in range(3))  # same seqs
+    ev = dec.feed(before + after)
+    assert len(ev) == 13 and ev[10].discontinuity and ev[10].jump == -100
+    st_ = dec.stats
+    assert st_.seq_resets == 1 and st_.frames_lost == 0 and st_.duplicate_frames == 0
+    assert st_.samples_lost == 0
+
+
+INFO_250 = DeviceInfo((StreamSpec(0, 250.0, SampleFormat.INT16, (ChannelSpec("EEG"),)),))
+
+
+def test_index_jump_beyond_what_the_device_could_sample_is_a_resync():
+    dec = HostDecoder()
+    dec.feed(encode_info(INFO_250, 0, 0) + _data(0, 0, 10, 1), now=100.0)
+    # One valid frame jumps 2^31 - 1 samples (99 days at 250 Hz) 0.1 s later.
+    (ev,) = dec.feed(_data(0, 10 + 2**31 - 1, 10, 2), now=100.1)
+    assert ev.discontinuity and ev.lost_before == 0 and ev.jump == 2**31 - 1
+    assert dec.stats.samples_lost == 0 and dec.stats.streams[0].discontinuities == 1
+    # A gap the device could have sampled (60 s of samples after 62 s) is a loss.
+    nxt = (20 + 2**31 - 1) & 0xFFFFFFFF
+    (ev,) = dec.feed(_data(0, nxt + 250 * 60, 10, 3), now=162.1)
+    assert not ev.discontinuity and ev.lost_before == 250 * 60
+    # Frames that arrive together (a backlog): up to GAP_SLACK_S (5 s) is still a loss.
+    (ev,) = dec.feed(_data(0, nxt + 250 * 60 + 10 + 1000, 10, 4), now=162.1)
+    assert ev.lost_before == 1000 and not ev.discontinuity
+
+
+def test_without_a_host_clock_index_gaps_count_as_loss():
+    dec = HostDecoder()
+    ev = dec.feed(encode_info(INFO_250, 0, 0) + _data(0, 0, 10, 1) + _data(0, 10 + 5000, 10, 2))
+    assert ev[-1].lost_before == 5000 and not ev[-1].discontinuity
+
+
+def test_invalid_info_is_an_event_naming_the_field_and_is_not_adopted():
+    payload = bytearray(encode_info(INFO_250, 0, 0)[12:-2])
+    payload[32 + 12 : 32 + 16] = np.array([np.nan], "<f4").tobytes()  # channel 0 scale
+    dec = HostDecoder()
+    ev = dec.feed(encode_frame(1, 0, 0, bytes(payload)) + encode_info(INFO_250, 1, 0))
+    assert isinstance(ev[0], InvalidInfoEvent) and "scale nan" in ev[0].error
+    assert isinstance(ev[1], InfoEvent) and dec.info == INFO_250
+    assert dec.stats.invalid_info_frames == 1 and dec.stats.info_frames == 1
+    assert "scale nan" in dec.stats.last_error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -204,3 +205,76 @@ def test_parsers_reject_malformed_payloads():
         parse_info_payload(info_payload[:-3])  # truncated channel descriptor
     # Fields appended by a later minor revision are ignored.
     assert parse_info_payload(info_payload + b"\x01\x02") == parse_info_payload(info_payload)
+
+
+def _info_payload() -> bytes:
+    vec = next(v for v in VECTORS["vectors"] if v["name"] == "info_two_streams")
+    return bytes.fromhex(vec["hex"])[12:-2]
+
+
+# Offsets in the golden two-stream INFO payload (PROTOCOL.md §3.1).
+_RATE0 = 24 + 4  # stream 0: sampling_rate_hz
+_CH0 = 24 + 8  # stream 0, channel 0 descriptor
+
+
+def _patched(offset: int, raw: bytes) -> bytes:
+    p = bytearray(_info_payload())
+    p[offset : offset + len(raw)] = raw
+    return bytes(p)
+
+
+@pytest.mark.parametrize(
+    "offset, raw, field",
+    [
+        (_CH0 + 12, struct.pack("<f", float("nan")), "scale nan"),
+        (_CH0 + 12, struct.pack("<f", float("inf")), "scale inf"),
+        (_CH0 + 12, struct.pack("<f", 0.0), "scale 0.0"),
+        (_CH0 + 12, struct.pack("<f", -0.5), "scale -0.5"),
+        (_RATE0, struct.pack("<f", float("nan")), "sampling_rate_hz nan"),
+        (_RATE0, struct.pack("<f", 0.0), "sampling_rate_hz 0.0"),
+        (_RATE0, struct.pack("<f", 1e9), "sampling_rate_hz 1000000000.0"),
+        (_CH0 + 8, b"\x07", "role 7"),
+        (_CH0 + 9, b"\x09", "unit 9"),
+        (_CH0, b"\x00" * 8, "non-empty name"),
+        (_CH0, b"AF\x013", "printable ASCII"),
+        (_CH0, b"AF3\x00\x00X", "printable ASCII"),  # garbage in the NUL padding
+        (_CH0 + 16, b"Fp1\x00", "unique"),  # channel 1 renamed to channel 0's name
+        (24 + 1, b"\x09", "sample_format 9"),
+        (24 + 2, b"\x00", "n_channels 0"),
+        (24 + 2, b"\x21", "n_channels 33"),
+        (0, b"\x00", "n_streams 0"),
+        (0, b"\x05", "n_streams 5"),
+        (8, b"\xff", "device_name"),
+    ],
+)
+def test_info_parser_rejects_every_impossible_field_and_names_it(offset, raw, field):
+    """A NaN scale used to pass, and NaN != NaN made every later INFO look like a new
+    configuration: the source reconnected forever. Now the first INFO is rejected."""
+    with pytest.raises(ProtocolError, match=re.escape(field)):
+        parse_info_payload(_patched(offset, raw))
+    parse_info_payload(_info_payload())  # the unpatched payload is valid
+
+
+def test_info_parser_bounds_channels_over_all_streams():
+    streams = tuple(
+        StreamSpec(k, 250.0, SampleFormat.INT24, tuple(ChannelSpec(f"C{i}") for i in range(32)))
+        for k in range(2)
+    )
+    payload = bytearray(encode_info(DeviceInfo(streams), 0, 0)[12:-2])
+    assert parse_info_payload(bytes(payload)).streams[1].channels[31].name == "C31"
+    # A third stream of one channel would make 65 > 64 channels in all.
+    payload[0] = 3
+    payload += struct.pack("<BBBBf", 9, 2, 1, 25, 250.0) + b"X".ljust(8, b"\0") + bytes(8)
+    with pytest.raises(ProtocolError, match="65 channels"):
+        parse_info_payload(bytes(payload))
+
+
+def test_info_encoder_refuses_what_the_parser_would_reject():
+    nan = ChannelSpec("AF3", scale=float("nan"))
+    with pytest.raises(ValueError, match="scale"):
+        encode_info(DeviceInfo((StreamSpec(0, 250.0, 2, (nan,)),)), 0, 0)
+    with pytest.raises(ValueError, match="sampling_rate"):
+        encode_info(DeviceInfo((StreamSpec(0, 1e6, 2, (ChannelSpec("A"),)),)), 0, 0)
+    twice = (ChannelSpec("A"), ChannelSpec("A"))
+    with pytest.raises(ValueError, match="unique"):
+        encode_info(DeviceInfo((StreamSpec(0, 250.0, 2, twice),)), 0, 0)

@@ -23,10 +23,23 @@ from edge_emotion.firmware_bridge.emulator import (
     serve_tcp,
     simulate_recording,
 )
-from edge_emotion.firmware_bridge.protocol import AbstainReason, Decision
+from edge_emotion.firmware_bridge.protocol import (
+    AbstainReason,
+    ChannelSpec,
+    DataBlock,
+    Decision,
+    DeviceInfo,
+    SampleFormat,
+    StreamSpec,
+    encode_data,
+    encode_frame,
+    encode_info,
+)
 from edge_emotion.firmware_bridge.source import (
     BridgeConfig,
     BridgeSource,
+    ConnectError,
+    InvalidInfoError,
     open_bridge_source,
     parse_bridge_spec,
 )
@@ -223,14 +236,10 @@ def test_start_times_out_without_info_and_disconnect_raises():
     th = threading.Thread(target=mute_device, daemon=True)
     th.start()
     src = open_bridge_source(f"bridge:tcp://127.0.0.1:{port}?info_timeout=0.5")
-    with pytest.raises(SourceError, match="no INFO frame"):
+    with pytest.raises(ConnectError, match="no INFO frame"):
         src.start()
     th.join(5)
     srv.close()
-    with pytest.raises(SourceError, match="cannot connect"):
-        open_bridge_source(f"bridge:tcp://127.0.0.1:{port}").start()
-    with pytest.raises(SourceError, match="cannot open serial port"):
-        open_bridge_source("bridge:/dev/nonexistent-tty-edge-emotion").start()
 
 
 def test_emulator_command_line():
@@ -278,3 +287,174 @@ def test_emulator_quantises_given_signals_and_validates_them(tmp_path):
         DeviceEmulator(cfg, {0: eeg})
     with pytest.raises(ValueError, match="samples_per_frame"):
         EmulatorConfig(samples_per_frame=0)
+
+
+# --------------------------------------------------------------------------- scripted links
+
+INFO_250 = DeviceInfo(
+    (StreamSpec(0, 250.0, SampleFormat.INT16, (ChannelSpec("Cz"), ChannelSpec("Pz"))),),
+    name="scripted",
+)
+
+
+def _data(idx: int, seq: int, n: int = 25) -> bytes:
+    raw = np.tile(np.arange(n)[:, None], (1, 2)) + idx % 1000
+    return encode_data(DataBlock(0, SampleFormat.INT16, idx & 0xFFFFFFFF, 0, raw), seq, 0)
+
+
+class ScriptedLink:
+    """A transport that returns the given pieces, one per ``BridgeSource.read`` (a
+    piece, then nothing until asked again), then nothing (or fails)."""
+
+    def __init__(self, pieces: list[bytes], fail_when_done: bool = False) -> None:
+        self.pieces = list(pieces)
+        self.fail_when_done = fail_when_done
+        self.reads = 0
+        self.written: list[bytes] = []
+        self._drained = True
+
+    def read(self, max_bytes: int, timeout_s: float) -> bytes:
+        self.reads += 1
+        self._drained = not self._drained
+        if self._drained:
+            return b""  # the source drains until a read comes back empty
+        if self.pieces:
+            return self.pieces.pop(0)
+        if self.fail_when_done:
+            raise SourceError("scripted link: closed")
+        return b""
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _scripted_source(link: ScriptedLink, clock=time.monotonic) -> BridgeSource:
+    return BridgeSource(BridgeConfig("scripted", info_timeout_s=30), lambda _c: link, clock)
+
+
+def test_info_with_a_nan_scale_is_rejected_once_and_clearly():
+    """It used to be accepted, and every later INFO differed (NaN != NaN): 'the device
+    changed its configuration', reconnect, forever."""
+    payload = bytearray(encode_info(INFO_250, 0, 0)[12:-2])
+    payload[32 + 12 : 32 + 16] = np.array([np.nan], "<f4").tobytes()  # channel Cz's scale
+    link = ScriptedLink([encode_frame(1, 0, 0, bytes(payload)) + _data(0, 1)])
+    src = _scripted_source(link)
+    with pytest.raises(InvalidInfoError, match=r"INFO frame is invalid: .*Cz.*scale nan") as exc:
+        src.start()
+    assert isinstance(exc.value, ConnectError) and exc.value.first_attempt
+    assert link.reads == 1  # at once, not after info_timeout
+
+
+def test_repeated_info_is_not_a_configuration_change():
+    info = encode_info(INFO_250, 0, 0)
+    again = encode_info(INFO_250, 3, 0)
+    link = ScriptedLink([info + _data(0, 1), _data(25, 2) + again + _data(50, 4)])
+    src = _scripted_source(link)
+    src.start()
+    chunks = src.read(0.0) + src.read(0.0)
+    assert sum(c.data.shape[1] for c in chunks) == 75 and src.stats.info_frames == 2
+
+
+def test_index_jump_is_an_explicit_bounded_gap_or_a_resync():
+    now = [0.0]
+    link = ScriptedLink(
+        [
+            encode_info(INFO_250, 0, 0) + _data(0, 1),
+            _data(25 + 2**31 - 1, 2),  # 0.1 s later: 99 days of samples, impossible
+            _data(50 + 2**31 - 1 + 2500, 3),  # 12 s later: 10 s of samples lost, possible
+        ]
+    )
+    src = _scripted_source(link, clock=lambda: now[0])
+    src.start()
+    assert [c.lost_samples for c in src.read(0.0)] == [0]
+    now[0] = 0.1
+    (jump,) = src.read(0.0)
+    assert jump.lost_samples == 0 and jump.data.shape == (2, 25)
+    assert jump.meta["discontinuity"] and jump.meta["index_jump"] == 2**31 - 1
+    assert jump.meta["gap_s"] == 0.0
+    now[0] = 12.1
+    (gap,) = src.read(0.0)
+    assert gap.lost_samples == 2500 and gap.meta["gap_s"] == pytest.approx(10.0)
+    assert not gap.meta["discontinuity"] and gap.meta["index_jump"] == 0
+    assert src.stats.samples_lost == 2500 and src.stats.streams[0].discontinuities == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_wrong_address_fails_on_the_first_attempt_with_a_typed_error():
+    cases = [
+        (f"bridge:tcp://127.0.0.1:{_closed_port()}", "cannot connect to 127.0.0.1"),
+        ("bridge:tcp://127.0.0.1:1", "cannot connect to 127.0.0.1:1"),
+    ]
+    try:
+        import serial  # noqa: F401
+
+        cases.append(("bridge:/dev/nonexistent-tty-edge-emotion", "cannot open serial port"))
+    except ImportError:
+        pass
+    for spec, words in cases:
+        with pytest.raises(ConnectError, match=words) as exc:
+            open_bridge_source(spec).start()
+        assert exc.value.first_attempt and exc.value.target == spec.removeprefix("bridge:")
+
+
+def test_reconnect_failure_and_disconnect_are_told_apart():
+    links = [ScriptedLink([encode_info(INFO_250, 0, 0) + _data(0, 1)], fail_when_done=True)]
+
+    def factory(_config):
+        if not links:
+            raise SourceError("device unplugged")
+        return links.pop()
+
+    src = BridgeSource(BridgeConfig("scripted"), factory)
+    src.start()
+    assert len(src.read(0.0)) == 1
+    with pytest.raises(SourceError) as lost:
+        src.read(0.0)
+    assert not isinstance(lost.value, ConnectError)  # a disconnect, after a good start
+    src.stop()
+    with pytest.raises(ConnectError, match="device unplugged") as exc:
+        src.start()
+    assert not exc.value.first_attempt  # a reconnect attempt, not a wrong address
+
+
+def _read_for(src: BridgeSource, seconds: float) -> list:
+    chunks, t_end = [], time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        chunks += src.read(0.05)
+    return chunks
+
+
+def test_emulator_serves_several_hosts_and_keeps_running_when_they_leave():
+    """It used to serve one host and exit: a run loop that reconnected found nothing."""
+    cfg = EmulatorConfig(eeg_names=("Fz", "Cz"), speed=8.0, info_interval_s=0.5, seed=3)
+    emulator = DeviceEmulator(cfg, simulate_recording(cfg, 24.0))
+    spec, th, box = _serve(emulator, 24.0)
+    first, second = open_bridge_source(spec), open_bridge_source(spec)
+    streams = first.start()
+    second.start()  # a second host while the first is connected
+    got_first = _read_for(first, 0.4)
+    got_second = _read_for(second, 0.4)
+    first.stop()
+    second.stop()
+    time.sleep(0.3)  # nobody connected: the device runs on
+    third = open_bridge_source(spec)
+    third.start()
+    got_third = _read_all(third)  # until the device's 24 s are played and it closes
+    third.stop()
+    th.join(10)
+    rep = box["report"]
+    assert rep.clients == 3 and rep.bytes_unsent > 0
+    for chunks in (got_first, got_second, got_third):
+        _check_against_device(chunks, emulator, streams)
+    # The third host joined a device that kept its clock: no restart, a later index.
+    last_second = max(c.meta["sample_index"] for c in got_second if c.stream == 0)
+    assert min(c.meta["sample_index"] for c in got_third if c.stream == 0) > last_second
+    assert all(c.lost_samples == 0 for c in got_third)
