@@ -49,7 +49,10 @@ _TIME_TOL = 1e-6  # s; absorbs float error in times read from files
 
 
 def _taps(up: int, down: int) -> int:
-    """Input samples the resampler's filter spans (its history length)."""
+    """Input samples the resampler's filter spans (its history length; 0 when it passes
+    samples through)."""
+    if up == down:
+        return 0
     return math.ceil(design_resample_filter(up, down).size / up)
 
 

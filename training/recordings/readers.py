@@ -97,7 +97,11 @@ def _channel(
     """The channel and the factor from the file's unit to its unit after reading."""
     name, kind = classify_channel(label, declared, default)
     if kind in ("eeg", "ecg"):
-        return Channel(name, label, kind, MICROVOLT), scale_to_uv(unit, where, default_unit)
+        try:
+            scale = scale_to_uv(unit, where, default_unit)
+        except ValueError as exc:
+            raise RecordingError(str(exc)) from None
+        return Channel(name, label, kind, MICROVOLT), scale
     scale = uv_per_unit(unit or "")
     if scale is not None:
         return Channel(name, label, kind, MICROVOLT), scale

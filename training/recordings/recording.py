@@ -153,12 +153,7 @@ class Recording:
         """The EEG channels ``names`` (in that order), or every EEG channel found (file
         order) when ``None``. They must come from one stream (sampled together)."""
         if names is None:
-            picked = [
-                (si, ci)
-                for si, s in enumerate(self.streams)
-                for ci, c in enumerate(s.channels)
-                if c.kind == "eeg"
-            ]
+            picked = self._of_kind("eeg")
             if not picked:
                 raise ChannelNotFound(
                     f"{self.path}: no EEG channel found; it has {self._describe()}"
@@ -182,12 +177,7 @@ class Recording:
         """The ECG channel ``name``, or the one channel of kind ``ecg`` when ``None``."""
         if name is not None:
             return self._signals([self.locate(name)], "ECG")
-        found = [
-            (si, ci)
-            for si, s in enumerate(self.streams)
-            for ci, c in enumerate(s.channels)
-            if c.kind == "ecg"
-        ]
+        found = self._of_kind("ecg")
         if not found:
             raise ChannelNotFound(f"{self.path}: no ECG channel found; it has {self._describe()}")
         if len(found) > 1:
@@ -196,6 +186,14 @@ class Recording:
                 f"{self.path}: several ECG channels ({', '.join(names)}); say which one"
             )
         return self._signals(found, "ECG")
+
+    def _of_kind(self, kind: ChannelKind) -> list[tuple[int, int]]:
+        return [
+            (si, ci)
+            for si, s in enumerate(self.streams)
+            for ci, c in enumerate(s.channels)
+            if c.kind == kind
+        ]
 
     def _signals(self, picked: list[tuple[int, int]], what: str) -> Signals:
         streams = sorted({si for si, _ in picked})

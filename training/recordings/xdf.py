@@ -14,6 +14,8 @@ channels ``<stream name> 1`` ... and a channel without a unit needs ``default_un
 Samples are placed on the stream's nominal grid by their time stamps: a break in the
 stream (samples never recorded) becomes NaN, up to ``max_gap_s`` per break; a longer
 break, or time stamps that go backwards, is an error (the file is not one recording).
+pyxdf finds breaks of at least 1 s and 500 samples (its defaults); a shorter pause it
+takes for time-stamp jitter and spreads over the segment's samples.
 pyxdf skips damaged chunks with a logged error; here such a file is an error.
 """
 
