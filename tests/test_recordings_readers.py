@@ -259,7 +259,7 @@ def test_xdf_break_becomes_nan_and_long_break_is_an_error(tmp_path):
     assert rec.streams[0].missing.sum() == 700
     from edge_emotion.training.recordings import read_xdf
 
-    with pytest.raises(RecordingError, match=r"g\.xdf: stream 'amp': a break of 7\.0 s"):
+    with pytest.raises(RecordingError, match=r"g\.xdf: stream 'amp': breaks add up to 7\.0 s"):
         read_xdf(tmp_path / "g.xdf", max_gap_s=5.0)
 
 

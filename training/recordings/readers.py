@@ -245,8 +245,9 @@ def read_brainflow(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bf.BoardShim.disable_board_logger()
-            raw = _data_filter().read_file(str(path))
+            data_filter = _data_filter()
+            data_filter.disable_data_logger()  # its errors are raised here, with the path
+            raw = data_filter.read_file(str(path))
     except bf.BrainFlowError as exc:
         raise RecordingError(f"{path}: not a BrainFlow data file ({exc})") from None
     raw = np.asarray(raw, dtype=np.float64)

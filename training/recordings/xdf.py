@@ -12,8 +12,9 @@ type takes the stream's type (``EEG``, ``ECG``...). A stream without labels name
 channels ``<stream name> 1`` ... and a channel without a unit needs ``default_unit``.
 
 Samples are placed on the stream's nominal grid by their time stamps: a break in the
-stream (samples never recorded) becomes NaN, up to ``max_gap_s`` per break; a longer
-break, or time stamps that go backwards, is an error (the file is not one recording).
+stream (samples never recorded) becomes NaN; breaks adding up to more than ``max_gap_s``
+(which bounds the memory a file's time stamps can ask for), or time stamps that go
+backwards, are an error (the file is not one recording).
 pyxdf finds breaks of at least 1 s and 500 samples (its defaults); a shorter pause it
 takes for time-stamp jitter and spreads over the segment's samples.
 pyxdf skips damaged chunks with a logged error; here such a file is an error.
@@ -76,11 +77,13 @@ def _on_grid(
             f"{where}: time stamps do not advance at sample {k + 1} "
             f"({stamps[k]:.6f} -> {stamps[k + 1]:.6f} s at {fs:g} Hz)"
         )
-    if steps.size and steps.max() - 1 > max_gap_s * fs:
+    lost = int(index[-1]) + 1 - n
+    if lost > max_gap_s * fs:  # also bounds the memory a file's time stamps can ask for
         k = int(np.argmax(steps))
         raise RecordingError(
-            f"{where}: a break of {(steps[k] - 1) / fs:.1f} s after {stamps[k] - stamps[0]:.1f} s "
-            f"exceeds max_gap_s = {max_gap_s:g} s; split the recording"
+            f"{where}: breaks add up to {lost / fs:.1f} s (the longest {(steps[k] - 1) / fs:.1f} s "
+            f"after {stamps[k] - stamps[0]:.1f} s), more than max_gap_s = {max_gap_s:g} s; "
+            "split the recording"
         )
     if index[-1] + 1 == n:
         return np.ascontiguousarray(values.T)
