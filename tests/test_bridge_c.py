@@ -17,16 +17,9 @@ import pytest
 from test_bridge_protocol import VECTORS, python_encode
 
 import edge_emotion.firmware_bridge as fb
-from edge_emotion.firmware_bridge.decoder import FrameDecoder
-from edge_emotion.firmware_bridge.protocol import (
-    MAX_FRAME,
-    DataBlock,
-    Decision,
-    SampleFormat,
-    encode_data,
-    encode_decision,
-    parse_data_payload,
-)
+from edge_emotion.firmware_bridge.codec import encode_data, encode_decision, parse_data_payload
+from edge_emotion.firmware_bridge.framing import FrameDecoder
+from edge_emotion.firmware_bridge.protocol import MAX_FRAME, DataBlock, Decision, SampleFormat
 
 C_DIR = Path(fb.__file__).resolve().parent / "c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
