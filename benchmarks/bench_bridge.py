@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_emotion.firmware_bridge.decoder import FrameDecoder, HostDecoder
-from edge_emotion.firmware_bridge.protocol import SYNC, DataBlock, SampleFormat, encode_data
+from edge_emotion.firmware_bridge.codec import encode_data
+from edge_emotion.firmware_bridge.decoder import HostDecoder
+from edge_emotion.firmware_bridge.framing import FrameDecoder
+from edge_emotion.firmware_bridge.protocol import SYNC, DataBlock, SampleFormat
 
 N_FRAMES = 2000
 PIECE = 4096

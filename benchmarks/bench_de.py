@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from edge_emotion.kernels.de import DEFAULT_BANDS, StreamingBandDE, band_de
+from edge_emotion.kernels.de import DEFAULT_BANDS, band_de
+from edge_emotion.kernels.de_stream import StreamingBandDE
 
 FS = 128.0
 N_CH = 14

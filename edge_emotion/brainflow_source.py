@@ -78,6 +78,46 @@ def _data_filter():
     return DataFilter
 
 
+def write_brainflow_file(data: np.ndarray, path: str | Path, append: bool = False) -> None:
+    """Write ``data`` ``(rows, samples)``, laid out as a board's ``get_board_data``, as a
+    BrainFlow file (``DataFilter.write_file``), the format ``PLAYBACK_FILE_BOARD`` plays;
+    ``append`` adds to an existing file instead of replacing it."""
+    _data_filter().write_file(
+        np.ascontiguousarray(data, dtype=np.float64), str(path), "a" if append else "w"
+    )
+
+
+@dataclass(frozen=True)
+class BoardRows:
+    """Where a BrainFlow board puts what in its data array (rows of ``get_board_data``),
+    from ``BoardShim.get_board_descr``; what a writer of its files needs."""
+
+    board_id: int
+    sampling_rate: float
+    num_rows: int
+    exg: tuple[int, ...]  # ExG inputs in order: channel-map position k is row exg[k - 1]
+    timestamp: int
+    package_num: int | None
+    accel: tuple[int, ...]
+
+
+def board_rows(board: str | int) -> BoardRows:
+    """The :class:`BoardRows` of a board given by name or id (see :func:`board_id`)."""
+    bf = _brainflow()
+    bid = board_id(board)
+    descr = bf.BoardShim.get_board_descr(bid)
+    package = descr.get("package_num_channel")
+    return BoardRows(
+        board_id=bid,
+        sampling_rate=float(descr["sampling_rate"]),
+        num_rows=int(descr["num_rows"]),
+        exg=tuple(int(r) for r in bf.BoardShim.get_exg_channels(bid)),
+        timestamp=int(descr["timestamp_channel"]),
+        package_num=None if package is None else int(package),
+        accel=tuple(int(r) for r in descr.get("accel_channels", ())),
+    )
+
+
 def board_id(board: str | int) -> int:
     """BrainFlow board id from a name (``CYTON_DAISY_BOARD``, ``cyton-daisy``) or an id.
 

@@ -47,30 +47,28 @@ def write_demo_recording(
     the demo bundle uses), ECG on ExG 16, ExG 15 a quiet unused input; the timestamp and
     package-number rows are filled.
     """
-    from edge_emotion.brainflow_source import _brainflow, _data_filter, board_id
+    from edge_emotion.brainflow_source import board_rows, write_brainflow_file
 
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s!r}")
     eeg_channels = tuple(EMOTIV_EPOC_CHANNELS if eeg_channels is None else eeg_channels)
     if len(eeg_channels) > 14:
         raise ValueError(f"eeg_channels: the demo board carries 14 EEG, got {len(eeg_channels)}")
-    bf = _brainflow()
-    bid = board_id(DEMO_MASTER_BOARD)
-    descr = bf.BoardShim.get_board_descr(bid)
-    fs = float(descr["sampling_rate"])
-    exg = list(bf.BoardShim.get_exg_channels(bid))
+    board = board_rows(DEMO_MASTER_BOARD)
+    fs = board.sampling_rate
+    exg = board.exg
     rng = np.random.default_rng(seed)
     n = round(duration_s * fs)
-    data = np.zeros((int(descr["num_rows"]), n))
+    data = np.zeros((board.num_rows, n))
     signals = synthetic_recording(eeg_channels, duration_s, fs, rng)
     for i in range(len(eeg_channels)):
         data[exg[i]] = signals[i]
     data[exg[14]] = 2.0 * rng.standard_normal(n)
     data[exg[DEMO_ECG_EXG - 1]] = signals[-1]
-    data[int(descr["package_num_channel"])] = np.arange(n) % 256
-    data[int(descr["timestamp_channel"])] = np.arange(n) / fs
+    data[board.package_num] = np.arange(n) % 256
+    data[board.timestamp] = np.arange(n) / fs
     path = Path(path)
-    _data_filter().write_file(np.ascontiguousarray(data), str(path), "w")
+    write_brainflow_file(data, path)
     channel_map = {name: i + 1 for i, name in enumerate(eeg_channels)}
     channel_map["ECG"] = DEMO_ECG_EXG
     return DemoRecording(path, DEMO_MASTER_BOARD, fs, channel_map, n / fs)

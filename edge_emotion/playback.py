@@ -26,10 +26,10 @@ import numpy as np
 
 from edge_emotion.brainflow_source import (
     BoardConfig,
-    _brainflow,
-    _data_filter,
     board_id,
     board_name,
+    board_rows,
+    write_brainflow_file,
 )
 
 SIDECAR_FORMAT = "edge_emotion.recording/1"
@@ -135,37 +135,35 @@ def convert_openbci_txt(
         raise ValueError(
             f"{txt_path}: {n_ch} ExG channels match no OpenBCI board; pass master_board"
         )
-    bf = _brainflow()
-    bid = board_id(master)
-    descr = bf.BoardShim.get_board_descr(bid)
-    if abs(float(descr["sampling_rate"]) - fs) > 1e-6:
+    board = board_rows(master)
+    bid = board.board_id
+    if abs(board.sampling_rate - fs) > 1e-6:
         raise ValueError(
             f"{txt_path} was sampled at {fs:g} Hz but {board_name(bid)} plays at "
-            f"{descr['sampling_rate']} Hz; pass a master board with the file's rate"
+            f"{board.sampling_rate:g} Hz; pass a master board with the file's rate"
         )
-    rows = list(bf.BoardShim.get_exg_channels(bid))
+    rows = list(board.exg)
     if n_ch > len(rows):
         raise ValueError(f"{txt_path}: {n_ch} channels do not fit {board_name(bid)}")
-    data = np.zeros((int(descr["num_rows"]), n))
+    data = np.zeros((board.num_rows, n))
     data[rows[:n_ch]] = exg
     ts = _field(rec, "timestamps", "timestamp", "time_s")
     ts = np.arange(n) / fs if ts is None else np.asarray(ts, dtype=np.float64)
     if ts.size == n and np.nanmedian(ts) > 1e11:  # milliseconds since the epoch
         ts = ts / 1000.0
-    data[int(descr["timestamp_channel"])] = ts if ts.size == n else np.arange(n) / fs
-    pkg = descr.get("package_num_channel")
-    if pkg is not None:
+    data[board.timestamp] = ts if ts.size == n else np.arange(n) / fs
+    if board.package_num is not None:
         counter = _field(rec, "sample_index")
         counter = np.arange(n) % 256 if counter is None else np.asarray(counter, dtype=np.float64)
-        data[int(pkg)] = counter
+        data[board.package_num] = counter
     accel = _field(rec, "accel", "accelerometer")
-    if accel is not None and "accel_channels" in descr:
+    if accel is not None and board.accel:
         accel = np.asarray(accel, dtype=np.float64)
         if accel.ndim == 2 and accel.shape[1] == n:
-            k = min(accel.shape[0], len(descr["accel_channels"]))
-            data[descr["accel_channels"][:k]] = accel[:k]
+            k = min(accel.shape[0], len(board.accel))
+            data[list(board.accel[:k])] = accel[:k]
     out_path = Path(out_path)
-    _data_filter().write_file(np.ascontiguousarray(data), str(out_path), "w")
+    write_brainflow_file(data, out_path)
     # The GUI does not record electrode positions; ExG inputs are named by number (1-based,
     # as on the board) and the channel map gives them electrode names.
     names = [f"EXG{i + 1}" for i in range(n_ch)]

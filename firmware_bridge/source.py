@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
+from edge_emotion.firmware_bridge.codec import encode_decision, encode_request_info
 from edge_emotion.firmware_bridge.decoder import (
     DataEvent,
     DecoderStats,
@@ -42,12 +43,7 @@ from edge_emotion.firmware_bridge.decoder import (
     InfoEvent,
     InvalidInfoEvent,
 )
-from edge_emotion.firmware_bridge.protocol import (
-    Decision,
-    DeviceInfo,
-    encode_decision,
-    encode_request_info,
-)
+from edge_emotion.firmware_bridge.protocol import Decision, DeviceInfo
 from edge_emotion.firmware_bridge.transport import (
     ConnectError,
     SerialTransport,

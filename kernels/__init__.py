@@ -18,10 +18,14 @@ from edge_emotion.kernels.config import FeatureConfig as FeatureConfig
 # de
 from edge_emotion.kernels.de import DE_FLOOR as DE_FLOOR
 from edge_emotion.kernels.de import DEFAULT_BANDS as DEFAULT_BANDS
+from edge_emotion.kernels.de import EEG_MAX_ABS as EEG_MAX_ABS
 from edge_emotion.kernels.de import VAR_FLOOR as VAR_FLOOR
-from edge_emotion.kernels.de import StreamingBandDE as StreamingBandDE
 from edge_emotion.kernels.de import band_de as band_de
 from edge_emotion.kernels.de import band_de_map as band_de_map
+from edge_emotion.kernels.de import band_de_windows as band_de_windows
+
+# de_stream
+from edge_emotion.kernels.de_stream import StreamingBandDE as StreamingBandDE
 
 # features
 from edge_emotion.kernels.features import StreamingFeatureExtractor as StreamingFeatureExtractor

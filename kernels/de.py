@@ -1,4 +1,7 @@
-"""Band differential entropy (DE) of EEG: batch, sub-window maps, and streaming.
+"""Band differential entropy (DE) of EEG: whole recordings, sub-window maps, many windows.
+
+The streaming form, :class:`~edge_emotion.kernels.de_stream.StreamingBandDE`, lives in
+:mod:`edge_emotion.kernels.de_stream` and shares this module's constants and input checks.
 
 For a band-passed signal treated as Gaussian with variance σ², the differential entropy
 is ``DE = 0.5 * ln(2 * pi * e * σ²)`` (Shi, Jiao and Lu, "Differential entropy feature
@@ -18,14 +21,14 @@ Decisions (tested in ``tests/test_de.py``):
 - :func:`band_de` and ``band_de_map(zero_phase=True)`` filter zero-phase exactly like
   ``scipy.signal.sosfiltfilt`` (see :mod:`edge_emotion.kernels.filters`), so the input
   must be longer than the filters' padding (27 samples for order-4 band-passes).
-- ``band_de_map(zero_phase=False)`` and :class:`StreamingBandDE` filter causally from
-  the first sample, each channel's filters starting in the steady state for that
-  channel's first sample: the first sample is subtracted from the whole channel (the
-  streaming form carries it in its state) and the filters start at rest. For a
-  band-pass (zero DC gain) the two are the same filter output, and the subtraction is
-  exact, so an electrode offset (OpenBCI: ~6e4 µV) causes no start-up transient
-  (started at rest on the raw signal, a 6e4 µV step takes ~6 s to fall below 1 µV² in
-  the theta band). Only the signal's own changes after the first sample ring the
+- ``band_de_map(zero_phase=False)``, :func:`band_de_windows` and ``StreamingBandDE``
+  filter causally from the first sample, each channel's filters starting in the steady
+  state for that channel's first sample: the first sample is subtracted from the whole
+  channel (the streaming form carries it in its state) and the filters start at rest.
+  For a band-pass (zero DC gain) the two are the same filter output, and the
+  subtraction is exact, so an electrode offset (OpenBCI: ~6e4 µV) causes no start-up
+  transient (started at rest on the raw signal, a 6e4 µV step takes ~6 s to fall below
+  1 µV² in the theta band). Only the signal's own changes after the first sample ring the
   filters in. The zero-phase path centres the same way.
 - Every form accepts samples up to :data:`EEG_MAX_ABS` (1e100, input units) in
   magnitude and raises ``ValueError`` naming that bound above it. The kernels add
@@ -47,7 +50,7 @@ import math
 import numpy as np
 from numba import njit
 
-from edge_emotion.kernels._validate import as_signal, check_fs
+from edge_emotion.kernels._validate import as_signal, check_fs, whole_samples
 from edge_emotion.kernels.filters import (
     DEFAULT_ORDER,
     _band_edges,
@@ -59,6 +62,7 @@ from edge_emotion.kernels.filters import (
     _sosfilt_rows,
     bandpass_bank_sos,
     filtfilt_padlen,
+    sosfilt_bank,
 )
 
 DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -71,32 +75,33 @@ DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
 VAR_FLOOR = 1e-20
 EEG_MAX_ABS = 1e100  # largest |sample| accepted (input units); see the module docstring
 DE_FLOOR = 0.5 * math.log(2.0 * math.pi * math.e * VAR_FLOOR)
-_LOG_2PIE = math.log(2.0 * math.pi * math.e)
-# The streaming update's channel loops are vectorised by LLVM; one AVX-512 register of
-# lanes keeps an 8-channel board at one vector (the batch filters pad to 16).
-_STREAM_LANES = 8
+LOG_2PIE = math.log(2.0 * math.pi * math.e)  # DE = 0.5 * (LOG_2PIE + ln var)
 
 __all__ = [
     "DEFAULT_BANDS",
     "DE_FLOOR",
     "EEG_MAX_ABS",
     "VAR_FLOOR",
-    "StreamingBandDE",
     "band_de",
     "band_de_map",
+    "band_de_windows",
     "de_from_variance",
 ]
 
 
 def de_from_variance(var) -> np.ndarray:
     """``0.5 * ln(2 pi e * max(var, VAR_FLOOR))``, elementwise."""
-    return 0.5 * (_LOG_2PIE + np.log(np.maximum(np.asarray(var, dtype=np.float64), VAR_FLOOR)))
+    return 0.5 * (LOG_2PIE + np.log(np.maximum(np.asarray(var, dtype=np.float64), VAR_FLOOR)))
 
 
 # ----------------------------------------------------------------------------- validation
+# check_bands, band_filters, window_layout and eeg_input_error are shared with the
+# streaming form (edge_emotion.kernels.de_stream), so both check input the same way.
 
 
-def _check_bands(bands, fs: float) -> tuple[tuple[str, float, float], ...]:
+def check_bands(bands, fs: float) -> tuple[tuple[str, float, float], ...]:
+    """``bands`` as checked ``(name, low_hz, high_hz)`` items (``ValueError`` naming the
+    band otherwise); ``(low, high)`` items are named ``band<i>``."""
     edges = _band_edges(bands)
     out = []
     for i, ((lo, hi), item) in enumerate(zip(edges, bands, strict=True)):
@@ -106,46 +111,45 @@ def _check_bands(bands, fs: float) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
-def _bank(bands, fs: float):
+def band_filters(bands, fs: float):
     """Checked ``(sos_bank, zi, padlen)`` for ``bands`` at ``fs``; arrays are read-only.
 
     Cached on the band tuple: designing and checking costs ~30 µs, a tenth of a band_de call.
     """
     if isinstance(bands, (str, bytes)):
-        return _bank_uncached(bands, fs)  # raises the usual "bands must be ..." error
+        return _band_filters(bands, fs)  # raises the usual "bands must be ..." error
     try:
         key = tuple(tuple(item) for item in bands)
         hash(key)
     except TypeError:
-        return _bank_uncached(bands, fs)
-    return _bank_cached(key, fs)
+        return _band_filters(bands, fs)
+    return _band_filters_cached(key, fs)
 
 
-def _bank_uncached(bands, fs: float):
-    checked = _check_bands(bands, fs)
+def _band_filters(bands, fs: float):
+    checked = check_bands(bands, fs)
     sos = _readonly(bandpass_bank_sos(checked, fs, DEFAULT_ORDER))
     padlen = max(filtfilt_padlen(s) for s in sos)
     return sos, _bank_zi(sos), padlen
 
 
-_bank_cached = functools.lru_cache(maxsize=64)(_bank_uncached)
+_band_filters_cached = functools.lru_cache(maxsize=64)(_band_filters)
 
 
-def _whole_samples(seconds, fs: float, name: str) -> int:
-    try:
-        value = float(seconds)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a duration in seconds, got {seconds!r}") from None
-    n = value * fs
-    if not np.isfinite(n) or value <= 0 or abs(n - round(n)) > 1e-6 * max(1.0, n) or round(n) < 2:
+def window_layout(window_s, subwindow_s, fs: float) -> tuple[int, int]:
+    """``(subwindow samples, subwindows per window)``; ``ValueError`` unless both are whole
+    numbers of samples and ``window_s`` is a whole multiple of ``subwindow_s``."""
+    sub_len = whole_samples(subwindow_s, fs, "subwindow_s")
+    window_len = whole_samples(window_s, fs, "window_s")
+    if window_len % sub_len:
         raise ValueError(
-            f"{name} * fs must be a whole number of at least 2 samples, "
-            f"got {seconds!r} s at {fs:g} Hz"
+            "window_s must be a whole multiple of subwindow_s, "
+            f"got {window_s!r} and {subwindow_s!r}"
         )
-    return round(n)
+    return sub_len, window_len // sub_len
 
 
-def _input_error(sig: np.ndarray, name: str = "eeg") -> ValueError:
+def eeg_input_error(sig: np.ndarray, name: str = "eeg") -> ValueError:
     """The error for an input that holds NaN/inf or samples beyond :data:`EEG_MAX_ABS`."""
     n_bad = int(sig.size - np.count_nonzero(np.isfinite(sig)))
     if n_bad:
@@ -165,8 +169,11 @@ def _eeg(eeg, min_samples: int, check_finite: bool = True) -> np.ndarray:
             f"eeg must be 2-D (channels, samples), got 1-D shape {arr.shape}; "
             "for one channel pass eeg[np.newaxis, :]"
         )
-    # the zero-phase kernels count non-finite samples themselves (check_finite=False)
-    sig = as_signal(arr, "eeg", ndim=2, allow_nonfinite=not check_finite)
+    # the zero-phase kernels count non-finite samples themselves (check_finite=False);
+    # below one sample as_signal's own message (band_de_windows takes 0 with no windows)
+    sig = as_signal(
+        arr, "eeg", ndim=2, min_samples=min(min_samples, 1), allow_nonfinite=not check_finite
+    )
     if sig.shape[1] < min_samples:
         raise ValueError(
             f"eeg must have at least {min_samples} samples per channel for these filters "
@@ -243,93 +250,38 @@ def _whole_de(rows, n_channels, log_2pie, var_floor):
     return out
 
 
-@njit(cache=True, fastmath={"contract"})  # one rounding per multiply-add
-def _stream_update(
-    chunk, sos, z, offset, pre, n_seen, sub_len, n_sub, log_2pie, var_floor, max_abs, de_out
-):
-    """Filter ``chunk`` causally, extend the per-block prefix sums, refresh the DE map.
+@njit(cache=True)
+def _windows_de(filtered, ends, n_sub, sub_len, log_2pie, var_floor):
+    """``(windows, bands, channels, n_sub)`` DE of windows of ``filtered``
+    ``(bands, channels, n)``, window ``w`` ending before sample ``ends[w]``.
 
-    ``z`` ``(2, bands, sections, lanes)``: filter state. ``offset`` ``(channels,)``: each
-    channel's first sample, set from ``chunk`` when ``n_seen == 0`` and subtracted from
-    every sample before filtering (steady-state start, see the module docstring).
-    ``pre`` ``(n_sub + 1, sub_len, 2, bands, lanes)``: a ring of blocks of ``sub_len``
-    samples; ``pre[q % (n_sub+1), r]`` holds the sum (and sum of squares) of the first
-    ``r + 1`` filtered samples of block ``q``. The sum over any ``sub_len`` consecutive
-    samples is then O(1): (block total - head of its first block) + head of the next
-    block. Sums restart every block, so they never grow long enough to lose precision.
-
-    Returns the new sample count, or -1 (nothing changed) if ``chunk`` holds NaN or a
-    sample above ``max_abs`` in magnitude.
-    The section loop is written out here rather than calling the filters module,
-    because Numba's cache does not notice changes to functions in other files.
+    Prefix sums per (band, channel) make every window O(sub-windows), not O(samples);
+    the mean is removed per sub-window, so the variance is ``np.var``'s (ddof=0). The
+    sums stay exact enough: squares of samples up to EEG_MAX_ABS cannot overflow, and
+    over a trial their rounding is ~1e-16 of the total, far below a sub-window's share.
     """
-    n_ch, n = chunk.shape
-    for c in range(n_ch):
-        for t in range(n):
-            if not abs(chunk[c, t]) <= max_abs:
-                return -1
-    _, n_bands, n_sec, lanes = z.shape
-    n_ring = pre.shape[0]
-    if n_seen == 0 and n > 0:
-        for c in range(n_ch):
-            offset[c] = chunk[c, 0]
-    row = np.zeros((n_bands, lanes))
-    for t in range(n):
-        for b in range(n_bands):
-            for c in range(n_ch):
-                row[b, c] = chunk[c, t] - offset[c]
-        for b in range(n_bands):
-            r = row[b]
-            for s in range(n_sec):
-                b0 = sos[b, s, 0]
-                b1 = sos[b, s, 1]
-                b2 = sos[b, s, 2]
-                a1 = sos[b, s, 4]
-                a2 = sos[b, s, 5]
-                z0 = z[0, b, s]
-                z1 = z[1, b, s]
-                for c in range(lanes):
-                    xi = r[c]
-                    y = b0 * xi + z0[c]
-                    z0[c] = b1 * xi - a1 * y + z1[c]
-                    z1[c] = b2 * xi - a2 * y
-                    r[c] = y
-        q = n_seen // sub_len
-        k = n_seen % sub_len
-        slot = q % n_ring
-        for b in range(n_bands):
-            r = row[b]
-            s1 = pre[slot, k, 0, b]
-            s2 = pre[slot, k, 1, b]
-            if k == 0:
-                for c in range(lanes):
-                    s1[c] = r[c]
-                    s2[c] = r[c] * r[c]
-            else:
-                p1 = pre[slot, k - 1, 0, b]
-                p2 = pre[slot, k - 1, 1, b]
-                for c in range(lanes):
-                    s1[c] = p1[c] + r[c]
-                    s2[c] = p2[c] + r[c] * r[c]
-        n_seen += 1
-    if n > 0 and n_seen >= n_sub * sub_len:
-        q_last = n_seen // sub_len
-        k = n_seen % sub_len
-        n_ch_out = de_out.shape[1]
-        for j in range(n_sub):
-            qa = (q_last - n_sub + j) % n_ring
-            qb = (q_last - n_sub + j + 1) % n_ring
-            for b in range(n_bands):
-                for c in range(n_ch_out):
-                    s1 = pre[qa, sub_len - 1, 0, b, c]
-                    s2 = pre[qa, sub_len - 1, 1, b, c]
-                    if k > 0:
-                        s1 += pre[qb, k - 1, 0, b, c] - pre[qa, k - 1, 0, b, c]
-                        s2 += pre[qb, k - 1, 1, b, c] - pre[qa, k - 1, 1, b, c]
-                    mean = s1 / sub_len
-                    var = max(s2 / sub_len - mean * mean, var_floor)
-                    de_out[b, c, j] = 0.5 * (log_2pie + math.log(var))
-    return n_seen
+    n_b, n_c, n = filtered.shape
+    n_w = ends.shape[0]
+    out = np.empty((n_w, n_b, n_c, n_sub))
+    s1 = np.empty(n + 1, dtype=np.float64)
+    s2 = np.empty(n + 1, dtype=np.float64)
+    for b in range(n_b):
+        for c in range(n_c):
+            s1[0] = 0.0
+            s2[0] = 0.0
+            for k in range(n):
+                x = filtered[b, c, k]
+                s1[k + 1] = s1[k] + x
+                s2[k + 1] = s2[k] + x * x
+            for w in range(n_w):
+                first = ends[w] - n_sub * sub_len
+                for s in range(n_sub):
+                    a = first + s * sub_len
+                    z = a + sub_len
+                    m = (s1[z] - s1[a]) / sub_len
+                    var = max((s2[z] - s2[a]) / sub_len - m * m, var_floor)
+                    out[w, b, c, s] = 0.5 * (log_2pie + np.log(var))
+    return out
 
 
 # ----------------------------------------------------------------------------- public
@@ -350,12 +302,12 @@ def band_de(eeg, fs: float, bands=DEFAULT_BANDS) -> np.ndarray:
     (2, 4)
     """
     fs = check_fs(fs)
-    sos, zi, padlen = _bank(bands, fs)
+    sos, zi, padlen = band_filters(bands, fs)
     sig = _eeg(eeg, padlen + 1, check_finite=False)
     rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True, EEG_MAX_ABS)
     if n_bad:
-        raise _input_error(sig)
-    return _whole_de(rows, sig.shape[0], _LOG_2PIE, VAR_FLOOR)
+        raise eeg_input_error(sig)
+    return _whole_de(rows, sig.shape[0], LOG_2PIE, VAR_FLOOR)
 
 
 def band_de_map(
@@ -373,124 +325,66 @@ def band_de_map(
     be a whole number of samples.
     """
     fs = check_fs(fs)
-    sos, zi, padlen = _bank(bands, fs)
-    sub_len = _whole_samples(subwindow_s, fs, "subwindow_s")
+    sos, zi, padlen = band_filters(bands, fs)
+    sub_len = whole_samples(subwindow_s, fs, "subwindow_s")
     if not isinstance(zero_phase, (bool, np.bool_)):
         raise ValueError(f"zero_phase must be True or False, got {zero_phase!r}")
     if zero_phase:
         sig = _eeg(eeg, max(sub_len, padlen + 1), check_finite=False)
         rows, n_bad = _filtfilt_rows(sig, padlen, sos, zi, True, EEG_MAX_ABS)
         if n_bad:
-            raise _input_error(sig)
+            raise eeg_input_error(sig)
     else:
         sig = _eeg(eeg, sub_len, check_finite=False)
         if not np.max(np.abs(sig)) <= EEG_MAX_ABS:  # NaN fails too
-            raise _input_error(sig)
+            raise eeg_input_error(sig)
         z = _causal_state(sos.shape[0], sos.shape[1], sig.shape[0])
         rows = _sosfilt_rows(sig - sig[:, :1], sos, z)
     n_sub = sig.shape[1] // sub_len
-    return _subwindow_de(rows, sig.shape[0], sub_len, n_sub, _LOG_2PIE, VAR_FLOOR)
+    return _subwindow_de(rows, sig.shape[0], sub_len, n_sub, LOG_2PIE, VAR_FLOOR)
 
 
-class StreamingBandDE:
-    """Band DE map over the last window of a stream, updated chunk by chunk.
+def band_de_windows(
+    eeg,
+    fs: float,
+    window_ends,
+    bands=DEFAULT_BANDS,
+    window_s: float = 10.0,
+    subwindow_s: float = 1.0,
+) -> np.ndarray:
+    """DE maps of many windows of one recording: ``(windows, bands, channels, K)``.
 
-    ``update(chunk)`` takes ``(n_channels, n)`` samples (µV; any n, including 0) and
-    costs O(n); ``de_map()`` returns ``(bands, n_channels, window_s / subwindow_s)`` for
-    the window ending at the newest sample, equal (to float rounding) to
-    ``band_de_map(all_samples_so_far, fs, bands, subwindow_s, zero_phase=False)[..., -K:]``.
-    Filtering is causal; each channel's filters start in the steady state for its first
-    sample (the first sample, kept in the state, is subtracted from every sample), so an
-    electrode offset causes no start-up transient and the first window is already right.
-
-    Each update is one compiled call: filter the chunk, extend per-block prefix sums and
-    sums of squares (blocks of one sub-window), and refresh the map, whose sub-window
-    sums are O(1) differences of those prefixes.
+    ``eeg`` ``(channels, samples)`` (µV) is filtered causally once, from its first sample
+    (each channel's filters in the steady state for that sample, as
+    ``band_de_map(zero_phase=False)``); window ``w`` holds the ``window_s`` before sample
+    ``window_ends[w]`` (int, ``window_s * fs <= end <= samples``), cut into
+    ``K = window_s / subwindow_s`` sub-windows. Window ``w`` equals (to float rounding)
+    ``band_de_map(eeg[:, :end], fs, bands, subwindow_s, zero_phase=False)[..., -K:]`` and
+    what :class:`~edge_emotion.kernels.de_stream.StreamingBandDE` reports once ``end``
+    samples have been fed; the training feature path uses it for a whole trial.
     """
-
-    def __init__(
-        self,
-        fs: float,
-        n_channels: int,
-        bands=DEFAULT_BANDS,
-        window_s: float = 10.0,
-        subwindow_s: float = 1.0,
-    ) -> None:
-        self.fs = check_fs(fs)
-        if (
-            isinstance(n_channels, bool)
-            or not isinstance(n_channels, (int, np.integer))
-            or n_channels < 1
-        ):
-            raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
-        self.n_channels = int(n_channels)
-        self.bands = _check_bands(bands, self.fs)
-        self._sos, _, _ = _bank(self.bands, self.fs)
-        self.sub_len = _whole_samples(subwindow_s, self.fs, "subwindow_s")
-        window_len = _whole_samples(window_s, self.fs, "window_s")
-        if window_len % self.sub_len:
-            raise ValueError(
-                "window_s must be a whole multiple of subwindow_s, "
-                f"got {window_s!r} and {subwindow_s!r}"
-            )
-        self.n_subwindows = window_len // self.sub_len
-        self.window_len = window_len
-        lanes = -(-self.n_channels // _STREAM_LANES) * _STREAM_LANES
-        n_bands, n_sec = self._sos.shape[:2]
-        self._z = np.zeros((2, n_bands, n_sec, lanes))
-        self._offset = np.zeros(self.n_channels)  # first sample per channel, set by update
-        self._pre = np.zeros((self.n_subwindows + 1, self.sub_len, 2, n_bands, lanes))
-        self._map = np.zeros((n_bands, self.n_channels, self.n_subwindows))
-        self.samples_seen = 0
-
-    @property
-    def ready(self) -> bool:
-        """True once a whole window (``window_s * fs`` samples) has been seen."""
-        return self.samples_seen >= self.window_len
-
-    def reset(self) -> None:
-        """Forget the stream: no samples seen; the next sample sets the channel offsets."""
-        self._z[...] = 0.0
-        self._offset[...] = 0.0
-        self._pre[...] = 0.0
-        self._map[...] = 0.0
-        self.samples_seen = 0
-
-    def update(self, chunk) -> None:
-        """Feed the next ``(n_channels, n)`` samples in µV."""
-        # Per-hop Python work is kept to a few attribute checks; finiteness and the range
-        # (EEG_MAX_ABS) are checked inside the compiled update, before any state changes.
-        if type(chunk) is not np.ndarray or chunk.dtype != np.float64 or chunk.ndim != 2:
-            chunk = as_signal(chunk, "chunk", ndim=2, min_samples=0, allow_nonfinite=True)
-        elif not chunk.flags.c_contiguous:
-            chunk = np.ascontiguousarray(chunk)
-        if chunk.shape[0] != self.n_channels:
-            raise ValueError(
-                f"chunk must have {self.n_channels} channels (rows), got shape {chunk.shape}"
-            )
-        seen = _stream_update(
-            chunk,
-            self._sos,
-            self._z,
-            self._offset,
-            self._pre,
-            self.samples_seen,
-            self.sub_len,
-            self.n_subwindows,
-            _LOG_2PIE,
-            VAR_FLOOR,
-            EEG_MAX_ABS,
-            self._map,
+    fs = check_fs(fs)
+    sos, _, _ = band_filters(bands, fs)
+    sub_len, n_sub = window_layout(window_s, subwindow_s, fs)
+    sig = _eeg(eeg, 0)
+    ends = np.asarray(window_ends)
+    if ends.ndim != 1 or (ends.size and not np.issubdtype(ends.dtype, np.integer)):
+        raise ValueError(
+            f"window_ends must be a 1-D array of sample counts (integers), got "
+            f"shape {ends.shape}, dtype {ends.dtype}"
         )
-        if seen < 0:
-            raise _input_error(chunk, "chunk")
-        self.samples_seen = seen
-
-    def de_map(self) -> np.ndarray:
-        """``(bands, channels, subwindows)`` DE of the last window (a new array)."""
-        if not self.ready:
-            raise RuntimeError(
-                f"StreamingBandDE needs {self.window_len} samples for a window, "
-                f"has seen {self.samples_seen}; check .ready first"
-            )
-        return self._map.copy()
+    ends = ends.astype(np.int64)
+    window_len = n_sub * sub_len
+    if ends.size and (ends.min() < window_len or ends.max() > sig.shape[1]):
+        raise ValueError(
+            f"window_ends must lie in [{window_len}, {sig.shape[1]}] (a whole window of "
+            f"window_s * fs samples inside eeg), got {ends.min()}..{ends.max()}"
+        )
+    if sig.size and not np.max(np.abs(sig)) <= EEG_MAX_ABS:
+        raise eeg_input_error(sig)
+    if ends.size == 0:
+        return np.zeros((0, sos.shape[0], sig.shape[0], n_sub))
+    n = int(ends.max())
+    # Filtering starts at rest on the centred signal: the steady state for sample 0.
+    filtered = sosfilt_bank(sig[:, :n] - sig[:, :1], sos)
+    return _windows_de(filtered, ends, n_sub, sub_len, LOG_2PIE, VAR_FLOOR)

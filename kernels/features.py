@@ -10,6 +10,12 @@ Modality Aware Attention Network", NeurIPS 2023 workshop):
   sub-window: a map of shape ``(bands, channels, subwindows)``;
 - ECG -> R-peaks -> RR intervals (s) -> artefact correction -> zero-embedded to a fixed
   length ``hrv_length``.
+
+Both paths are made of the kernels' public functions only: training uses
+:func:`~edge_emotion.kernels.de.band_de_windows`, the device
+:class:`~edge_emotion.kernels.de_stream.StreamingBandDE`, and both
+:func:`~edge_emotion.kernels.detect_rpeaks` (or its streaming form) and
+:func:`~edge_emotion.kernels.hrv.hrv_window`; input checks and ranges are theirs.
 """
 
 from __future__ import annotations
@@ -17,20 +23,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from edge_emotion.kernels._validate import as_signal
 from edge_emotion.kernels.config import FeatureConfig
-from edge_emotion.kernels.de import _LOG_2PIE, VAR_FLOOR, StreamingBandDE
-from edge_emotion.kernels.filters import bandpass_bank_sos, sosfilt_bank
-from edge_emotion.kernels.hrv import (
-    DEFAULT_HALF_WINDOW,
-    DEFAULT_RR_RANGE_MS,
-    DEFAULT_THRESHOLD,
-    RR_METHODS,
-    _window_series_kernel,
-    as_peaks,
-)
+from edge_emotion.kernels.de import band_de_windows
+from edge_emotion.kernels.de_stream import StreamingBandDE
+from edge_emotion.kernels.hrv import hrv_window
 from edge_emotion.kernels.rpeaks import StreamingRPeakDetector, detect_rpeaks
 
 # --------------------------------------------------------------------------------------
@@ -51,7 +49,6 @@ from edge_emotion.kernels.rpeaks import StreamingRPeakDetector, detect_rpeaks
 #   window is therefore ``delay / ecg_fs`` seconds older than the EEG window.
 
 _TIME_EPS = 1e-6  # samples; absorbs float error in end_s * fs
-_CLEAN_ARGS = (DEFAULT_THRESHOLD, DEFAULT_HALF_WINDOW, *DEFAULT_RR_RANGE_MS)
 
 
 def ecg_window(n_ecg: int, delay_samples: int, window_samples: int) -> tuple[int, int]:
@@ -67,36 +64,6 @@ def ecg_window(n_ecg: int, delay_samples: int, window_samples: int) -> tuple[int
 def samples_before(end_s: float, fs: float) -> int:
     """Number of samples with timestamps ``k / fs < end_s`` (the stream length at ``end_s``)."""
     return max(0, math.ceil(end_s * fs - _TIME_EPS))
-
-
-@njit(cache=True)
-def _de_windows_kernel(filtered, ends, n_sub, sub_len, log_2pie, var_floor):
-    # filtered: (bands, channels, n) causal band-passed EEG; ends: (W,) sample counts.
-    # Prefix sums per (band, channel) make every window O(sub-windows), not O(samples);
-    # the mean is removed per sub-window, so the variance matches np.var (ddof=0); the
-    # floor and formula are edge_emotion.kernels.de's, so flat channels agree too.
-    n_b, n_c, n = filtered.shape
-    n_w = ends.shape[0]
-    out = np.empty((n_w, n_b, n_c, n_sub), dtype=np.float32)
-    s1 = np.empty(n + 1, dtype=np.float64)
-    s2 = np.empty(n + 1, dtype=np.float64)
-    for b in range(n_b):
-        for c in range(n_c):
-            s1[0] = 0.0
-            s2[0] = 0.0
-            for k in range(n):
-                x = filtered[b, c, k]
-                s1[k + 1] = s1[k] + x
-                s2[k + 1] = s2[k] + x * x
-            for w in range(n_w):
-                first = ends[w] - n_sub * sub_len
-                for s in range(n_sub):
-                    a = first + s * sub_len
-                    z = a + sub_len
-                    m = (s1[z] - s1[a]) / sub_len
-                    var = max((s2[z] - s2[a]) / sub_len - m * m, var_floor)
-                    out[w, b, c, s] = 0.5 * (log_2pie + np.log(var))
-    return out
 
 
 def _check_eeg(eeg, config: FeatureConfig, name: str) -> np.ndarray:
@@ -173,36 +140,23 @@ def trial_features(
             f"{e.shape[0] / config.ecg_fs:g} s ({e.shape[0]} samples at {config.ecg_fs:g} Hz)"
         )
 
-    n_bands, n_ch, n_sub = config.eeg_shape
+    # Causal DE of the whole trial at once; it also checks the EEG's range (EEG_MAX_ABS).
+    de_maps = band_de_windows(
+        x, config.eeg_fs, eeg_ends, config.bands, config.window_s, config.subwindow_s
+    ).astype(np.float32)
+    hrv = np.zeros((n_w, config.hrv_length), np.float32)
+    n_beats = np.zeros(n_w, np.int64)
     if n_w == 0:
-        empty = (
-            np.zeros((0, n_bands, n_ch, n_sub), np.float32),
-            np.zeros((0, config.hrv_length), np.float32),
-        )
-        return (*empty, np.zeros(0, np.int64)) if return_beats else empty
-
-    n_eeg = int(eeg_ends.max())
-    sos_bank = bandpass_bank_sos(config.bands, config.eeg_fs)
-    # Each channel's first sample is subtracted, as StreamingBandDE does: the causal
-    # filters then start in the steady state for it and offsets cause no transient.
-    centred = x[:, :n_eeg] - x[:, :1]
-    filtered = np.ascontiguousarray(sosfilt_bank(centred, sos_bank), dtype=np.float64)
-    de_maps = _de_windows_kernel(
-        filtered, eeg_ends, n_sub, config.eeg_subwindow_samples, _LOG_2PIE, VAR_FLOOR
-    )
+        return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
 
     delay = StreamingRPeakDetector(config.ecg_fs).delay_samples
     n_ecg = int(ecg_ends.max())
     min_len = math.ceil(config.ecg_fs)  # detect_rpeaks needs 1 s
     peaks = detect_rpeaks(e[:n_ecg], config.ecg_fs) if n_ecg >= min_len else np.zeros(0, np.int64)
-    peaks = as_peaks(peaks)
-    hrv = np.zeros((n_w, config.hrv_length), np.float32)
-    n_beats = np.zeros(n_w, np.int64)
-    method = RR_METHODS.index(config.rr_correction)
     for w in range(n_w):
         a, b = ecg_window(int(ecg_ends[w]), delay, config.ecg_window_samples)
-        hrv[w], n_beats[w], _ = _window_series_kernel(
-            peaks, a, b, config.ecg_fs, config.hrv_length, method, *_CLEAN_ARGS
+        hrv[w], n_beats[w], _ = hrv_window(
+            peaks, config.ecg_fs, a, b, config.hrv_length, config.rr_correction
         )
     return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
 
@@ -236,7 +190,6 @@ class StreamingFeatureExtractor:
         # plus the look-ahead can hold; the spare slots cover rounding.
         span = c.ecg_window_samples + self.delay_samples
         self._peaks = np.zeros(int(span / (0.2 * c.ecg_fs)) + 16, dtype=np.int64)
-        self._method = RR_METHODS.index(c.rr_correction)
         self._n_channels = len(c.eeg_channels)
         self.reset()
 
@@ -320,8 +273,8 @@ class StreamingFeatureExtractor:
             )
         de_map = np.asarray(self._de.de_map(), dtype=np.float32)
         a, b = ecg_window(self._det.samples_seen, self.delay_samples, c.ecg_window_samples)
-        hrv, n_beats, n_art = _window_series_kernel(
-            self._peaks[: self._n_peaks], a, b, c.ecg_fs, c.hrv_length, self._method, *_CLEAN_ARGS
+        hrv, n_beats, n_art = hrv_window(
+            self._peaks[: self._n_peaks], c.ecg_fs, a, b, c.hrv_length, c.rr_correction
         )
         self.n_beats = int(n_beats)
         self.n_artefacts = int(n_art)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from edge_emotion.kernels._validate import check_fs
+from edge_emotion.kernels._validate import as_peaks, check_fs, check_positive_int
 
 RR_METHODS = ("local_median", "none")
 RR_ACTIONS = ("correct", "exclude")
@@ -67,59 +67,6 @@ class CleanedRR:
 
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
-# Floats hold every whole number only up to 2**53; above it they skip sample indices.
-_FLOAT_PEAK_MAX = 2.0**53
-
-
-def as_peaks(peaks, name: str = "peaks") -> np.ndarray:
-    """Return ``peaks`` as a contiguous int64 array; ValueError for anything else.
-
-    Accepts integer arrays, or floats holding whole numbers up to 2**53 (beyond that a
-    float cannot tell neighbouring samples apart). Every element must be non-negative
-    and each one larger than the one before (no duplicates); errors name ``name`` and
-    the first offending position. All non-negative int64 values are accepted: their
-    differences, from which everything else is computed, cannot overflow.
-    """
-    arr = np.asarray(peaks)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of sample indices, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must hold integer sample indices, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold integer sample indices, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.integer):
-        # Checked before the cast: uint64 above 2**63 - 1 would wrap to negative.
-        neg = arr < 0
-        too_big = arr > _INT64_MAX if arr.dtype == np.uint64 else np.zeros(arr.shape, bool)
-    else:
-        if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold whole-number sample indices (no NaN/inf/fractions)")
-        neg = arr < 0
-        too_big = arr > _FLOAT_PEAK_MAX
-    if neg.any():
-        i = int(np.flatnonzero(neg)[0])
-        raise ValueError(f"{name} must be non-negative sample indices, got {name}[{i}]={arr[i]}")
-    if too_big.any():
-        i = int(np.flatnonzero(too_big)[0])
-        limit = "2**53 (as floats)" if arr.dtype.kind == "f" else "2**63 - 1"
-        raise ValueError(
-            f"{name} must be sample indices no larger than {limit}, got {name}[{i}]={arr[i]}"
-        )
-    out = np.ascontiguousarray(arr, dtype=np.int64)
-    if out.size > 1:
-        d = np.diff(out)  # non-negative operands: cannot overflow
-        if (d == 0).any():
-            i = int(np.flatnonzero(d == 0)[0])
-            raise ValueError(f"{name} has a duplicate index {out[i]} at positions {i}, {i + 1}")
-        if (d < 0).any():
-            i = int(np.flatnonzero(d < 0)[0])
-            raise ValueError(
-                f"{name} must be strictly ascending, but {name}[{i}]={out[i]} > "
-                f"{name}[{i + 1}]={out[i + 1]}"
-            )
-    return out
 
 
 def _check_cleaning(method: str, threshold: float, half_window: int, rr_range_ms) -> tuple:
@@ -442,24 +389,29 @@ def hrv_window(
     length: int,
     correction: str = "local_median",
 ) -> tuple[np.ndarray, int, int]:
-    """Like :func:`hrv_series`, also returning ``(series, n_beats, n_artefacts)``.
+    """The model's ECG input for the beats in ``[start, stop)``, with what a quality gate
+    needs: ``(series, n_beats, n_artefacts)``.
 
-    ``n_beats`` (the beats inside the window) is what a quality gate checks before
-    trusting the series; ``n_artefacts`` is how many intervals were corrected.
+    The RR intervals (s) between consecutive peaks with ``start <= peak < stop`` are
+    cleaned (:func:`clean_rr`, ``correction`` method, action ``"correct"``), then written
+    to a float32 array of ``length``: zero-padded at the end when fewer, the oldest
+    dropped when more (zero-embedding as in Woo et al., NeurIPS 2023 workshop). Fewer
+    than two beats give all zeros. ``n_beats`` counts the beats inside the window,
+    ``n_artefacts`` the intervals corrected. The feature path calls this every hop: a
+    peak train as the detector returns it (int64, ascending) is checked in one
+    compiled pass.
     """
     fs = check_fs(fs)
     a, b = _check_window(start, stop)
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ValueError(f"length must be a positive integer, got {length!r}")
+    length = check_positive_int(length, "length")
     if correction not in RR_METHODS:
         raise ValueError(f"correction must be one of {RR_METHODS}, got {correction!r}")
-    p = as_peaks(peaks)
     series, n_beats, n_art = _window_series_kernel(
-        p,
+        as_peaks(peaks),
         a,
         b,
         fs,
-        int(length),
+        length,
         RR_METHODS.index(correction),
         DEFAULT_THRESHOLD,
         DEFAULT_HALF_WINDOW,
@@ -476,12 +428,6 @@ def hrv_series(
     length: int,
     correction: str = "local_median",
 ) -> np.ndarray:
-    """The model's ECG input: RR intervals (s) of the beats in ``[start, stop)``, zero-embedded.
-
-    The intervals between consecutive peaks with ``start <= peak < stop`` are cleaned
-    (:func:`clean_rr`, ``correction`` method, action ``"correct"``), then written to a
-    float32 array of ``length``: zero-padded at the end when fewer, the oldest dropped
-    when more (zero-embedding as in Woo et al., NeurIPS 2023 workshop). Fewer than two
-    beats give all zeros.
-    """
+    """The zero-embedded RR series (s) of the beats in ``[start, stop)``: the first item
+    of :func:`hrv_window`."""
     return hrv_window(peaks, fs, start, stop, length, correction)[0]

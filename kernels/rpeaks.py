@@ -42,6 +42,18 @@ buffers, thresholds) lives in preallocated arrays, so :func:`detect_rpeaks` is l
 :class:`StreamingRPeakDetector` fed the whole recording in one chunk and then flushed:
 a stream cut into any chunks reports the same peaks, each at most
 ``delay_samples`` samples after it occurred.
+
+Why one file, over the house's ~450 lines: the compiled functions here are one state
+machine. ``_run`` calls ``_classify``, ``_accept``, ``_emit``, ``_refine``, ``_extrema``,
+``_init_thresholds``, ``_next_wake`` and ``_max_slope``, and all of them index the state
+arrays through the slot constants below (``P_*``, ``S_*``, ``F_*``), which Numba freezes
+into the compiled code. Numba's on-disk cache (``cache=True``) checks only the source
+file of the function it loads, not the files of what that function calls or reads: with
+numba 0.68.1, a cached kernel calling a function from another file kept returning the
+old result after that function changed, until ``__pycache__`` was cleared. Split across
+files, an edit to one part would run with stale machine code of the others. The Python
+side (``_design``, :class:`StreamingRPeakDetector`, :func:`detect_rpeaks`) allocates
+the state those slots describe, so it stays beside them.
 """
 
 from __future__ import annotations

@@ -30,12 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_emotion.firmware_bridge.decoder import (
-    DataEvent,
-    HostDecoder,
-    InfoEvent,
-    InvalidInfoEvent,
-)
+from edge_emotion.firmware_bridge.codec import encode_frame, encode_info_payload
+from edge_emotion.firmware_bridge.decoder import DataEvent, HostDecoder, InfoEvent, InvalidInfoEvent
 from edge_emotion.firmware_bridge.protocol import (
     MAX_FRAME,
     SYNC,
@@ -45,8 +41,6 @@ from edge_emotion.firmware_bridge.protocol import (
     FrameType,
     SampleFormat,
     StreamSpec,
-    encode_frame,
-    encode_info_payload,
 )
 
 RATE = 250.0

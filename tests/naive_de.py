@@ -48,6 +48,21 @@ def band_de_map(eeg, fs, bands, subwindow_s=1.0, zero_phase=True, order=4):
     return np.stack(maps)
 
 
+def band_de_windows(eeg, fs, ends, bands, window_s=10.0, subwindow_s=1.0, order=4):
+    """``(windows, bands, channels, K)``: each channel minus its first sample, sosfilt
+    from rest over the whole recording, then np.var per sub-window of each window."""
+    sub = round(subwindow_s * fs)
+    k = round(window_s / subwindow_s)
+    centred = eeg - eeg[:, :1]
+    filtered = [scipy.signal.sosfilt(sos, centred, axis=-1) for sos in design(bands, fs, order)]
+    out = np.empty((len(ends), len(filtered), eeg.shape[0], k))
+    for w, end in enumerate(ends):
+        for b, y in enumerate(filtered):
+            blocks = y[:, end - k * sub : end].reshape(eeg.shape[0], k, sub)
+            out[w, b] = de_of(np.var(blocks, axis=-1))
+    return out
+
+
 def sosfiltfilt_longdouble(sos, x):
     """``scipy.signal.sosfiltfilt(sos, x, axis=-1)`` computed in long double (80-bit on
     x86) from the same float64 coefficients and ``sosfilt_zi``: the rounding-free answer

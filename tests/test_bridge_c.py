@@ -17,15 +17,19 @@ import pytest
 from test_bridge_protocol import VECTORS, python_encode
 
 import edge_emotion.firmware_bridge as fb
-from edge_emotion.firmware_bridge.decoder import FrameDecoder
+from edge_emotion.firmware_bridge.codec import (
+    encode_data,
+    encode_decision,
+    encode_frame,
+    parse_data_payload,
+)
+from edge_emotion.firmware_bridge.framing import FrameDecoder
 from edge_emotion.firmware_bridge.protocol import (
     MAX_FRAME,
     DataBlock,
     Decision,
+    FrameType,
     SampleFormat,
-    encode_data,
-    encode_decision,
-    parse_data_payload,
 )
 
 C_DIR = Path(fb.__file__).resolve().parent / "c"
@@ -150,12 +154,14 @@ class DecoderC(ctypes.Structure):
         ("start", ctypes.c_size_t),
         ("len", ctypes.c_size_t),
         ("consumed", ctypes.c_size_t),
+        ("checked", ctypes.c_size_t),
         ("bytes_received", ctypes.c_uint32),
         ("bytes_skipped", ctypes.c_uint32),
         ("bytes_in_frames", ctypes.c_uint32),
         ("frames_ok", ctypes.c_uint32),
         ("crc_errors", ctypes.c_uint32),
         ("header_errors", ctypes.c_uint32),
+        ("overtaken", ctypes.c_uint32),
     ]
 
 
@@ -201,21 +207,33 @@ def c_encode(lib, vec: dict) -> bytes:
     return bytes(out[:n])
 
 
-def c_decode(lib, data: bytes, piece: int) -> tuple[list[tuple[int, int, int, bytes]], DecoderC]:
+def c_decode(lib, data: bytes, piece: int) -> tuple[list[list[tuple]], DecoderC]:
+    """Feeds ``data`` in pieces of ``piece`` bytes; returns the frames each piece completed
+    (``(type, seq, timestamp_us, payload)``) and the decoder's final state."""
     dec = DecoderC()
     lib.eb_decoder_init(ctypes.byref(dec))
     frame = FrameC()
-    frames = []
-    pos = 0
-    while pos < len(data):
-        chunk = data[pos : pos + piece]
-        n = lib.eb_decoder_write(ctypes.byref(dec), chunk, len(chunk))
-        assert n > 0  # the decoder always accepts a byte after next() returned 0
-        pos += n
-        while lib.eb_decoder_next(ctypes.byref(dec), ctypes.byref(frame)):
-            payload = ctypes.string_at(frame.payload, frame.length)
-            frames.append((frame.type, frame.seq, frame.timestamp_us, payload))
-    return frames, dec
+    per_piece = []
+    for pos in range(0, len(data), piece):
+        chunk, frames = data[pos : pos + piece], []
+        while chunk:
+            n = lib.eb_decoder_write(ctypes.byref(dec), chunk, len(chunk))
+            assert n > 0  # the decoder always accepts a byte after next() returned 0
+            chunk = chunk[n:]
+            while lib.eb_decoder_next(ctypes.byref(dec), ctypes.byref(frame)):
+                payload = ctypes.string_at(frame.payload, frame.length)
+                frames.append((frame.type, frame.seq, frame.timestamp_us, payload))
+        per_piece.append(frames)
+    return per_piece, dec
+
+
+def py_decode(data: bytes, piece: int) -> tuple[list[list[tuple]], FrameDecoder]:
+    py = FrameDecoder()
+    per_piece = [
+        [(f.type, f.seq, f.timestamp_us, f.payload) for f in py.feed(data[pos : pos + piece])]
+        for pos in range(0, len(data), piece)
+    ]
+    return per_piece, py
 
 
 def test_c_unit_tests_pass(build_dir):
@@ -314,7 +332,8 @@ def test_c_parses_python_decisions(lib):
 
 
 def _damaged_stream(rng: np.random.Generator) -> bytes:
-    """Decision and data frames with bit flips, truncations, garbage and sync-like noise."""
+    """Decision and data frames with bit flips, truncations, garbage, sync-like noise,
+    false headers claiming long payloads, and frames sent inside another frame."""
     parts = []
     for k in range(60):
         if k % 3:
@@ -331,35 +350,49 @@ def _damaged_stream(rng: np.random.Generator) -> bytes:
             parts.append(rng.integers(0, 256, int(rng.integers(1, 50)), dtype=np.uint8).tobytes())
         elif r < 0.4:
             parts.append(b"\xa5\x5a\x01" + bytes([2, 0xFF, 0xFF]))
+        elif r < 0.45:  # a false header claiming up to 2 KiB, then the frame
+            parts.append(b"\xa5\x5a\x01\x02" + int(rng.integers(0, 2049)).to_bytes(2, "little"))
+        elif r < 0.5:  # a valid frame carried inside another one's payload
+            inner = encode_decision(Decision(0.9, 0.1, True, False), 1000 + k, k)
+            frame = bytearray(encode_frame(FrameType.DATA, k, k, bytes(frame[:20]) + inner))
         parts.append(bytes(frame))
     return b"".join(parts)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_c_and_python_decoders_agree_on_damaged_streams(lib, seed):
+    """Both deliver the valid frame that ends first (PROTOCOL.md §5): the same frames,
+    from the same piece of input, with the same counters."""
     rng = np.random.default_rng(seed)
-    data = _damaged_stream(rng) + bytes(MAX_FRAME)  # zeros flush any false long header
-    piece = int(rng.integers(1, 600))
+    data = _damaged_stream(rng) + bytes(MAX_FRAME)  # zeros complete every pending header
+    piece = int(rng.integers(1, 600)) if seed else 1
     c_frames, c_dec = c_decode(lib, data, piece)
-    py = FrameDecoder()
-    py_frames = []
-    for pos in range(0, len(data), piece):
-        py_frames += [
-            (f.type, f.seq, f.timestamp_us, f.payload) for f in py.feed(data[pos : pos + piece])
-        ]
-    assert c_frames == py_frames
-    assert len(py_frames) > 30
+    py_frames, py = py_decode(data, piece)
+    assert c_frames == py_frames  # piece by piece: each decides as soon as it can
+    assert sum(map(len, py_frames)) > 30
     s = py.stats
-    # The C decoder waits for a claimed length and then fails the CRC; Python drops such a
-    # candidate as soon as a valid frame ends inside it ("overtaken"): same frames, and
-    # the same candidates rejected, under two names.
-    assert (c_dec.frames_ok, c_dec.crc_errors, c_dec.header_errors) == (
+    assert (c_dec.frames_ok, c_dec.crc_errors, c_dec.header_errors, c_dec.overtaken) == (
         s.frames_ok,
-        s.crc_errors + s.overtaken,
+        s.crc_errors,
         s.header_errors,
+        s.overtaken,
     )
     assert (c_dec.bytes_skipped, c_dec.bytes_in_frames) == (s.bytes_skipped, s.bytes_in_frames)
     assert c_dec.bytes_received == s.bytes_received == len(data)
+    assert c_dec.len - c_dec.start == py.buffered
+
+
+def test_c_decoder_delivers_a_frame_behind_a_false_long_header(lib):
+    """The rule's point: a damaged length never holds back the frames after it (the
+    C decoder used to wait for the claimed 2 KiB first)."""
+    frames = [encode_decision(Decision(0.5, 0.5, False, False), k, k) for k in range(3)]
+    data = b"\xa5\x5a\x01\x02\x00\x08" + b"".join(frames)  # claims 2048 bytes
+    (got,), dec = c_decode(lib, data, len(data))
+    assert [f[1] for f in got] == [0, 1, 2] and dec.overtaken == 1 and dec.crc_errors == 0
+    nested = encode_frame(FrameType.DATA, 7, 0, b"x" * 5 + frames[0] + b"y" * 5)
+    (got,), dec = c_decode(lib, nested, 1000)
+    assert [f[1] for f in got] == [0]  # the inner frame, in place of the outer one
+    assert (dec.overtaken, dec.bytes_in_frames) == (1, len(frames[0]))
 
 
 def test_protocol_md_firmware_example_compiles(build_dir):

@@ -8,14 +8,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge_emotion.firmware_bridge.codec import (
+    encode_data,
+    encode_decision,
+    encode_frame,
+    encode_info,
+)
 from edge_emotion.firmware_bridge.decoder import (
     DataEvent,
     DecisionEvent,
-    FrameDecoder,
     HostDecoder,
     InfoEvent,
     InvalidInfoEvent,
 )
+from edge_emotion.firmware_bridge.framing import FrameDecoder
 from edge_emotion.firmware_bridge.protocol import (
     MAX_FRAME,
     ChannelSpec,
@@ -24,10 +30,6 @@ from edge_emotion.firmware_bridge.protocol import (
     DeviceInfo,
     SampleFormat,
     StreamSpec,
-    encode_data,
-    encode_decision,
-    encode_frame,
-    encode_info,
 )
 
 INFO = DeviceInfo(

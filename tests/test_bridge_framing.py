@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_emotion.firmware_bridge.decoder import FrameDecoder, _span_crcs
+from edge_emotion.firmware_bridge.codec import encode_data, encode_decision, encode_frame
+from edge_emotion.firmware_bridge.framing import FrameDecoder, _span_crcs
 from edge_emotion.firmware_bridge.protocol import (
     MAX_FRAME,
     SYNC,
@@ -15,9 +16,6 @@ from edge_emotion.firmware_bridge.protocol import (
     Decision,
     SampleFormat,
     crc16,
-    encode_data,
-    encode_decision,
-    encode_frame,
 )
 
 

@@ -36,7 +36,7 @@ def test_fuzz_20k_frames_all_checks_hold():
 def test_fuzz_detects_a_decoder_that_loses_frames(monkeypatch):
     """The checks can fail: a framer that drops every 500th frame is caught."""
     fuzz = _fuzz()
-    from edge_emotion.firmware_bridge.decoder import FrameDecoder
+    from edge_emotion.firmware_bridge.framing import FrameDecoder
 
     feed, count = FrameDecoder.feed, [0]
 

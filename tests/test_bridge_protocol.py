@@ -10,6 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_emotion.decision import AbstainReason
+from edge_emotion.firmware_bridge.codec import (
+    encode_data,
+    encode_decision,
+    encode_frame,
+    encode_info,
+    encode_request_info,
+    parse_data_payload,
+    parse_decision_payload,
+    parse_info_payload,
+)
 from edge_emotion.firmware_bridge.protocol import (
     MAX_FRAME,
     ChannelSpec,
@@ -21,14 +32,6 @@ from edge_emotion.firmware_bridge.protocol import (
     SampleFormat,
     StreamSpec,
     crc16,
-    encode_data,
-    encode_decision,
-    encode_frame,
-    encode_info,
-    encode_request_info,
-    parse_data_payload,
-    parse_decision_payload,
-    parse_info_payload,
 )
 
 VECTORS = json.loads((Path(__file__).parent / "bridge_vectors" / "vectors.json").read_text())
@@ -165,6 +168,27 @@ def test_decision_quantisation_and_abstention():
     assert back.p_valence == 0.0  # NaN travels as 0; the abstained flag says it is not valid
     assert back.abstained and back.reason == 3 and back.valence_high and not back.arousal_high
     assert back.window_end_us == 5  # modulo 2^32, as the device clock
+
+
+def test_decision_reason_parses_to_the_runtime_enum():
+    """The reason byte comes back as edge_emotion.decision.AbstainReason, the codes'
+    single definition; a code this side does not know reads as OTHER (PROTOCOL.md §3.3)."""
+    for reason in AbstainReason:
+        d = Decision(0.5, 0.5, False, False, abstained=True, reason=reason)
+        back = parse_decision_payload(encode_decision(d, 0)[12:-2])
+        assert type(back.reason) is AbstainReason and back.reason is reason
+    unknown = Decision(0.5, 0.5, False, False, abstained=True, reason=42)
+    back = parse_decision_payload(encode_decision(unknown, 0)[12:-2])
+    assert back.reason is AbstainReason.OTHER
+
+
+def test_the_package_exports_its_connection_errors():
+    import edge_emotion.firmware_bridge as fb
+    from edge_emotion.firmware_bridge.source import InvalidInfoError
+    from edge_emotion.firmware_bridge.transport import ConnectError
+
+    assert fb.ConnectError is ConnectError and fb.InvalidInfoError is InvalidInfoError
+    assert {"ConnectError", "InvalidInfoError"} <= set(fb.__all__)
 
 
 def test_encoders_reject_bad_input_with_named_arguments():

@@ -13,27 +13,23 @@ import time
 import numpy as np
 import pytest
 
+from edge_emotion.decision import AbstainReason
 from edge_emotion.decision import Decision as RuntimeDecision
+from edge_emotion.firmware_bridge.codec import encode_data, encode_frame, encode_info
 from edge_emotion.firmware_bridge.downlink import BridgeSink, to_wire_decision
-from edge_emotion.firmware_bridge.emulator import (
+from edge_emotion.firmware_bridge.emulated_device import (
     DeviceEmulator,
     EmulatorConfig,
-    PtyPair,
-    serve_pty,
-    serve_tcp,
     simulate_recording,
 )
+from edge_emotion.firmware_bridge.emulator_endpoints import PtyPair, serve_pty, serve_tcp
 from edge_emotion.firmware_bridge.protocol import (
-    AbstainReason,
     ChannelSpec,
     DataBlock,
     Decision,
     DeviceInfo,
     SampleFormat,
     StreamSpec,
-    encode_data,
-    encode_frame,
-    encode_info,
 )
 from edge_emotion.firmware_bridge.source import (
     BridgeConfig,
@@ -270,7 +266,8 @@ def test_emulator_command_line():
 
 
 def test_emulator_quantises_given_signals_and_validates_them(tmp_path):
-    from edge_emotion.firmware_bridge.emulator import ECG_SCALE_UV, EEG_SCALE_UV, _load_npz
+    from edge_emotion.firmware_bridge.emulated_device import ECG_SCALE_UV, EEG_SCALE_UV
+    from edge_emotion.firmware_bridge.emulator import _load_npz
 
     cfg = EmulatorConfig(eeg_names=("C3", "C4"))
     rng = np.random.default_rng(0)

@@ -11,16 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive_de import band_de as naive_band_de
 from naive_de import band_de_map as naive_band_de_map
+from naive_de import band_de_windows as naive_band_de_windows
 
 from edge_emotion.kernels.de import (
     DE_FLOOR,
     DEFAULT_BANDS,
     EEG_MAX_ABS,
     VAR_FLOOR,
-    StreamingBandDE,
     band_de,
     band_de_map,
+    band_de_windows,
 )
+from edge_emotion.kernels.de_stream import StreamingBandDE
 
 FS_CHOICES = (128.0, 250.0, 256.0, 500.0)
 # |dDE| <= 5e-7 nats is a relative error of <= 1e-6 on the variance (DE = 0.5 ln(2 pi e var)).
@@ -210,6 +212,8 @@ def test_every_form_rejects_samples_beyond_the_supported_range(value):
     for zero_phase in (True, False):
         with pytest.raises(ValueError, match=pattern):
             band_de_map(eeg, 128.0, zero_phase=zero_phase)
+    with pytest.raises(ValueError, match=pattern):
+        band_de_windows(eeg, 128.0, [1280])
     stream = StreamingBandDE(128.0, 2)
     stream.update(eeg[:, :640])
     with pytest.raises(ValueError, match="chunk must hold samples of magnitude at most 1e"):
@@ -241,6 +245,49 @@ def test_band_de_map_rejects_bad_subwindows():
         band_de_map(eeg, 128.0, subwindow_s=10.0)
     with pytest.raises(ValueError, match="zero_phase"):
         band_de_map(eeg, 128.0, zero_phase="yes")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_ch=st.integers(1, 4),
+    n=st.integers(256, 900),
+    n_windows=st.integers(0, 6),
+    offset=st.sampled_from([0.0, 6e4, -3e3]),
+    fs=st.sampled_from([128.0, 256.0]),
+    seed=st.integers(0, 2**31),
+)
+def test_band_de_windows_matches_scipy_twin(n_ch, n, n_windows, offset, fs, seed):
+    """Many windows of one causally filtered recording (the training feature path)."""
+    window_s, sub_s = 1.0, 0.25
+    rng = np.random.default_rng(seed)
+    x = offset * rng.uniform(0.5, 1.0, (n_ch, 1)) + 20.0 * rng.standard_normal((n_ch, n))
+    window_len = round(window_s * fs)
+    ends = np.sort(rng.integers(window_len, n + 1, n_windows)) if n >= window_len else []
+    got = band_de_windows(x, fs, ends, DEFAULT_BANDS, window_s, sub_s)
+    assert got.shape == (len(ends), 4, n_ch, 4)
+    want = naive_band_de_windows(x, fs, ends, DEFAULT_BANDS, window_s, sub_s)
+    np.testing.assert_allclose(got, want, rtol=0, atol=DE_ATOL)
+    for w, end in enumerate(ends):  # = the causal map of the recording up to the end
+        ref = band_de_map(x[:, :end], fs, subwindow_s=sub_s, zero_phase=False)[..., -4:]
+        np.testing.assert_allclose(got[w], ref, rtol=0, atol=1e-8)
+
+
+def test_band_de_windows_rejects_bad_input():
+    x = np.zeros((2, 400))
+    one_s = {"window_s": 1.0, "subwindow_s": 0.5}
+    with pytest.raises(ValueError, match=r"window_ends must lie in \[128, 400\]"):
+        band_de_windows(x, 128.0, [127], **one_s)
+    with pytest.raises(ValueError, match="window_ends must lie in"):
+        band_de_windows(x, 128.0, [401], **one_s)
+    with pytest.raises(ValueError, match="window_ends must lie in"):
+        band_de_windows(x, 128.0, [300])  # the default 10 s window does not fit
+    with pytest.raises(ValueError, match="sample counts"):
+        band_de_windows(x, 128.0, [200.5], **one_s)
+    with pytest.raises(ValueError, match="whole multiple"):
+        band_de_windows(x, 128.0, [300], window_s=1.0, subwindow_s=0.75)
+    with pytest.raises(ValueError, match="2-D"):
+        band_de_windows(x[0], 128.0, [300], **one_s)
+    assert band_de_windows(np.zeros((3, 0)), 128.0, []).shape == (0, 4, 3, 10)
 
 
 @st.composite

@@ -257,6 +257,20 @@ def test_feature_path_rejects_bad_input():
     assert de.shape == (0, *config.eeg_shape) and hrv.shape == (0, 32)
 
 
+@pytest.mark.parametrize("value", [1e101, 1e153, -1e300])
+def test_trial_features_reject_eeg_beyond_the_kernels_range(value):
+    """trial_features had its own DE code: at 1e153 µV it returned inf/NaN maps without a
+    word, where the device's streaming path raised. Both now name EEG_MAX_ABS."""
+    config = FeatureConfig(ecg_fs=250.0)
+    eeg, ecg = _signals(config, 12.0)
+    eeg[3, 700] = value
+    with pytest.raises(ValueError, match=r"magnitude at most 1e\+100"):
+        trial_features(eeg, ecg, config, [10.0, 11.0])
+    ext = StreamingFeatureExtractor(config)
+    with pytest.raises(ValueError, match=r"magnitude at most 1e\+100"):
+        ext.push_eeg(eeg)
+
+
 def test_streaming_equals_trial_features_on_real_arrhythmic_ecg(shared_data):
     """MIT-BIH 119 (ventricular bigeminy) at its own 360 Hz: same beats, same series."""
     d = np.load(shared_data / "mitdb" / "119.npz")

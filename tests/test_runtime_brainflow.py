@@ -117,7 +117,8 @@ def test_bridge_source_end_to_end_with_device_emulator():
     from edge_emotion.classifier import Classifier, LoopConfig, warm_up
     from edge_emotion.engines import create_engine
     from edge_emotion.firmware_bridge.downlink import BridgeSink
-    from edge_emotion.firmware_bridge.emulator import DeviceEmulator, EmulatorConfig, serve_tcp
+    from edge_emotion.firmware_bridge.emulated_device import DeviceEmulator, EmulatorConfig
+    from edge_emotion.firmware_bridge.emulator_endpoints import serve_tcp
     from edge_emotion.firmware_bridge.source import open_bridge_source
     from edge_emotion.loop import run
 

@@ -322,10 +322,14 @@ size_t eb_decoder_write(eb_decoder *d, const uint8_t *data, size_t len)
     size_t room, n;
     d->start += d->consumed;
     d->consumed = 0u;
+    if (d->checked < d->start) {
+        d->checked = d->start;
+    }
     /* Compact once per write, not once per skipped byte. */
     if (d->start) {
         memmove(d->buf, d->buf + d->start, d->len - d->start);
         d->len -= d->start;
+        d->checked -= d->start;
         d->start = 0u;
     }
     room = sizeof d->buf - d->len;
@@ -338,51 +342,132 @@ size_t eb_decoder_write(eb_decoder *d, const uint8_t *data, size_t len)
     return n;
 }
 
-int eb_decoder_next(eb_decoder *d, eb_frame *frame)
+/* Receiving (PROTOCOL.md section 5): a candidate is a sync word; with a plausible header
+ * it claims a frame ending `claimed` bytes after it. The frame delivered next is the
+ * CRC-valid one that ENDS first (on a tie, the one starting first), so a damaged or false
+ * header claiming a long payload never holds back the frames after it. Claimed ends are
+ * taken in increasing order; every candidate from `start` whose claimed frame ends at
+ * or before `checked` is complete and failed its CRC. No other state: memory is the
+ * buffer (one maximum frame) and two words. Time: one pass over the buffer per distinct
+ * claimed end, plus one CRC per complete candidate (a buffer full of false sync words
+ * costs O(capacity^2) byte reads; the downlink-only build holds 30 bytes). */
+
+/* Frame size a plausible header at p claims, 0 if the header is impossible. */
+static size_t claimed(const uint8_t *p)
 {
-    d->start += d->consumed;
-    d->consumed = 0u;
+    size_t length = get_u16(p + 4);
+    if (p[2] != EB_VERSION || length > EB_DECODER_MAX_PAYLOAD) {
+        return 0u;
+    }
+    return EB_HEADER_SIZE + length + EB_CRC_SIZE;
+}
+
+/* A whole sync word at i (i + 1 < len). */
+static int at_sync(const eb_decoder *d, size_t i)
+{
+    return d->buf[i] == EB_SYNC0 && d->buf[i + 1u] == EB_SYNC1;
+}
+
+/* Passes over bytes that are not a sync word and over candidates already decided
+ * (impossible header; complete with a failed CRC), counting them, up to the first
+ * candidate still waiting for bytes. A trailing lone first half of a sync word is kept. */
+static void pass_decided(eb_decoder *d)
+{
+    size_t i = d->start, size;
     for (;;) {
-        size_t i = d->start, length, total;
-        const uint8_t *p;
-        /* Find the sync word; keep a trailing lone first half of it. */
         while (i < d->len && !(d->buf[i] == EB_SYNC0 &&
                                (i + 1u == d->len || d->buf[i + 1u] == EB_SYNC1))) {
             ++i;
         }
-        d->bytes_skipped += (uint32_t)(i - d->start);
-        d->start = i;
-        if (d->len - d->start < EB_HEADER_SIZE) {
-            return 0;
+        if (d->len - i < EB_HEADER_SIZE) {
+            break;
         }
-        p = d->buf + d->start;
-        length = get_u16(p + 4);
-        if (p[2] != EB_VERSION || length > EB_DECODER_MAX_PAYLOAD) {
+        size = claimed(d->buf + i);
+        if (size == 0u) {
             d->header_errors++;
-            d->bytes_skipped++;
-            d->start++;
-            continue;
-        }
-        total = EB_HEADER_SIZE + length + EB_CRC_SIZE;
-        if (d->len - d->start < total) {
-            return 0;
-        }
-        if (eb_crc16(0xFFFFu, p + 2, EB_HEADER_SIZE - 2u + length) !=
-            get_u16(p + EB_HEADER_SIZE + length)) {
+        } else if (i + size <= d->checked) {
             d->crc_errors++;
-            d->bytes_skipped++;
-            d->start++;
+        } else {
+            break;
+        }
+        ++i;
+    }
+    d->bytes_skipped += (uint32_t)(i - d->start);
+    d->start = i;
+}
+
+/* The least claimed end beyond `checked` among candidates with a whole header, 0 if none. */
+static size_t next_end(const eb_decoder *d)
+{
+    size_t i, size, best = 0u;
+    for (i = d->start; i + EB_HEADER_SIZE <= d->len; ++i) {
+        if (at_sync(d, i) && (size = claimed(d->buf + i)) != 0u && i + size > d->checked &&
+            (best == 0u || i + size < best)) {
+            best = i + size;
+        }
+    }
+    return best;
+}
+
+static int crc_ok(const uint8_t *p, size_t size)
+{
+    size_t body = size - EB_CRC_SIZE;
+    return eb_crc16(0xFFFFu, p + 2, body - 2u) == get_u16(p + body);
+}
+
+/* Delivers the frame buf[i, end): counts the candidates passed over before it. */
+static void deliver(eb_decoder *d, size_t i, size_t end, eb_frame *frame)
+{
+    const uint8_t *p = d->buf + i;
+    size_t k, size;
+    for (k = d->start; k < i; ++k) {
+        if (!at_sync(d, k)) {
             continue;
         }
-        frame->version = p[2];
-        frame->type = p[3];
-        frame->length = (uint16_t)length;
-        frame->seq = get_u16(p + 6);
-        frame->timestamp_us = get_u32(p + 8);
-        frame->payload = p + EB_HEADER_SIZE;
-        d->frames_ok++;
-        d->bytes_in_frames += (uint32_t)total;
-        d->consumed = total;
-        return 1;
+        size = claimed(d->buf + k);
+        if (size == 0u) {
+            d->header_errors++;
+        } else if (k + size <= end) {
+            d->crc_errors++; /* checked before this frame, and failed */
+        } else {
+            d->overtaken++; /* would have ended after it: dropped without waiting */
+        }
+    }
+    frame->version = p[2];
+    frame->type = p[3];
+    frame->length = get_u16(p + 4);
+    frame->seq = get_u16(p + 6);
+    frame->timestamp_us = get_u32(p + 8);
+    frame->payload = p + EB_HEADER_SIZE;
+    d->frames_ok++;
+    d->bytes_skipped += (uint32_t)(i - d->start);
+    d->bytes_in_frames += (uint32_t)(end - i);
+    d->start = i;
+    d->consumed = end - i;
+    d->checked = end;
+}
+
+int eb_decoder_next(eb_decoder *d, eb_frame *frame)
+{
+    d->start += d->consumed;
+    d->consumed = 0u;
+    if (d->checked < d->start) {
+        d->checked = d->start;
+    }
+    for (;;) {
+        size_t i, end, size;
+        pass_decided(d);
+        end = next_end(d);
+        if (end == 0u || end > d->len) {
+            return 0; /* the frame that could end first is not complete yet */
+        }
+        for (i = d->start; i + EB_HEADER_SIZE + EB_CRC_SIZE <= end; ++i) {
+            if (at_sync(d, i) && (size = claimed(d->buf + i)) != 0u && i + size == end &&
+                crc_ok(d->buf + i, size)) {
+                deliver(d, i, end, frame);
+                return 1;
+            }
+        }
+        d->checked = end; /* every candidate ending there failed its CRC */
     }
 }

@@ -131,17 +131,23 @@ typedef struct {
     const uint8_t *payload;
 } eb_frame;
 
+/* Receiver state. Invariant: bytes_received == bytes_skipped + bytes_in_frames + bytes
+ * held (len - start). Candidates rejected: header_errors (version or length impossible),
+ * crc_errors (complete, CRC mismatch), overtaken (a valid frame ended inside the length
+ * it claimed, so it was dropped without waiting for that length). */
 typedef struct {
     uint8_t buf[EB_DECODER_CAPACITY];
     size_t start;    /* first unprocessed byte in buf */
     size_t len;      /* end of the bytes held in buf */
     size_t consumed; /* bytes of the frame last returned, dropped on the next call */
+    size_t checked;  /* candidates from start claiming to end by here failed their CRC */
     uint32_t bytes_received;
     uint32_t bytes_skipped;
     uint32_t bytes_in_frames;
     uint32_t frames_ok;
     uint32_t crc_errors;
     uint32_t header_errors;
+    uint32_t overtaken;
 } eb_decoder;
 
 /* CRC-16/CCITT-FALSE: poly 0x1021, no reflection, xorout 0. Start with crc = 0xFFFF;
@@ -175,7 +181,8 @@ int eb_parse_data(const uint8_t *payload, size_t len, eb_data_view *out);
 int32_t eb_data_sample(const eb_data_view *view, size_t k);
 /* float32 samples: truncated toward zero, saturated to int32, NaN -> 0. */
 
-/* Incremental receiver (PROTOCOL.md section 5). Usage:
+/* Incremental receiver (PROTOCOL.md section 5): delivers the CRC-valid frame that ends
+ * first, as the Python host does, in bounded memory (no heap). Usage:
  *   while (len) { size_t n = eb_decoder_write(&d, p, len); p += n; len -= n;
  *                 while (eb_decoder_next(&d, &f)) handle(&f); }
  * eb_decoder_write accepts at least one byte whenever eb_decoder_next returned 0. */
