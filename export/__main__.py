@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.bundle import Normalization
+from edge_emotion.normalization import Normalization
 
 
 def build_parser() -> argparse.ArgumentParser:

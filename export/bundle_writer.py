@@ -31,7 +31,6 @@ from edge_emotion.bundle import (
     ROLE_TORCH_STATE,
     SCHEMA,
     Bundle,
-    Normalization,
     load_bundle,
     sha256_file,
 )
@@ -44,6 +43,7 @@ from edge_emotion.export.quantize import (
     convert_fp16,
     quantize_int8,
 )
+from edge_emotion.normalization import Normalization
 
 CHECKPOINT_FORMAT = "edge_emotion.checkpoint/1"
 FILE_FP32 = "model.onnx"

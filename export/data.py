@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.bundle import Normalization
+from edge_emotion.normalization import Normalization
 
 
 @dataclass(frozen=True)

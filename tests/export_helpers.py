@@ -23,9 +23,9 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
     import torch
 
     from edge_emotion.kernels.config import FeatureConfig
+    from edge_emotion.normalization import Normalization
     from edge_emotion.training.checkpoint import (
         make_checkpoint,
-        normalization_dict,
         save_checkpoint,
     )
     from edge_emotion.training.models import build_model, model_config
@@ -34,9 +34,9 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
     cfg = model_config("maan", **{**SMALL_MODEL, **overrides})
     model = build_model(cfg)
     rng = np.random.default_rng(seed)
-    norm = normalization_dict(
+    norm = Normalization(
         rng.normal(1.0, 0.3, (4, 14)), rng.uniform(0.5, 1.5, (4, 14)), 0.4, 0.3
-    )
+    ).to_dict()
     ckpt = make_checkpoint(
         model,
         cfg,
@@ -71,7 +71,7 @@ def exported_bundle() -> Path:
 
 
 def load_norm(ckpt):
-    from edge_emotion.bundle import Normalization
+    from edge_emotion.normalization import Normalization
 
     return Normalization.from_dict(ckpt["normalization"], 4, 14)
 

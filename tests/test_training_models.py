@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from edge_emotion.normalization import Normalization
 from edge_emotion.training.checkpoint import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
     make_checkpoint,
     model_from_checkpoint,
-    normalization_arrays,
-    normalization_dict,
     save_checkpoint,
 )
 from edge_emotion.training.models import (
@@ -72,7 +71,7 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
     cfg = model_config("maan", eeg_width=4, ecg_width=4, hidden=8)
     torch.manual_seed(1)
     model = build_model(cfg).eval()
-    norm = normalization_dict(np.zeros((4, 14)), np.ones((4, 14)), 0.5, 0.25)
+    norm = Normalization(np.zeros((4, 14)), np.ones((4, 14)), 0.5, 0.25).to_dict()
     ckpt = make_checkpoint(
         model,
         cfg,
@@ -91,7 +90,4 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
     x = (torch.randn_like(x[0]), torch.randn_like(x[1]))
     with torch.no_grad():
         assert torch.equal(model(*x), loaded(*x))
-    arr = normalization_arrays(raw["normalization"])
-    assert arr["eeg_mean"].shape == (1, 4, 14, 1)
-    with pytest.raises(ValueError, match="eeg_std"):
-        normalization_dict(np.zeros((4, 14)), np.zeros((4, 14)), 0.0, 1.0)
+    assert Normalization.from_dict(raw["normalization"], 4, 14).eeg_mean.shape == (4, 14)

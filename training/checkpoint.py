@@ -24,7 +24,6 @@ the epoch counter, the training history and the RNG state, also weights_only-loa
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -48,39 +47,6 @@ def versions() -> dict[str, str]:
         "torch": str(torch.__version__),
         "numpy": str(np.__version__),
         "edge_emotion": str(getattr(edge_emotion, "__version__", "0.1.0")),
-    }
-
-
-def normalization_dict(
-    eeg_mean: np.ndarray, eeg_std: np.ndarray, ecg_mean: float, ecg_std: float
-) -> dict[str, Any]:
-    """JSON-able normalisation statistics; EEG arrays are (bands, channels)."""
-    eeg_mean = np.asarray(eeg_mean, dtype=np.float64)
-    eeg_std = np.asarray(eeg_std, dtype=np.float64)
-    if eeg_mean.ndim != 2 or eeg_mean.shape != eeg_std.shape:
-        raise ValueError(
-            f"eeg_mean and eeg_std must both be (bands, channels), got {eeg_mean.shape} "
-            f"and {eeg_std.shape}"
-        )
-    if not (np.all(np.isfinite(eeg_std)) and np.all(eeg_std > 0)):
-        raise ValueError("eeg_std must be finite and > 0 everywhere")
-    if not (math.isfinite(ecg_std) and ecg_std > 0):
-        raise ValueError(f"ecg_std must be finite and > 0, got {ecg_std}")
-    return {
-        "eeg_mean": eeg_mean.tolist(),
-        "eeg_std": eeg_std.tolist(),
-        "ecg_mean": float(ecg_mean),
-        "ecg_std": float(ecg_std),
-    }
-
-
-def normalization_arrays(norm: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Broadcastable float32 arrays: EEG (1, bands, channels, 1), ECG scalars as 0-D arrays."""
-    return {
-        "eeg_mean": np.asarray(norm["eeg_mean"], dtype=np.float32)[None, :, :, None],
-        "eeg_std": np.asarray(norm["eeg_std"], dtype=np.float32)[None, :, :, None],
-        "ecg_mean": np.asarray(norm["ecg_mean"], dtype=np.float32),
-        "ecg_std": np.asarray(norm["ecg_std"], dtype=np.float32),
     }
 
 

@@ -281,7 +281,7 @@ def cmd_info(args) -> int:
 
 def cmd_train(args) -> int:
     from edge_emotion.training.checkpoint import make_checkpoint, save_checkpoint
-    from edge_emotion.training.cv import FoldData, apply_normalization, train_one
+    from edge_emotion.training.cv import FoldData, normalized_tensors, train_one
     from edge_emotion.training.loop import is_main_process, predict
     from edge_emotion.training.metrics import multitarget_binary_metrics
     from edge_emotion.training.models import model_config, model_summary
@@ -326,7 +326,7 @@ def cmd_train(args) -> int:
         "segments_per_second": result["segments_per_second"],
     }
     if test is not None:
-        t_eeg, t_ecg = apply_normalization(test.eeg, test.ecg, norm)
+        t_eeg, t_ecg = normalized_tensors(norm, test.eeg, test.ecg)
         logits = predict(model, (t_eeg, t_ecg), device=tcfg.device, amp=tcfg.amp)
         metrics["holdout_subjects"] = [arrays.subject_names[i] for i in held]
         metrics["holdout"] = multitarget_binary_metrics(
@@ -338,7 +338,7 @@ def cmd_train(args) -> int:
         model,
         mcfg,
         fc,
-        norm,
+        norm.to_dict(),
         metrics=metrics,
         dataset={
             "name": "amigos-synthetic" if arrays.synthetic else "amigos",
