@@ -126,7 +126,7 @@ def export_bundle(
     import torch
 
     from edge_emotion.kernels.config import FeatureConfig
-    from edge_emotion.training.models import build_model
+    from edge_emotion.training.models.maan import build_model
 
     options = options or ExportOptions()
     say = progress or (lambda msg: None)

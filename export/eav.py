@@ -160,13 +160,15 @@ def eav_inputs_from_folder(
     root: Path | str, data_config: dict[str, Any], shapes: dict[str, tuple[int, ...]]
 ) -> tuple[EAVInputs, EAVInputs]:
     """(calibration, held-out) windows of an EAV-layout folder, preprocessed with the
-    checkpoint's ``data_config`` by :func:`edge_emotion.training.datasets.eav.load_eav`.
+    checkpoint's ``data_config`` by :func:`edge_emotion.training.datasets.eav_loader.load_eav`.
 
     Calibration takes the windows of every other trial, held-out those of the rest, so no
     trial is in both; which windows training saw is not recorded in a checkpoint, so
     held-out accuracy here is a parity measure, not a generalisation estimate.
     """
-    from edge_emotion.training.datasets.eav import EAVConfig, list_subjects, load_eav
+    from edge_emotion.training.datasets.eav_layout import list_subjects
+    from edge_emotion.training.datasets.eav_loader import load_eav
+    from edge_emotion.training.datasets.eav_preprocess import EAVConfig
 
     root = Path(root)
     try:

@@ -28,7 +28,7 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
         make_checkpoint,
         save_checkpoint,
     )
-    from edge_emotion.training.models import build_model, model_config
+    from edge_emotion.training.models.maan import build_model, model_config
 
     torch.manual_seed(seed)
     cfg = model_config("maan", **{**SMALL_MODEL, **overrides})

@@ -7,18 +7,20 @@ from dataclasses import replace
 import pytest
 import torch
 
-from edge_emotion.training.datasets.eav import paper_data_config
-from edge_emotion.training.models.eav import (
-    AudioConfig,
+from edge_emotion.training.datasets.eav_preprocess import paper_data_config
+from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
-    EEGConfig,
-    EEGTransformer,
-    VideoConfig,
     build_eav_model,
     count_flops,
     count_parameters,
     example_inputs,
     preset,
+)
+from edge_emotion.training.models.transformer import (
+    AudioConfig,
+    EEGConfig,
+    EEGTransformer,
+    VideoConfig,
 )
 
 TINY = EAVModelConfig(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_emotion.training.datasets.eav import EAVData, load_eav
+from edge_emotion.training.datasets.eav_loader import EAVData, load_eav
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
 from edge_emotion.training.eav import (
     EAVExperimentConfig,
@@ -26,13 +26,8 @@ from edge_emotion.training.eav import (
     variant_config,
 )
 from edge_emotion.training.loop import TrainConfig
-from edge_emotion.training.models.eav import (
-    AudioConfig,
-    EAVModelConfig,
-    EEGConfig,
-    VideoConfig,
-    model_config_for_data,
-)
+from edge_emotion.training.models.eav_fusion import EAVModelConfig, model_config_for_data
+from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig
 
 # every modality informative, so a few CPU steps suffice to see learning
 SYN = SyntheticEAVConfig(

@@ -30,17 +30,15 @@ from edge_emotion.export.eav import (
 )
 from edge_emotion.export.parity import compare_classes
 from edge_emotion.export.quantize import check_qdq
-from edge_emotion.training.datasets.eav import EMOTIONS
+from edge_emotion.training.datasets.eav_layout import EMOTIONS
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
 from edge_emotion.training.eav import load_eav_checkpoint, make_checkpoint
-from edge_emotion.training.models.eav import (
-    AudioConfig,
+from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
-    EEGConfig,
-    VideoConfig,
     build_eav_model,
     model_config_for_data,
 )
+from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig
 
 # One participant, 10 trials of 6 s written by the EAV synthetic generator; loaded as 3-s
 # windows of 50 Hz EEG, 16-mel audio with a 50-ms hop and 2 frames of 16 px.

@@ -29,7 +29,7 @@ from edge_emotion.training.metrics import (
     multiclass_metrics,
     summarize_folds,
 )
-from edge_emotion.training.models import build_model, model_config
+from edge_emotion.training.models.maan import build_model, model_config
 from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
 from edge_emotion.training.reports import write_cv_report
 

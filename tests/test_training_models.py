@@ -14,7 +14,7 @@ from edge_emotion.training.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from edge_emotion.training.models import (
+from edge_emotion.training.models.maan import (
     build_model,
     count_flops,
     count_parameters,

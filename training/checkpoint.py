@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge_emotion.training.models import build_model, validate_model_config
+from edge_emotion.training.models.maan import build_model, validate_model_config
 
 CHECKPOINT_FORMAT = "edge_emotion.checkpoint/1"
 RESUME_FORMAT = "edge_emotion.resume/1"

@@ -268,7 +268,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from edge_emotion.training.models import model_config, model_summary
+    from edge_emotion.training.models.maan import model_config, model_summary
 
     for name in ("base", "maan"):
         s = model_summary(model_config(name, **_model_overrides(args)))
@@ -284,7 +284,7 @@ def cmd_train(args) -> int:
     from edge_emotion.training.cv import FoldData, normalized_tensors, train_one
     from edge_emotion.training.loop import is_main_process, predict
     from edge_emotion.training.metrics import multitarget_binary_metrics
-    from edge_emotion.training.models import model_config, model_summary
+    from edge_emotion.training.models.maan import model_config, model_summary
     from edge_emotion.training.plots import plot_curves
 
     dataset, fc, arrays, cache, info = _load(args)
@@ -389,7 +389,7 @@ def cmd_train(args) -> int:
 def cmd_cv(args) -> int:
     from edge_emotion.training.cv import CVConfig, run_cv
     from edge_emotion.training.loop import is_main_process
-    from edge_emotion.training.models import model_summary
+    from edge_emotion.training.models.maan import model_summary
     from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
     from edge_emotion.training.reports import write_cv_report
 

@@ -30,7 +30,7 @@ import torch
 from edge_emotion.normalization import Normalization
 from edge_emotion.training.loop import TrainConfig, binary_loss, fit, is_main_process, predict
 from edge_emotion.training.metrics import multitarget_binary_metrics, summarize_folds
-from edge_emotion.training.models import build_model, validate_model_config
+from edge_emotion.training.models.maan import build_model, validate_model_config
 
 PROTOCOLS = ("segment", "subject")
 

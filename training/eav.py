@@ -44,14 +44,10 @@ from edge_emotion.training.cli import (
     train_config_from_args,
 )
 from edge_emotion.training.cv import subject_folds
-from edge_emotion.training.datasets.eav import (
-    EMOTIONS,
-    MODALITIES,
-    EAVConfig,
-    EAVData,
-    paper_data_config,
-)
 from edge_emotion.training.datasets.eav_cache import EAVWindows, build_eav_cache
+from edge_emotion.training.datasets.eav_layout import EMOTIONS, MODALITIES
+from edge_emotion.training.datasets.eav_loader import EAVData
+from edge_emotion.training.datasets.eav_preprocess import EAVConfig, paper_data_config
 from edge_emotion.training.loop import (
     TrainConfig,
     fit,
@@ -60,7 +56,7 @@ from edge_emotion.training.loop import (
     predict,
 )
 from edge_emotion.training.metrics import multiclass_metrics, summarize_folds
-from edge_emotion.training.models.eav import (
+from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
     build_eav_model,
     count_flops,
@@ -548,7 +544,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODALITY=PATH",
         help="initialise encoders from local files: a unimodal checkpoint (eeg=out/eeg.pt) or a "
         "downloaded Hugging Face AST / ViT checkpoint (audio=ast/model.safetensors, "
-        "video=vit/model.safetensors; see training/models/eav_weights.py)",
+        "video=vit/model.safetensors; see training/models/pretrained.py)",
     )
     add_train_args(r, batch_size=32, lr=1e-3)
 
@@ -660,7 +656,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _trial_s(eeg_mat: Path) -> float:
-    from edge_emotion.training.datasets.eav import read_mat_variable
+    from edge_emotion.training.datasets.eav_layout import read_mat_variable
     from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
 
     seg = read_mat_variable(eeg_mat, ["seg1", "seg"])
