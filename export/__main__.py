@@ -84,25 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
-        from edge_emotion.export.bundle_writer import ExportOptions, check_checkpoint, export_bundle
+        from edge_emotion.export.bundle_writer import ExportOptions, export_bundle
         from edge_emotion.export.data import (
             features_from_training_cache,
             gaussian_features,
             is_training_cache,
             load_npz_features,
         )
-        from edge_emotion.export.eav import is_eav_checkpoint
         from edge_emotion.kernels.config import FeatureConfig
-        from edge_emotion.training.checkpoint import read_weights_only
+        from edge_emotion.training.checkpoint import load_checkpoint
+        from edge_emotion.training.families import EAV_FUSION, family_of
 
-        ckpt = read_weights_only(args.checkpoint)
-        if is_eav_checkpoint(ckpt):
+        ckpt = load_checkpoint(args.checkpoint)
+        if family_of(ckpt) is EAV_FUSION:
             return _main_eav(args, ckpt, t0)
         if args.synthetic:
             raise ValueError("--synthetic applies to EAV checkpoints")
         n_calibration = args.n_calibration or 2048
         n_heldout = args.n_heldout or 4096
-        ckpt = check_checkpoint(ckpt)
         fc = FeatureConfig.from_dict(ckpt["feature_config"])
         cache = (ckpt.get("dataset") or {}).get("feature_cache")
         if args.features is not None and is_training_cache(args.features):

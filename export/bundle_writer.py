@@ -45,7 +45,6 @@ from edge_emotion.export.quantize import (
 )
 from edge_emotion.normalization import Normalization
 
-CHECKPOINT_FORMAT = "edge_emotion.checkpoint/1"
 FILE_FP32 = "model.onnx"
 FILE_INT8 = "model.int8.onnx"
 FILE_FP16 = "model.fp16.onnx"
@@ -71,22 +70,6 @@ class ExportResult:
     bundle: Bundle
     report: dict[str, Any]
     written: list[Path] = field(default_factory=list)
-
-
-def check_checkpoint(ckpt: Any) -> dict[str, Any]:
-    """Raise ``ValueError`` naming every missing/invalid field of a checkpoint dict."""
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"checkpoint must be a dict, got {type(ckpt).__name__}")
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"checkpoint format is {ckpt.get('format')!r}; expected {CHECKPOINT_FORMAT!r} "
-            "(EEG+ECG) or 'edge_emotion.eav_checkpoint/1' (EAV fusion)"
-        )
-    required = ("model_config", "model_state", "feature_config", "normalization", "targets")
-    missing = [k for k in required if k not in ckpt]
-    if missing:
-        raise ValueError(f"checkpoint lacks fields {missing}")
-    return ckpt
 
 
 def export_versions(ckpt: dict[str, Any]) -> dict[str, Any]:
@@ -126,11 +109,12 @@ def export_bundle(
     import torch
 
     from edge_emotion.kernels.config import FeatureConfig
-    from edge_emotion.training.models.maan import build_model
+    from edge_emotion.training.checkpoint import load_checkpoint
+    from edge_emotion.training.families import EEG_ECG
 
     options = options or ExportOptions()
     say = progress or (lambda msg: None)
-    ckpt = check_checkpoint(ckpt)
+    ckpt = load_checkpoint(ckpt)
     fc = FeatureConfig.from_dict(ckpt["feature_config"])
     targets = tuple(ckpt["targets"])
     thresholds = {t: float(v) for t, v in (ckpt.get("thresholds") or {}).items()}
@@ -138,9 +122,7 @@ def export_bundle(
     norm = Normalization.from_dict(
         ckpt["normalization"], n_bands=len(fc.bands), n_channels=len(fc.eeg_channels)
     )
-    model = build_model(ckpt["model_config"])
-    model.load_state_dict(ckpt["model_state"])
-    model.eval()
+    model = EEG_ECG.load_model(ckpt)
     _check_model_matches(model, fc, len(targets))
     for name, fs in (("calibration", calibration), ("heldout", heldout)):
         if fs.eeg.shape[1:] != tuple(fc.eeg_shape) or fs.ecg.shape[1:] != (1, *fc.hrv_shape):

@@ -64,7 +64,6 @@ from edge_emotion.export.bundle_writer import (
     write_parity_report,
 )
 
-EAV_CHECKPOINT_FORMAT = "edge_emotion.eav_checkpoint/1"
 EAV_INPUTS = ("eeg", "audio", "video", "mask")
 MODALITIES = ("eeg", "audio", "video")
 SYNTHETIC = (
@@ -72,7 +71,6 @@ SYNTHETIC = (
     "z-scored per window as the EAV loader does, video frames uniform in [0, 1], one "
     "random modality hidden (zeroed, mask 0) in 25 % of rows; unlabelled"
 )
-EAV_REQUIRED = ("model_config", "model_state", "classes", "data_config")
 
 
 @dataclass
@@ -80,21 +78,6 @@ class EAVExportResult:
     manifest: dict[str, Any]
     report: dict[str, Any]
     written: list[Path] = field(default_factory=list)
-
-
-def is_eav_checkpoint(ckpt: Any) -> bool:
-    return isinstance(ckpt, dict) and ckpt.get("format") == EAV_CHECKPOINT_FORMAT
-
-
-def check_eav_checkpoint(ckpt: Any) -> dict[str, Any]:
-    """Raise ``ValueError`` naming every missing field of an EAV checkpoint dict."""
-    if not is_eav_checkpoint(ckpt):
-        fmt = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"checkpoint format is {fmt!r}; expected {EAV_CHECKPOINT_FORMAT!r}")
-    missing = [k for k in EAV_REQUIRED if k not in ckpt]
-    if missing:
-        raise ValueError(f"EAV checkpoint lacks fields {missing}")
-    return ckpt
 
 
 def input_shapes(model_config) -> dict[str, tuple[int, ...]]:
@@ -215,7 +198,7 @@ def export_eav_bundle(
 ) -> EAVExportResult:
     """Write a bundle for the EAV checkpoint file ``checkpoint`` into ``out_dir``.
 
-    The checkpoint is read by :func:`edge_emotion.training.eav.load_eav_checkpoint`
+    The checkpoint is read by :func:`edge_emotion.training.checkpoint.load_checkpoint`
     (``torch.load(weights_only=True)``). INT8 calibration and the parity report use at
     most ``n_calibration``/``n_heldout`` windows of the EAV-layout folder ``data_root``
     (:func:`eav_inputs_from_folder`; labelled, so accuracy change is reported) or, when it
@@ -224,14 +207,15 @@ def export_eav_bundle(
     """
     import torch
 
-    from edge_emotion.training.eav import load_eav_checkpoint
+    from edge_emotion.training.checkpoint import load_checkpoint
+    from edge_emotion.training.families import EAV_FUSION
 
     options = options or ExportOptions()
     say = progress or (lambda msg: None)
     if n_calibration < 1 or n_heldout < 1:
         raise ValueError("n_calibration and n_heldout must be >= 1")
-    model, ckpt = load_eav_checkpoint(checkpoint)
-    check_eav_checkpoint(ckpt)
+    ckpt = load_checkpoint(checkpoint)
+    model = EAV_FUSION.load_model(ckpt)
     config = model.config
     classes = tuple(str(c) for c in ckpt["classes"])
     if len(classes) != config.n_classes:

@@ -24,10 +24,8 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
 
     from edge_emotion.kernels.config import FeatureConfig
     from edge_emotion.normalization import Normalization
-    from edge_emotion.training.checkpoint import (
-        make_checkpoint,
-        save_checkpoint,
-    )
+    from edge_emotion.training.checkpoint import save_checkpoint
+    from edge_emotion.training.families import EEG_ECG
     from edge_emotion.training.models.maan import build_model, model_config
 
     torch.manual_seed(seed)
@@ -37,13 +35,14 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
     norm = Normalization(
         rng.normal(1.0, 0.3, (4, 14)), rng.uniform(0.5, 1.5, (4, 14)), 0.4, 0.3
     ).to_dict()
-    ckpt = make_checkpoint(
+    ckpt = EEG_ECG.make_checkpoint(
         model,
         cfg,
-        FeatureConfig(),
-        norm,
         metrics={"val_accuracy": {"arousal": 0.5, "valence": 0.5}},
         dataset={"name": "test-random", "synthetic": synthetic},
+        feature_config=FeatureConfig().to_dict(),
+        normalization=norm,
+        targets=["arousal", "valence"],
         thresholds={"arousal": 0.5, "valence": 0.45},
     )
     return save_checkpoint(ckpt, path)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from edge_emotion.training.checkpoint import load_checkpoint, save_checkpoint
+from edge_emotion.training.datasets.eav_layout import EMOTIONS
 from edge_emotion.training.datasets.eav_loader import EAVData, load_eav
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
 from edge_emotion.training.eav import (
     EAVExperimentConfig,
-    load_eav_checkpoint,
     main,
-    make_checkpoint,
     make_splits,
     model_inputs,
     per_subject_splits,
@@ -25,6 +25,7 @@ from edge_emotion.training.eav import (
     train_and_evaluate,
     variant_config,
 )
+from edge_emotion.training.families import EAV_FUSION, load_model
 from edge_emotion.training.loop import TrainConfig
 from edge_emotion.training.models.eav_fusion import EAVModelConfig, model_config_for_data
 from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig
@@ -106,10 +107,17 @@ def test_train_fusion_metrics_and_checkpoint(synthetic, tmp_path):
 
     model = r["model"].eval()
     path = tmp_path / "fusion.pt"
-    torch.save(
-        make_checkpoint(model, cfg, config, m, {"name": "synthetic", "synthetic": True}), path
+    ckpt = EAV_FUSION.make_checkpoint(
+        model,
+        cfg,
+        metrics=m,
+        dataset={"name": "synthetic", "synthetic": True},
+        data_config=config.to_dict(),
+        classes=list(EMOTIONS),
     )
-    loaded, ckpt = load_eav_checkpoint(path)  # weights_only=True inside
+    save_checkpoint(ckpt, path)
+    ckpt = load_checkpoint(path)  # weights_only=True inside
+    loaded = load_model(ckpt)
     x = model_inputs(data, te[:3])
     x[2] = x[2].float() / 255.0
     torch.testing.assert_close(loaded(*x), model(*x))

@@ -30,9 +30,10 @@ from edge_emotion.export.eav import (
 )
 from edge_emotion.export.parity import compare_classes
 from edge_emotion.export.quantize import check_qdq
+from edge_emotion.training.checkpoint import load_checkpoint, save_checkpoint
 from edge_emotion.training.datasets.eav_layout import EMOTIONS
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
-from edge_emotion.training.eav import load_eav_checkpoint, make_checkpoint
+from edge_emotion.training.families import EAV_FUSION, load_model
 from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
     build_eav_model,
@@ -57,6 +58,12 @@ TINY = EAVModelConfig(
 )
 
 
+def _load(path):
+    """(model, checkpoint) of a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    return load_model(ckpt), ckpt
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(checkpoint path, bundle path, CLI output) of one export through main().
@@ -69,7 +76,15 @@ def exported(tmp_path_factory):
     cfg = model_config_for_data(DATA.shapes, TINY)
     model = build_eav_model(cfg).eval()
     dataset = {"name": "synthetic-eav", "synthetic": True, "root": str(data_root)}
-    torch.save(make_checkpoint(model, cfg, DATA, {"accuracy": 0.2}, dataset), root / "eav.pt")
+    ckpt = EAV_FUSION.make_checkpoint(
+        model,
+        cfg,
+        metrics={"accuracy": 0.2},
+        dataset=dataset,
+        data_config=DATA.to_dict(),
+        classes=list(EMOTIONS),
+    )
+    save_checkpoint(ckpt, root / "eav.pt")
     out = root / "bundle"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -87,7 +102,7 @@ def test_cli_writes_a_valid_eav_bundle(exported):
     assert manifest["classes"] == list(EMOTIONS)
     assert manifest["demo"] is True and manifest["synthetic"] is True
     assert manifest["preprocessing"] == json.loads(json.dumps(DATA.to_dict()))
-    shapes = input_shapes(load_eav_checkpoint(ckpt_path)[0].config)
+    shapes = input_shapes(_load(ckpt_path)[0].config)
     assert [i["name"] for i in manifest["inputs"]] == list(EAV_INPUTS)
     for entry in manifest["inputs"]:
         assert entry["shape"] == ["batch", *shapes[entry["name"]]]
@@ -106,7 +121,7 @@ def test_onnxruntime_matches_torch(exported):
     import onnxruntime as ort
 
     ckpt_path, out, _ = exported
-    model, _ = load_eav_checkpoint(ckpt_path)
+    model, _ = _load(ckpt_path)
     feeds = synthetic_inputs(input_shapes(model.config), 5, seed=123)
     feeds["mask"][:3] = [[1, 0, 1], [0, 1, 1], [1, 1, 0]]  # hidden modalities change logits
     sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -158,7 +173,7 @@ def test_int8_failure_ships_fp32_only(exported, tmp_path, monkeypatch):
     from edge_emotion.export.bundle_writer import ExportOptions
 
     ckpt_path, out, _ = exported
-    model, _ = load_eav_checkpoint(ckpt_path)
+    model, _ = _load(ckpt_path)
     shapes = input_shapes(model.config)
     held = EAVInputs(synthetic_inputs(shapes, 8, seed=5), None, "synthetic")
     logits = np.zeros((8, len(EMOTIONS)), np.float32)
@@ -246,7 +261,7 @@ def test_synthetic_inputs_quantise_and_folder_split(exported, tmp_path):
     from edge_emotion.export.bundle_writer import ExportOptions
 
     ckpt_path, out, _ = exported
-    model, ckpt = load_eav_checkpoint(ckpt_path)
+    model, ckpt = _load(ckpt_path)
     shapes = input_shapes(model.config)
     cal = EAVInputs(synthetic_inputs(shapes, 16, seed=0), None, "synthetic")
     held = EAVInputs(synthetic_inputs(shapes, 32, seed=1), None, "synthetic")

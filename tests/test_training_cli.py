@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from edge_emotion.training.checkpoint import CHECKPOINT_FORMAT, model_from_checkpoint
+from edge_emotion.training.checkpoint import EEG_ECG_CHECKPOINT
 from edge_emotion.training.cli import main
+from edge_emotion.training.families import load_model
 
 TINY_ARGS = ["--eeg-width", "4", "--ecg-width", "4", "--hidden", "8", "--depth", "1"]
 DATA = ["--no-progress", "--workers", "1", "--segment-hop", "3"]
@@ -123,12 +124,12 @@ def test_train_writes_contract_checkpoint(prepared, capsys):
     printed = capsys.readouterr().out
     assert f"wrote {out / 'model.pt'}" in printed and "held-out subjects" in printed
     ckpt = torch.load(out / "model.pt", weights_only=True)
-    assert ckpt["format"] == CHECKPOINT_FORMAT
+    assert ckpt["format"] == EEG_ECG_CHECKPOINT
     assert ckpt["targets"] == ["arousal", "valence"]
     assert ckpt["dataset"]["synthetic"] is True
     assert np.asarray(ckpt["normalization"]["eeg_mean"]).shape == (4, 14)
     assert ckpt["feature_config"]["window_s"] == 10.0
-    model = model_from_checkpoint(ckpt)
+    model = load_model(ckpt)
     logits = model(torch.zeros(2, 4, 14, 10), torch.zeros(2, 1, 32))
     assert logits.shape == (2, 2)
     # Rerunning finds the finished resume state and does not train again.

@@ -267,8 +267,17 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def model_summary(config: dict[str, Any]) -> dict[str, Any]:
+    """Parameters and FLOPs per segment of the EEG+ECG model ``config`` describes."""
+    from edge_emotion.training.families import EEG_ECG
+
+    cfg = EEG_ECG.config_dict(config)
+    parameters, flops = EEG_ECG.size(EEG_ECG.build(cfg), cfg)
+    return {"name": cfg["name"], "parameters": parameters, "flops_per_segment": flops}
+
+
 def cmd_info(args) -> int:
-    from edge_emotion.training.models.maan import model_config, model_summary
+    from edge_emotion.training.models.maan import model_config
 
     for name in ("base", "maan"):
         s = model_summary(model_config(name, **_model_overrides(args)))
@@ -280,11 +289,13 @@ def cmd_info(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from edge_emotion.training.checkpoint import make_checkpoint, save_checkpoint
+    from edge_emotion.training.checkpoint import save_checkpoint
     from edge_emotion.training.cv import FoldData, normalized_tensors, train_one
+    from edge_emotion.training.data import TARGETS
+    from edge_emotion.training.families import EEG_ECG
     from edge_emotion.training.loop import is_main_process, predict
     from edge_emotion.training.metrics import multitarget_binary_metrics
-    from edge_emotion.training.models.maan import model_config, model_summary
+    from edge_emotion.training.models.maan import model_config
     from edge_emotion.training.plots import plot_curves
 
     dataset, fc, arrays, cache, info = _load(args)
@@ -330,15 +341,13 @@ def cmd_train(args) -> int:
         logits = predict(model, (t_eeg, t_ecg), device=tcfg.device, amp=tcfg.amp)
         metrics["holdout_subjects"] = [arrays.subject_names[i] for i in held]
         metrics["holdout"] = multitarget_binary_metrics(
-            test.labels, 1 / (1 + np.exp(-logits)), ("arousal", "valence")
+            test.labels, 1 / (1 + np.exp(-logits)), TARGETS
         )
     if not is_main_process():
         return 0
-    ckpt = make_checkpoint(
+    ckpt = EEG_ECG.make_checkpoint(
         model,
         mcfg,
-        fc,
-        norm.to_dict(),
         metrics=metrics,
         dataset={
             "name": "amigos-synthetic" if arrays.synthetic else "amigos",
@@ -349,6 +358,10 @@ def cmd_train(args) -> int:
             "segment_hop_s": dataset.segment_hop_s,
             "feature_cache": str(cache),
         },
+        feature_config=fc.to_dict(),
+        normalization=norm.to_dict(),
+        targets=list(TARGETS),
+        thresholds={t: 0.5 for t in TARGETS},
     )
     written = [save_checkpoint(ckpt, out / "model.pt")]
     summary = {
@@ -389,7 +402,6 @@ def cmd_train(args) -> int:
 def cmd_cv(args) -> int:
     from edge_emotion.training.cv import CVConfig, run_cv
     from edge_emotion.training.loop import is_main_process
-    from edge_emotion.training.models.maan import model_summary
     from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
     from edge_emotion.training.reports import write_cv_report
 

@@ -28,11 +28,9 @@ import numpy as np
 import torch
 
 from edge_emotion.normalization import Normalization
+from edge_emotion.training.families import EEG_ECG
 from edge_emotion.training.loop import TrainConfig, binary_loss, fit, is_main_process, predict
 from edge_emotion.training.metrics import multitarget_binary_metrics, summarize_folds
-from edge_emotion.training.models.maan import build_model, validate_model_config
-
-PROTOCOLS = ("segment", "subject")
 
 
 def segment_folds(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -74,7 +72,7 @@ def make_folds(
         return segment_folds(len(subjects), n_folds, seed)
     if protocol == "subject":
         return subject_folds(subjects, n_folds, seed)
-    raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    raise ValueError(f"protocol must be one of {EEG_ECG.protocols}, got {protocol!r}")
 
 
 def normalized_tensors(
@@ -119,7 +117,7 @@ def train_one(
     x_eeg, x_ecg = normalized_tensors(norm, train.eeg, train.ecg)
     y = torch.from_numpy(np.asarray(train.labels, np.float32))
     torch.manual_seed(train_config.seed)
-    model = build_model(model_config)
+    model = EEG_ECG.build(model_config)
     loss_fn = binary_loss(pos_weight(train.labels))
     evaluate: Callable | None = None
     if test is not None:
@@ -161,8 +159,8 @@ class CVConfig:
     max_embed_points: int = 2000
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.protocol not in EEG_ECG.protocols:
+            raise ValueError(f"protocol must be one of {EEG_ECG.protocols}, got {self.protocol!r}")
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
 
@@ -239,7 +237,7 @@ def run_cv(
         "models": {},
     }
     for name in cv_config.models:
-        mcfg = validate_model_config({**(model_overrides or {}), **shapes, "name": name})
+        mcfg = EEG_ECG.config_dict({**(model_overrides or {}), **shapes, "name": name})
         fold_records = []
         for k, (tr, te) in enumerate(folds):
             rec_path = out / "folds" / f"{name}-fold{k}.json"

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edge_emotion.training.checkpoint import read_weights_only
+from edge_emotion.training.checkpoint import save_checkpoint
 from edge_emotion.training.cli import (
     add_train_args,
     setup_distributed,
@@ -48,6 +48,7 @@ from edge_emotion.training.datasets.eav_cache import EAVWindows, build_eav_cache
 from edge_emotion.training.datasets.eav_layout import EMOTIONS, MODALITIES
 from edge_emotion.training.datasets.eav_loader import EAVData
 from edge_emotion.training.datasets.eav_preprocess import EAVConfig, paper_data_config
+from edge_emotion.training.families import EAV_FUSION
 from edge_emotion.training.loop import (
     TrainConfig,
     fit,
@@ -59,9 +60,6 @@ from edge_emotion.training.metrics import multiclass_metrics, summarize_folds
 from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
     build_eav_model,
-    count_flops,
-    count_parameters,
-    example_inputs,
     model_config_for_data,
     preset,
 )
@@ -75,8 +73,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fusion": {"modalities": MODALITIES, "fusion": "attention"},
     "fusion-concat": {"modalities": MODALITIES, "fusion": "concat_linear"},
 }
-PROTOCOLS = ("per-subject", "subject")
-CHECKPOINT_FORMAT = "edge_emotion.eav_checkpoint/1"
 
 
 @dataclass(frozen=True)
@@ -91,8 +87,9 @@ class EAVExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        protocols = EAV_FUSION.protocols
+        if self.protocol not in protocols:
+            raise ValueError(f"protocol must be one of {protocols}, got {self.protocol!r}")
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad or not self.variants:
             raise ValueError(f"variants must be names from {tuple(VARIANTS)}, got {bad}")
@@ -272,38 +269,6 @@ def train_and_evaluate(
     return out
 
 
-def make_checkpoint(
-    model: torch.nn.Module,
-    model_config: EAVModelConfig,
-    data_config: EAVConfig,
-    metrics: dict,
-    dataset: dict,
-) -> dict[str, Any]:
-    """A ``torch.load(weights_only=True)``-loadable dict (plain containers and tensors)."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": json.loads(json.dumps(model_config.to_dict())),
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "data_config": json.loads(json.dumps(data_config.to_dict())),
-        "classes": list(EMOTIONS),
-        "metrics": json.loads(json.dumps(metrics)),
-        "dataset": dict(dataset),
-        "versions": {"torch": str(torch.__version__), "numpy": str(np.__version__)},
-    }
-
-
-def load_eav_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    path = Path(path)
-    ckpt = read_weights_only(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    # the checkpoint's own weights replace any initialisation files named in its config
-    config = replace(EAVModelConfig.from_dict(ckpt["model_config"]), pretrained={})
-    model = build_eav_model(config)
-    model.load_state_dict(ckpt["model_state"])
-    return model.eval(), ckpt
-
-
 def run_experiment(
     data: EAVData | EAVWindows,
     data_config: EAVConfig,
@@ -358,10 +323,11 @@ def run_experiment(
             model = r["model"]
             embed = (r["test_features"], r["test_labels"])
         summary = summarize_folds(folds)["all"]
+        parameters, flops = EAV_FUSION.size(model, cfg)
         entry = {
             "model_config": cfg.to_dict(),
-            "parameters": count_parameters(model),
-            "flops_per_window": count_flops(model, example_inputs(cfg, 1)),
+            "parameters": parameters,
+            "flops_per_window": flops,
             "splits": [f["all"] for f in folds],
             "summary": summary,
             "histories": histories,
@@ -374,7 +340,15 @@ def run_experiment(
             }
         path = out / f"{variant}.pt"
         if writer:
-            torch.save(make_checkpoint(model, cfg, data_config, summary, dataset_info or {}), path)
+            checkpoint = EAV_FUSION.make_checkpoint(
+                model,
+                cfg,
+                metrics=summary,
+                dataset=dataset_info or {},
+                data_config=data_config.to_dict(),
+                classes=list(EMOTIONS),
+            )
+            save_checkpoint(checkpoint, path)
         entry["checkpoint"] = str(path)
         results["variants"][variant] = entry
         if progress and writer:
@@ -492,14 +466,9 @@ def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[st
     for p in presets:
         for v in VARIANTS:
             cfg = variant_config(v, preset(p))
-            model = build_eav_model(cfg)
+            parameters, flops = EAV_FUSION.size(build_eav_model(cfg), cfg)
             rows.append(
-                {
-                    "preset": p,
-                    "variant": v,
-                    "parameters": count_parameters(model),
-                    "flops_per_window": count_flops(model, example_inputs(cfg, 1)),
-                }
+                {"preset": p, "variant": v, "parameters": parameters, "flops_per_window": flops}
             )
     return rows
 
@@ -532,7 +501,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--synthetic", action="store_true", help="data came from `synth` (tiny sizes)")
     r.add_argument("--subjects", type=int, nargs="*", default=None)
-    r.add_argument("--protocol", choices=PROTOCOLS, default="per-subject")
+    r.add_argument("--protocol", choices=EAV_FUSION.protocols, default="per-subject")
     r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     r.add_argument("--folds", type=int, default=5)
     r.add_argument("--train-fraction", type=float, default=0.5)

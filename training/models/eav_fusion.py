@@ -35,7 +35,9 @@ Output: logits (B, 5) over ``EMOTIONS`` (neutral, sadness, anger, happiness, cal
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -257,10 +259,27 @@ def build_eav_model(config: dict | EAVModelConfig | None = None) -> EAVFusionMod
     return EAVFusionModel(EAVModelConfig.from_dict(base))
 
 
-def example_inputs(config: EAVModelConfig, batch: int = 2) -> dict[str, torch.Tensor]:
-    """Random inputs of the right shapes (for export, FLOP counting, tests)."""
+def config_dict(config: Mapping[str, Any] | EAVModelConfig) -> dict[str, Any]:
+    """The JSON form of ``config`` (a dict is checked by :class:`EAVModelConfig` first)."""
+    if not isinstance(config, EAVModelConfig):
+        config = EAVModelConfig.from_dict(config)
+    return config.to_dict()
+
+
+def build_for_weights(config: Mapping[str, Any] | EAVModelConfig) -> EAVFusionModel:
+    """The model ``config`` describes, freshly initialised, without reading the pretrained
+    files it names: the form a checkpoint's or a bundle's own weights are loaded into."""
+    if not isinstance(config, EAVModelConfig):
+        config = EAVModelConfig.from_dict(config)
+    return EAVFusionModel(replace(config, pretrained={}))
+
+
+def example_inputs(
+    config: Mapping[str, Any] | EAVModelConfig, batch: int = 2
+) -> dict[str, torch.Tensor]:
+    """Random inputs by name, in ``forward``'s order (export, FLOP counting, tests)."""
     g = torch.Generator().manual_seed(0)
-    c = config
+    c = config if isinstance(config, EAVModelConfig) else EAVModelConfig.from_dict(config)
     return {
         "eeg": torch.randn(batch, c.eeg.channels, c.eeg.samples, generator=g),
         "audio": torch.randn(batch, c.audio.n_mels, c.audio.frames, generator=g),
@@ -269,23 +288,6 @@ def example_inputs(config: EAVModelConfig, batch: int = 2) -> dict[str, torch.Te
         ),
         "mask": torch.ones(batch, len(MODALITIES)),
     }
-
-
-def count_parameters(model: nn.Module) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
-def count_flops(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
-    """FLOPs of one forward pass for the given batch (torch's FlopCounterMode: 2 per MAC of
-    matmuls/convolutions; element-wise ops not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(**inputs)
-    model.train(was)
-    return int(counter.get_total_flops())
 
 
 def model_config_for_data(

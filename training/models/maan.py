@@ -308,42 +308,11 @@ def build_model(model_config: dict[str, Any]) -> nn.Module:
     return MAAN(fusion=cfg["name"] == "maan", **kwargs)
 
 
-def example_inputs(config: dict[str, Any], batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero tensors of the model's input shapes (for tracing, export, FLOP counting)."""
+def example_inputs(config: dict[str, Any], batch: int = 1) -> dict[str, torch.Tensor]:
+    """Zero tensors of the model's inputs by name, in ``forward``'s order (FLOP counting,
+    tracing for export)."""
     cfg = validate_model_config(config)
-    eeg = torch.zeros(batch, cfg["n_bands"], cfg["n_channels"], cfg["n_subwindows"])
-    ecg = torch.zeros(batch, 1, cfg["hrv_length"])
-    return eeg, ecg
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def count_flops(model: nn.Module, config: dict[str, Any]) -> int:
-    """Floating-point operations of one forward pass on one segment (batch 1).
-
-    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2 FLOPs;
-    convolutions and matrix products only, element-wise operations are not counted).
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(*example_inputs(config, batch=1))
-    model.train(was_training)
-    return int(counter.get_total_flops())
-
-
-def model_summary(config: dict[str, Any]) -> dict[str, Any]:
-    """Parameters and FLOPs per segment of the model a config describes."""
-    cfg = validate_model_config(config)
-    model = build_model(cfg)
     return {
-        "name": cfg["name"],
-        "parameters": count_parameters(model),
-        "flops_per_segment": count_flops(model, cfg),
+        "eeg": torch.zeros(batch, cfg["n_bands"], cfg["n_channels"], cfg["n_subwindows"]),
+        "ecg": torch.zeros(batch, 1, cfg["hrv_length"]),
     }
