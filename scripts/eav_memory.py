@@ -65,7 +65,7 @@ def _phase(args: argparse.Namespace) -> dict:
         import torch
 
         from edge_emotion.training.datasets.eav_cache import build_eav_cache
-        from edge_emotion.training.eav import (
+        from edge_emotion.training.eav_experiment import (
             per_subject_splits,
             train_and_evaluate,
             variant_config,

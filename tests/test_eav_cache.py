@@ -94,7 +94,7 @@ def test_incomplete_or_damaged_entries_are_refused(eav, tmp_path):
 
 
 def test_training_from_the_cache_equals_training_in_memory(eav, tmp_path):
-    from edge_emotion.training.eav import train_and_evaluate, variant_config
+    from edge_emotion.training.eav_experiment import train_and_evaluate, variant_config
     from edge_emotion.training.loop import TrainConfig
     from edge_emotion.training.models.eav_fusion import EAVModelConfig, model_config_for_data
     from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig

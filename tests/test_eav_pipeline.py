@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from edge_emotion.training.checkpoint import load_checkpoint, save_checkpoint
+from edge_emotion.training.cli import main
 from edge_emotion.training.datasets.eav_layout import EMOTIONS
 from edge_emotion.training.datasets.eav_loader import EAVData, load_eav
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
-from edge_emotion.training.eav import (
+from edge_emotion.training.eav_experiment import (
     EAVExperimentConfig,
-    main,
     make_splits,
     model_inputs,
     per_subject_splits,
@@ -159,7 +159,7 @@ def test_run_experiment_writes_report_figures_and_checkpoints(synthetic, tmp_pat
 
 def test_run_experiment_writes_nothing_on_other_ranks(synthetic, tmp_path, monkeypatch):
     """Under torchrun only rank 0 writes: a non-zero rank returns the results, no files."""
-    import edge_emotion.training.eav as eav
+    import edge_emotion.training.eav_experiment as eav
 
     _, config, data = synthetic
     monkeypatch.setattr(eav, "is_main_process", lambda: False)
@@ -175,11 +175,10 @@ def test_run_experiment_writes_nothing_on_other_ranks(synthetic, tmp_path, monke
 def test_command_line_run(synthetic, tmp_path, capsys):
     root, _, _ = synthetic
     out = tmp_path / "run"
-    args = ["run", "--data", str(root), "--synthetic", "--out", str(out), "--protocol"]
+    args = ["eav", "run", "--data", str(root), "--synthetic", "--out", str(out), "--protocol"]
     args += ["subject", "--folds", "2", "--variants", "fusion", "--epochs", "1", "--threads", "1"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "SYNTHETIC" in text and f"wrote {out / 'fusion.pt'}" in text
-    with pytest.raises(SystemExit) as exc:
-        main(["run", "--data", str(tmp_path), "--out", str(out), "--synthetic"])
-    assert "no subject<N>/EEG" in str(exc.value)
+    assert main(["eav", "run", "--data", str(tmp_path), "--out", str(out), "--synthetic"]) == 2
+    assert "error: no subject<N>/EEG" in capsys.readouterr().err

@@ -66,8 +66,8 @@ def test_help_everywhere(capsys):
     assert "usage: python -m edge_emotion.training eav run" in out and "--weight-decay" in out
 
 
-def test_eav_subcommand_delegates_to_eav_main():
-    """``python -m edge_emotion.training eav ...`` is the EAV command line (eav.main)."""
+def test_eav_commands_are_under_the_one_parser():
+    """``python -m edge_emotion.training eav ...`` holds the EAV family's commands."""
     run = [sys.executable, "-m", "edge_emotion.training"]
     proc = subprocess.run([*run, "eav", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -12,7 +12,7 @@ Modules, in data-flow order:
   ``metrics``, ``cv`` (segment-wise and subject-independent protocols), ``reports``
   (Table 1 in Markdown/JSON), ``plots`` (t-SNE, curves, confusion matrices);
 - ``checkpoint``: the ``edge_emotion.checkpoint/1`` contract with the export stage;
-- ``cli``: ``python -m edge_emotion.training {synth,prepare,info,train,cv}``.
+- ``cli``: ``python -m edge_emotion.training``; ``maan_cli`` and ``eav_cli``, each family's commands.
 
 Needs the ``train`` extra (torch, matplotlib, scikit-learn, tqdm, neurokit2).
 """

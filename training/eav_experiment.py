@@ -1,30 +1,22 @@
-"""EAV experiments: unimodal baselines, fusion ablation, two protocols, reports.
+"""EAV experiments: unimodal baselines and the fusion ablation under two protocols.
 
-``python -m edge_emotion.training eav --help`` (or ``python -m edge_emotion.training.eav``).
-Subcommands:
-
-- ``synth``: write a small synthetic EAV-layout set (``.mat``/``.wav``/``.mp4``);
-- ``info``: parameters and FLOPs of each variant for the ``edge`` and ``paper`` presets;
-- ``run``: load an EAV-layout folder, train/evaluate the variants (``eeg``, ``audio``,
-  ``video``, ``fusion`` = attention across modality tokens, ``fusion-concat`` = [CLS] vectors
-  concatenated into one linear layer, the reference code's dense-layer fusion) under
-  ``--protocol per-subject`` (the paper's: one model per participant, the first half of each
-  class's trials for training, the rest for testing) or ``subject`` (leave-subjects-out
-  folds), write ``report.md``/``results.json``, confusion and curve and t-SNE PNGs
-  (:mod:`edge_emotion.training.plots`), a checkpoint per variant (last fold) and the
-  missing-modality evaluation; ``torchrun --nproc_per_node=N -m edge_emotion.training eav
-  run ...`` trains with DistributedDataParallel, rank 0 writes.
-
-A fusion checkpoint goes to ONNX (and INT8 where it agrees) through the export stage, like
-every model: ``python -m edge_emotion.export runs/eav/fusion.pt --out bundles/eav``.
+Variants: ``eeg``, ``audio``, ``video`` (one encoder each), ``fusion`` (attention across
+modality tokens) and ``fusion-concat`` ([CLS] vectors concatenated into one linear layer,
+the reference code's dense-layer fusion). Protocols (``EAV_FUSION.protocols``):
+``per-subject`` (the paper's: one model per participant, the first half of each class's
+trials for training, the rest for testing) and ``subject`` (leave-subjects-out folds).
+:func:`run_experiment` trains every variant on the same splits, evaluates each fusion model
+with one modality missing, and writes ``results.json``, the report and figures
+(:mod:`.eav_report`) and a checkpoint per variant (last split); under ``torchrun`` every
+rank trains its share of each epoch and rank 0 writes.
 
 Training uses the package's generic loop (:func:`edge_emotion.training.loop.fit`) and metrics
-(:func:`edge_emotion.training.metrics.multiclass_metrics`, ``summarize_folds``).
+(:func:`edge_emotion.training.metrics.multiclass_metrics`, ``summarize_folds``); the command
+line is :mod:`.eav_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -37,17 +29,12 @@ import numpy as np
 import torch
 
 from edge_emotion.training.checkpoint import save_checkpoint
-from edge_emotion.training.cli import (
-    add_train_args,
-    setup_distributed,
-    teardown_distributed,
-    train_config_from_args,
-)
 from edge_emotion.training.cv import subject_folds
-from edge_emotion.training.datasets.eav_cache import EAVWindows, build_eav_cache
+from edge_emotion.training.datasets.eav_cache import EAVWindows
 from edge_emotion.training.datasets.eav_layout import EMOTIONS, MODALITIES
 from edge_emotion.training.datasets.eav_loader import EAVData
-from edge_emotion.training.datasets.eav_preprocess import EAVConfig, paper_data_config
+from edge_emotion.training.datasets.eav_preprocess import EAVConfig
+from edge_emotion.training.eav_report import report_markdown, write_figures
 from edge_emotion.training.families import EAV_FUSION
 from edge_emotion.training.loop import (
     TrainConfig,
@@ -63,8 +50,6 @@ from edge_emotion.training.models.eav_fusion import (
     model_config_for_data,
     preset,
 )
-from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
-from edge_emotion.training.reports import SYNTHETIC_NOTE, markdown_table, mean_std_cell
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "eeg": {"modalities": ("eeg",)},
@@ -363,104 +348,6 @@ def run_experiment(
     return results
 
 
-# --------------------------------------------------------------------------- reports
-
-
-def report_markdown(results: dict[str, Any]) -> str:
-    """Accuracy and macro F1 (mean ± SD over splits, %), size, missing-modality accuracy."""
-    ds = results.get("dataset", {})
-    synthetic = bool(ds.get("synthetic"))
-    splits = results["splits"]
-    lines = [f"# EAV 5-class emotion recognition — protocol `{results['protocol']}`", ""]
-    if synthetic:
-        lines += [SYNTHETIC_NOTE, ""]
-    lines += [
-        f"Dataset: {ds.get('name', '?')} ({ds.get('subjects', '?')} participants, "
-        f"{ds.get('windows', '?')} windows). Splits: {len(splits)} "
-        f"({', '.join(splits[:6])}{', …' if len(splits) > 6 else ''}).",
-        "",
-    ]
-    rows = []
-    for name, v in results["variants"].items():
-        s = v["summary"]
-        mm = v.get("missing_modality_accuracy", {})
-        rows.append(
-            [
-                name,
-                mean_std_cell(s["accuracy"]),
-                mean_std_cell(s["macro_f1"]),
-                f"{v['parameters']:,}",
-                f"{v['flops_per_window'] / 1e6:.1f} M",
-                *(
-                    f"{100 * mm[f'without_{m}']:.2f}" if f"without_{m}" in mm else "—"
-                    for m in MODALITIES
-                ),
-            ]
-        )
-    header = ["Variant", "Acc", "Macro F1", "Parameters", "FLOPs / window"]
-    lines += markdown_table(header + [f"Acc w/o {m}" for m in MODALITIES], rows)
-    lines += [
-        "",
-        "Values: mean ± SD over splits, in %.",
-        "`fusion`: tokens of every modality attend to each other (a fusion [CLS] reads them);",
-        "`fusion-concat`: the modalities' [CLS] vectors concatenated into one linear layer",
-        "(the dense-layer fusion of the reference code, nubcico/EAV).",
-        "`Acc w/o X`: accuracy (mean over splits, %) of the same trained model with modality X",
-        "zeroed and masked.",
-        f"Classes: {', '.join(EMOTIONS)}.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def write_figures(
-    results: dict[str, Any], embeddings: dict[str, tuple[np.ndarray, np.ndarray]], out: Path
-) -> list[Path]:
-    """``confusion.png`` (summed over splits), ``curves.png`` and, with at least 5 test
-    windows per variant, ``tsne.png`` (the paper's Fig. 2 for 5 classes, last split)."""
-    variants = results["variants"]
-    synthetic = bool(results.get("dataset", {}).get("synthetic"))
-    protocol = results["protocol"]
-    target = ("emotion",)
-    paths = [
-        plot_confusions(
-            {n: {"summary": {"emotion": v["summary"]}} for n, v in variants.items()},
-            out / "confusion.png",
-            target,
-            EMOTIONS,
-            title=f"EAV confusion matrices summed over splits ({protocol}); "
-            "colour: share of the true class",
-            synthetic=synthetic,
-        ),
-        plot_curves(
-            {n: {"folds": [{"history": h} for h in v["histories"]]} for n, v in variants.items()},
-            out / "curves.png",
-            "cross-entropy loss",
-            chance=1 / len(EMOTIONS),
-            title=f"EAV training curves ({protocol}; thin: splits, bold: mean)",
-            synthetic=synthetic,
-        ),
-    ]
-    if embeddings and min(len(e[1]) for e in embeddings.values()) >= 5:
-        paths.append(
-            plot_tsne(
-                embeddings,
-                out / "tsne.png",
-                target,
-                EMOTIONS,
-                title="t-SNE of the features before the classifier (last split, test windows)",
-                synthetic=synthetic,
-            )
-        )
-    return paths
-
-
-# --------------------------------------------------------------------------- ONNX
-
-
-# --------------------------------------------------------------------------- CLI
-
-
 def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[str, Any]]:
     rows = []
     for p in presets:
@@ -471,166 +358,3 @@ def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[st
                 {"preset": p, "variant": v, "parameters": parameters, "flops_per_window": flops}
             )
     return rows
-
-
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m edge_emotion.training eav",
-        description="EEG + audio + video transformers on the EAV layout (arXiv 2411.00822).",
-    )
-    sub = ap.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("synth", help="write a synthetic EAV-layout set (pipeline tests only)")
-    s.add_argument("--out", required=True, type=Path)
-    s.add_argument("--subjects", type=int, default=4)
-    s.add_argument("--trials", type=int, default=20, help="per participant, multiple of 10")
-    s.add_argument("--trial-s", type=float, default=10.0)
-    s.add_argument("--mat-version", choices=("v5", "v7.3"), default="v5")
-    s.add_argument("--seed", type=int, default=0)
-
-    i = sub.add_parser("info", help="parameters and FLOPs per variant and preset")
-    i.add_argument("--presets", nargs="+", default=["edge", "paper"], choices=["edge", "paper"])
-
-    r = sub.add_parser("run", help="train and evaluate variants on an EAV-layout folder")
-    r.add_argument("--data", required=True, type=Path, help="folder holding subject1/ ...")
-    r.add_argument("--out", required=True, type=Path)
-    r.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="decoded windows, memory-mapped (default: OUT/eav_cache; reuse it across runs)",
-    )
-    r.add_argument("--synthetic", action="store_true", help="data came from `synth` (tiny sizes)")
-    r.add_argument("--subjects", type=int, nargs="*", default=None)
-    r.add_argument("--protocol", choices=EAV_FUSION.protocols, default="per-subject")
-    r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    r.add_argument("--folds", type=int, default=5)
-    r.add_argument("--train-fraction", type=float, default=0.5)
-    r.add_argument("--preset", choices=["edge", "paper"], default="edge")
-    r.add_argument(
-        "--pretrained",
-        nargs="*",
-        default=[],
-        metavar="MODALITY=PATH",
-        help="initialise encoders from local files: a unimodal checkpoint (eeg=out/eeg.pt) or a "
-        "downloaded Hugging Face AST / ViT checkpoint (audio=ast/model.safetensors, "
-        "video=vit/model.safetensors; see training/models/pretrained.py)",
-    )
-    add_train_args(r, batch_size=32, lr=1e-3)
-
-    return ap
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "synth":
-        from edge_emotion.training.datasets.eav_synthetic import (
-            SyntheticEAVConfig,
-            write_synthetic_eav,
-        )
-
-        cfg = SyntheticEAVConfig(
-            n_subjects=args.subjects,
-            n_trials=args.trials,
-            trial_s=args.trial_s,
-            mat_version=args.mat_version,
-            seed=args.seed,
-        )
-        root = write_synthetic_eav(args.out, cfg)
-        print(f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root}")
-        return 0
-    if args.command == "info":
-        print(f"{'preset':7s} {'variant':14s} {'parameters':>12s} {'GFLOPs/window':>14s}")
-        for row in model_size_table(args.presets):
-            print(
-                f"{row['preset']:7s} {row['variant']:14s} {row['parameters']:12,d} "
-                f"{row['flops_per_window'] / 1e9:14.3f}"
-            )
-        return 0
-    if args.command == "run":
-        distributed = setup_distributed()
-        try:
-            return _cmd_run(args)
-        finally:
-            if distributed:
-                teardown_distributed()
-    return 2
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    main_rank = is_main_process()
-    if args.synthetic:
-        from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
-
-        probe = next(iter(sorted(args.data.glob("subject*/EEG/*_eeg.mat"))), None)
-        if probe is None:
-            raise SystemExit(f"no subject<N>/EEG/*_eeg.mat under {args.data}")
-        data_config = SyntheticEAVConfig(trial_s=_trial_s(probe)).loader_config()
-    elif args.preset == "paper":
-        data_config = paper_data_config()
-    else:
-        data_config = EAVConfig()
-    tc = train_config_from_args(args)
-    t0 = time.perf_counter()
-    cache_dir = args.cache_dir or args.out / "eav_cache"
-    # rank 0 decodes; the other ranks then find every entry complete and only open them
-    if main_rank:
-        data = build_eav_cache(args.data, cache_dir, args.subjects, data_config, progress=True)
-    if torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    if not main_rank:
-        data = build_eav_cache(args.data, cache_dir, args.subjects, data_config)
-    if main_rank:
-        print(
-            f"{len(data)} windows from {len(np.unique(data.subject))} participants ready in "
-            f"{cache_dir} after {time.perf_counter() - t0:.1f} s",
-            file=sys.stderr,
-        )
-    exp = EAVExperimentConfig(
-        protocol=args.protocol,
-        variants=tuple(args.variants),
-        n_folds=args.folds,
-        train_fraction=args.train_fraction,
-        seed=args.seed,
-    )
-    info = {
-        "name": "synthetic-eav" if args.synthetic else "EAV",
-        "synthetic": bool(args.synthetic),
-        "root": str(args.data),
-        "subjects": len(np.unique(data.subject)),
-        "windows": len(data),
-    }
-    pretrained = {}
-    for item in args.pretrained:
-        m, sep, path = item.partition("=")
-        if not sep or m not in MODALITIES:
-            raise SystemExit(f"--pretrained expects MODALITY=PATH with MODALITY in {MODALITIES}")
-        pretrained[m] = path
-    res = run_experiment(
-        data,
-        data_config,
-        exp,
-        tc,
-        args.out,
-        base_model=preset(args.preset, pretrained=pretrained),
-        dataset_info=info,
-    )
-    if not main_rank:
-        return 0
-    print((args.out / "report.md").read_text())
-    for p in [args.out / "results.json", args.out / "report.md", *res["figures"]]:
-        print(f"wrote {p}")
-    for v in res["variants"].values():
-        print(f"wrote {v['checkpoint']}")
-    return 0
-
-
-def _trial_s(eeg_mat: Path) -> float:
-    from edge_emotion.training.datasets.eav_layout import read_mat_variable
-    from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig
-
-    seg = read_mat_variable(eeg_mat, ["seg1", "seg"])
-    return seg.shape[0] / SyntheticEAVConfig().eeg_fs
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
