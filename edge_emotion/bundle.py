@@ -17,7 +17,7 @@ every listed file. All problems found are reported together in one :class:`Bundl
 The manifest's ``kind`` says which model family a bundle holds: ``"eeg-ecg"`` (absent in
 older bundles) is the one this runtime classifies; an ``"eav-fusion"`` bundle (EEG + audio
 + video, written by the same export command) is refused with a message saying so, and is
-validated by ``edge_emotion.export.eav.load_eav_bundle`` instead.
+validated by ``edge_emotion.export.eav_bundle.load_eav_bundle`` instead.
 
 This module needs neither torch nor onnx: the Jetson runtime imports it on its own.
 """
@@ -208,7 +208,7 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
     for key in ("demo", "synthetic"):
         if not isinstance(manifest[key], bool):
             problems.append(f"{key} must be true or false, got {manifest[key]!r}")
-    files = _check_files(path, manifest["files"], problems)
+    files = check_files(path, manifest["files"], problems)
 
     if problems or feature_config is None or normalization is None:
         raise BundleError(path, problems or ["bundle could not be validated"])
@@ -323,7 +323,10 @@ def _check_io(manifest: dict, config: FeatureConfig, n_targets: int, problems: l
                 )
 
 
-def _check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path]:
+def check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path]:
+    """Check a manifest's ``files`` table against the folder ``root`` (plain names, known
+    roles, sha256 and size of each file, one fp32 model); append what is wrong to
+    ``problems`` and return file name -> path. Shared by every bundle kind's loader."""
     if not isinstance(entries, dict) or not entries:
         problems.append("files must be an object: file name -> {sha256, bytes, role}")
         return {}

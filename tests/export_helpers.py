@@ -54,7 +54,8 @@ def exported_bundle() -> Path:
     import torch
 
     from edge_emotion.bundle import load_bundle
-    from edge_emotion.export.bundle_writer import ExportOptions, export_bundle
+    from edge_emotion.export.bundle_content import ExportOptions
+    from edge_emotion.export.bundle_writer import export_bundle
     from edge_emotion.export.data import gaussian_features
 
     root = Path(tempfile.mkdtemp(prefix="ee_bundle_"))

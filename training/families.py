@@ -79,6 +79,10 @@ class ModelFamily:
     build: Callable[[Any], nn.Module]
     example_inputs: Callable[[Any, int], dict[str, torch.Tensor]]
 
+    def input_shapes(self, config: Any) -> dict[str, tuple[int, ...]]:
+        """Shapes of one window's inputs (no batch axis), by name in ``forward``'s order."""
+        return {k: tuple(v.shape[1:]) for k, v in self.example_inputs(config, 1).items()}
+
     def size(self, model: nn.Module, config: Any) -> tuple[int, int]:
         """(trainable parameters, FLOPs of one input window) of ``model`` built from ``config``."""
         return count_parameters(model), count_flops(model, self.example_inputs(config, 1))

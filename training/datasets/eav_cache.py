@@ -41,7 +41,7 @@ from edge_emotion.training.datasets.eav_loader import (
 )
 from edge_emotion.training.datasets.eav_preprocess import EAVConfig
 
-CACHE_FORMAT = "edge_emotion.eav_cache/1"
+EAV_CACHE_FORMAT = "edge_emotion.eav_cache/1"
 SIGNAL_FIELDS = ("eeg", "audio", "video", "mask")
 INDEX_FIELDS = ("label", "trial", "window")
 
@@ -56,7 +56,7 @@ def cache_key(plan: SubjectPlan, config: EAVConfig) -> str:
         st = p.stat()
         stats.append([p.name, st.st_size, st.st_mtime_ns])
     blob = json.dumps(
-        {"format": CACHE_FORMAT, "config": config.to_dict(), "files": stats}, sort_keys=True
+        {"format": EAV_CACHE_FORMAT, "config": config.to_dict(), "files": stats}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -139,7 +139,7 @@ def build_eav_cache(
             tmp.mkdir()
             _write_subject(plan, config, tmp)
             meta = {
-                "format": CACHE_FORMAT,
+                "format": EAV_CACHE_FORMAT,
                 "subject": int(s),
                 "config": config.to_dict(),
                 "summary": subject_summary(plan, config),
@@ -211,9 +211,9 @@ class EAVWindows:
                     f"{folder} is not a complete EAV cache entry (no meta.json)"
                 )
             meta = json.loads(meta_path.read_text())
-            if meta.get("format") != CACHE_FORMAT:
+            if meta.get("format") != EAV_CACHE_FORMAT:
                 raise ValueError(
-                    f"{meta_path}: format {meta.get('format')!r}, expected {CACHE_FORMAT!r}"
+                    f"{meta_path}: format {meta.get('format')!r}, expected {EAV_CACHE_FORMAT!r}"
                 )
             self.meta.append(meta)
             sig = {k: _MappedArray(folder / f"{k}.npy") for k in ("eeg", "audio", "video")}
