@@ -1,7 +1,7 @@
 """The rules of the house (ARCHITECTURE.md), checked on the source: no import cycle between
 any two modules of the package, training and export reach into the runtime only through its
-public contracts, each model family's builder is registered for the torch backend, and the
-workstation's modules stay small."""
+public contracts, training never imports export, each model family's builder is registered
+for the torch backend, and the workstation's modules stay small."""
 
 from __future__ import annotations
 
@@ -62,6 +62,16 @@ def test_training_and_export_use_only_the_runtimes_public_contracts():
             if outside or private:
                 what = ", ".join(outside) or target
                 bad.append(f"{name} imports {what}" + (f" (private: {private})" if private else ""))
+    assert not bad, "\n".join(bad)
+
+
+def test_training_never_imports_export():
+    bad = [
+        f"{name} imports {target}"
+        for name, tree in trees(package_modules({"training": "edge_emotion.training"})).items()
+        for target, _ in imports(tree, module_level_only=False)
+        if target == "edge_emotion.export" or target.startswith("edge_emotion.export.")
+    ]
     assert not bad, "\n".join(bad)
 
 
