@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[export] {msg}", flush=True)
 
     try:
-        from edge_emotion.export.bundle_writer import ExportOptions, bundle_content, export_bundle
+        from edge_emotion.export.bundle_content import ExportOptions
+        from edge_emotion.export.bundle_writer import content_for, export_bundle
         from edge_emotion.training.checkpoint import load_checkpoint
 
-        content = bundle_content(load_checkpoint(args.checkpoint))
+        content = content_for(load_checkpoint(args.checkpoint))
         if content.heading:
             say(content.heading)
         calibration, heldout = content.choose_inputs(

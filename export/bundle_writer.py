@@ -65,12 +65,15 @@ FILE_PARITY_MD = "parity.md"
 
 @dataclass
 class ExportResult:
+    """The manifest as the bundle's loader read it back, the parity report, and every
+    file written (the manifest last)."""
+
     manifest: dict[str, Any]
     report: dict[str, Any]
     written: list[Path] = field(default_factory=list)
 
 
-def bundle_content(checkpoint: Mapping[str, Any]) -> BundleContent:
+def content_for(checkpoint: Mapping[str, Any]) -> BundleContent:
     """The family-specific part for a checkpoint dict of any family (checked first)."""
     checkpoint = load_checkpoint(checkpoint)
     kinds: dict[str, Callable[[dict[str, Any]], BundleContent]] = {
@@ -88,7 +91,7 @@ def export_bundle(
     options: ExportOptions | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """Write the bundle of ``checkpoint`` (a checkpoint dict, or its :func:`bundle_content`)
+    """Write the bundle of ``checkpoint`` (a checkpoint dict, or its :func:`content_for`)
     into ``out_dir`` (created, or a previous bundle there replaced).
 
     ``calibration`` feeds INT8 calibration, ``heldout`` the parity report; ``progress``
@@ -96,12 +99,12 @@ def export_bundle(
     """
     import torch
 
-    content = bundle_content(checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
+    content = content_for(checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
     options = options or ExportOptions()
     say = progress or (lambda msg: None)
     family, ckpt, model = content.family, content.checkpoint, content.model
-    held_feeds = content.feeds(heldout, "heldout")
     cal_feeds = content.feeds(calibration, "calibration")
+    held_feeds = content.feeds(heldout, "heldout")
     out = prepare_out_dir(out_dir)
 
     say("exporting ONNX (fp32, dynamic batch)")

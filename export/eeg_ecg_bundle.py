@@ -129,7 +129,15 @@ class EegEcgBundle:
     ) -> dict[str, Any]:
         return compare_decisions(reference, logits, self.targets, self.thresholds, labels)
 
-    def add_to_report(self, report, calibration, heldout, heldout_feeds, torch_logits, fp32_logits):
+    def add_to_report(
+        self,
+        report: dict[str, Any],
+        calibration: FeatureSet,
+        heldout: FeatureSet,
+        heldout_feeds: dict[str, np.ndarray],
+        torch_logits: np.ndarray,
+        fp32_logits: np.ndarray,
+    ) -> None:
         """Nothing beyond the common entries."""
 
     def int8(
