@@ -60,7 +60,8 @@ class Normalization:
         )
 
     def apply(self, eeg: np.ndarray, ecg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalise model inputs eeg (B, bands, channels, sub) and ecg (B, 1, L) -> float32."""
+        """Normalise model inputs eeg (B, bands, channels, sub) and ecg (B, 1, L) -> float32
+        (computed in float64: training and every engine get the same rounding)."""
         eeg_n = (eeg - self.eeg_mean[None, :, :, None]) / self.eeg_std[None, :, :, None]
         ecg_n = (ecg - self.ecg_mean) / self.ecg_std
         return eeg_n.astype(np.float32, copy=False), ecg_n.astype(np.float32, copy=False)
