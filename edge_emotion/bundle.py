@@ -17,7 +17,7 @@ every listed file. All problems found are reported together in one :class:`Bundl
 The manifest's ``kind`` says which model family a bundle holds: ``"eeg-ecg"`` (absent in
 older bundles) is the one this runtime classifies; an ``"eav-fusion"`` bundle (EEG + audio
 + video, written by the same export command) is refused with a message saying so, and is
-validated by ``edge_emotion.export.eav.load_eav_bundle`` instead.
+validated by ``edge_emotion.export.eav_bundle.load_eav_bundle`` instead.
 
 This module needs neither torch nor onnx: the Jetson runtime imports it on its own.
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.normalization import Normalization
 
 SCHEMA = "edge_emotion.bundle/1"
 SUPPORTED_SCHEMAS = (SCHEMA,)
@@ -87,77 +87,6 @@ class BundleError(ValueError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"model bundle {self.path} is invalid:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """Per-feature statistics applied before the model: ``x_norm = (x - mean) / std``.
-
-    ``eeg_mean``/``eeg_std`` have shape (bands, channels) and broadcast over sub-windows;
-    ``ecg_mean``/``ecg_std`` are scalars (the HRV series is in seconds).
-    """
-
-    eeg_mean: np.ndarray
-    eeg_std: np.ndarray
-    ecg_mean: float
-    ecg_std: float
-
-    def apply(self, eeg: np.ndarray, ecg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalise model inputs eeg (B, bands, channels, sub) and ecg (B, 1, L) -> float32."""
-        eeg_n = (eeg - self.eeg_mean[None, :, :, None]) / self.eeg_std[None, :, :, None]
-        ecg_n = (ecg - self.ecg_mean) / self.ecg_std
-        return eeg_n.astype(np.float32, copy=False), ecg_n.astype(np.float32, copy=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "eeg_mean": self.eeg_mean.tolist(),
-            "eeg_std": self.eeg_std.tolist(),
-            "ecg_mean": float(self.ecg_mean),
-            "ecg_std": float(self.ecg_std),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], n_bands: int, n_channels: int) -> Normalization:
-        """Build from the checkpoint/manifest form; eeg stats flat or nested, bands x channels.
-
-        Raises ``ValueError`` naming the field for a wrong size, non-finite values or a
-        non-positive standard deviation.
-        """
-        if not isinstance(d, Mapping):
-            raise ValueError(f"normalization must be an object, got {type(d).__name__}")
-        missing = [k for k in ("eeg_mean", "eeg_std", "ecg_mean", "ecg_std") if k not in d]
-        if missing:
-            raise ValueError(f"normalization is missing {', '.join(missing)}")
-        arrays = {}
-        for key in ("eeg_mean", "eeg_std"):
-            try:
-                arr = np.asarray(d[key], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"normalization.{key} must be a list of numbers") from None
-            if arr.size != n_bands * n_channels:
-                raise ValueError(
-                    f"normalization.{key} has {arr.size} values with shape {arr.shape}; "
-                    f"expected bands x channels = {n_bands} x {n_channels} = "
-                    f"{n_bands * n_channels}"
-                )
-            arrays[key] = arr.reshape(n_bands, n_channels)
-        scalars = {}
-        for key in ("ecg_mean", "ecg_std"):
-            value = d[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"normalization.{key} must be a number, got {value!r}")
-            scalars[key] = float(value)
-        for key, value in {**arrays, **scalars}.items():
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"normalization.{key} contains NaN or infinite values")
-        if np.any(arrays["eeg_std"] <= 0) or scalars["ecg_std"] <= 0:
-            raise ValueError("normalization standard deviations must be > 0")
-        return cls(
-            eeg_mean=arrays["eeg_mean"],
-            eeg_std=arrays["eeg_std"],
-            ecg_mean=scalars["ecg_mean"],
-            ecg_std=scalars["ecg_std"],
-        )
 
 
 @dataclass(frozen=True)
@@ -279,7 +208,7 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
     for key in ("demo", "synthetic"):
         if not isinstance(manifest[key], bool):
             problems.append(f"{key} must be true or false, got {manifest[key]!r}")
-    files = _check_files(path, manifest["files"], problems)
+    files = check_files(path, manifest["files"], problems)
 
     if problems or feature_config is None or normalization is None:
         raise BundleError(path, problems or ["bundle could not be validated"])
@@ -394,7 +323,10 @@ def _check_io(manifest: dict, config: FeatureConfig, n_targets: int, problems: l
                 )
 
 
-def _check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path]:
+def check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path]:
+    """Check a manifest's ``files`` table against the folder ``root`` (plain names, known
+    roles, sha256 and size of each file, one fp32 model); append what is wrong to
+    ``problems`` and return file name -> path. Shared by every bundle kind's loader."""
     if not isinstance(entries, dict) or not entries:
         problems.append("files must be an object: file name -> {sha256, bytes, role}")
         return {}

@@ -1,6 +1,9 @@
-"""Feature sets for INT8 calibration and held-out parity checks.
+"""Model inputs for INT8 calibration and held-out parity checks, one kind per model family.
 
-A :class:`FeatureSet` holds *raw* model inputs (as the feature kernels produce them:
+Both kinds are an :class:`InputSet`: rows of inputs, optional labels and a description of
+where they came from (the parity report names it).
+
+EEG+ECG. A :class:`FeatureSet` holds *raw* model inputs (as the feature kernels produce them:
 EEG differential-entropy maps and HRV series) with optional binary labels; the export
 normalises them with the checkpoint's statistics. Where they come from, best first:
 
@@ -15,20 +18,52 @@ normalises them with the checkpoint's statistics. Where they come from, best fir
 3. :func:`gaussian_features` — draws from the checkpoint's normalisation statistics
    (mean ± std per feature). Unlabelled, so the parity report then gives decision
    agreement but no accuracy change; the report names the source either way.
+
+EEG + audio + video. An :class:`EAVInputs` holds model-ready inputs: windows of an
+EAV-layout folder preprocessed with the checkpoint's data configuration by the training
+loader (:func:`eav_inputs_from_folder`; labelled, so accuracy change is reported), or
+:func:`synthetic_inputs`: the preprocessed forms the EAV loader produces — EEG and log-mel
+windows z-scored per window (per channel for EEG), so standard normal draws standardised
+the same way, and video frames uniform in [0, 1] — with a random modality hidden (zeroed,
+mask 0) in a quarter of the rows, the case modality dropout trains for. They exercise every
+op over realistic value ranges but carry no emotion, so the report then gives decision
+agreement, not accuracy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge_emotion.bundle import Normalization
+from edge_emotion.normalization import Normalization
+from edge_emotion.training.data import LabelConfig, read_cache, resolve_cache
+from edge_emotion.training.datasets.eav_layout import MODALITIES
+
+
+class InputSet:
+    """Rows of model inputs with optional ``labels`` and a ``source`` description."""
+
+    labels: np.ndarray | None
+    source: str
+
+    def __len__(self) -> int:  # pragma: no cover - each kind counts its rows
+        raise NotImplementedError
+
+    def take(self, idx: np.ndarray) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def at_most(self, n: int) -> Any:
+        """At most ``n`` rows, evenly spaced: every subject/trial, not the first few."""
+        if len(self) <= n:
+            return self
+        return self.take(np.linspace(0, len(self) - 1, n).round().astype(int))
 
 
 @dataclass(frozen=True)
-class FeatureSet:
+class FeatureSet(InputSet):
     """Raw features (N windows) and optional labels (N, n_targets) of 0/1."""
 
     eeg: np.ndarray
@@ -131,28 +166,10 @@ def gaussian_features(
 def is_training_cache(path: Path | str) -> bool:
     """True for a training feature cache (``.npz`` + ``.json`` manifest, or its folder)."""
     try:
-        resolve_training_cache(path)
+        resolve_cache(path)
     except ValueError:
         return False
     return True
-
-
-def resolve_training_cache(path: Path | str) -> Path:
-    """The cache ``.npz`` for a file or folder (newest cache in a folder)."""
-    import json
-
-    p = Path(path)
-    candidates = sorted(p.glob("*.npz"), key=lambda q: q.stat().st_mtime) if p.is_dir() else [p]
-    for c in reversed(candidates):
-        meta = c.with_suffix(".json")
-        if c.is_file() and meta.is_file():
-            try:
-                fmt = json.loads(meta.read_text()).get("format", "")
-            except (OSError, ValueError):
-                continue
-            if str(fmt).startswith("edge_emotion.feature_cache/"):
-                return c
-    raise ValueError(f"{p} is not a training feature cache (.npz with its .json manifest)")
 
 
 def features_from_training_cache(
@@ -165,9 +182,7 @@ def features_from_training_cache(
     subjects). Without a recorded hold-out, subjects are split in half with ``seed`` and
     the source says so (the held-out half may then have been seen in training).
     """
-    from edge_emotion.training.data import LabelConfig, read_cache
-
-    cache = resolve_training_cache(path)
+    cache = resolve_cache(path)
     arrays = read_cache(cache)
     label_cfg = (ckpt.get("dataset") or {}).get("labels")
     labels = arrays.labels(LabelConfig(**label_cfg) if isinstance(label_cfg, dict) else None)
@@ -188,3 +203,103 @@ def features_from_training_cache(
         raise ValueError(f"{cache}: cannot split calibration/held-out rows by subject")
     full = FeatureSet(arrays.eeg, arrays.ecg, labels, str(cache))
     return full.take(np.flatnonzero(~held), how_cal), full.take(np.flatnonzero(held), how)
+
+
+SYNTHETIC_EAV = (
+    "synthetic inputs (seeded): EEG (30 x T) and log-mel windows of standard normal draws "
+    "z-scored per window as the EAV loader does, video frames uniform in [0, 1], one "
+    "random modality hidden (zeroed, mask 0) in 25 % of rows; unlabelled"
+)
+
+
+def synthetic_inputs(
+    shapes: dict[str, tuple[int, ...]], n: int, seed: int, missing_fraction: float = 0.25
+) -> dict[str, np.ndarray]:
+    """``n`` synthetic model inputs in the loader's preprocessed form (see the module
+    docstring); ``shapes`` per input without the batch axis."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    rng = np.random.default_rng(seed)
+
+    def zscored(shape: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
+        x = rng.standard_normal((n, *shape))
+        return (x - x.mean(axis=axes, keepdims=True)) / (x.std(axis=axes, keepdims=True) + 1e-6)
+
+    eeg = zscored(shapes["eeg"], (-1,))  # per channel, as preprocess_eeg
+    audio = zscored(shapes["audio"], (-2, -1))  # per window, as log_mel_windows
+    video = rng.uniform(0.0, 1.0, (n, *shapes["video"]))
+    mask = np.ones((n, len(MODALITIES)))
+    hide = np.flatnonzero(rng.uniform(size=n) < missing_fraction)
+    mask[hide, rng.integers(0, len(MODALITIES), hide.size)] = 0.0
+    feeds = {"eeg": eeg, "audio": audio, "video": video}
+    for i, m in enumerate(MODALITIES):
+        feeds[m][mask[:, i] == 0] = 0.0
+    feeds["mask"] = mask
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
+
+
+@dataclass(frozen=True)
+class EAVInputs(InputSet):
+    """Model inputs (``feeds``: name -> array, N rows), optional class labels (N,), source;
+    ``seed`` of synthetic inputs (None for recorded ones)."""
+
+    feeds: dict[str, np.ndarray]
+    labels: np.ndarray | None
+    source: str
+    seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.feeds["mask"])
+
+    def take(self, idx: np.ndarray) -> EAVInputs:
+        labels = None if self.labels is None else self.labels[idx]
+        feeds = {k: v[idx] for k, v in self.feeds.items()}
+        return EAVInputs(feeds, labels, self.source, self.seed)
+
+
+def eav_inputs_from_folder(
+    root: Path | str, data_config: dict[str, Any], shapes: dict[str, tuple[int, ...]]
+) -> tuple[EAVInputs, EAVInputs]:
+    """(calibration, held-out) windows of an EAV-layout folder, preprocessed with the
+    checkpoint's ``data_config`` by :func:`edge_emotion.training.datasets.eav_loader.load_eav`;
+    ``shapes`` are the model's inputs without the batch axis.
+
+    Calibration takes the windows of every other trial, held-out those of the rest, so no
+    trial is in both; which windows training saw is not recorded in a checkpoint, so
+    held-out accuracy here is a parity measure, not a generalisation estimate.
+    """
+    from edge_emotion.training.datasets.eav_layout import list_subjects
+    from edge_emotion.training.datasets.eav_loader import load_eav
+    from edge_emotion.training.datasets.eav_preprocess import EAVConfig
+
+    root = Path(root)
+    try:
+        subjects = list_subjects(root)
+    except (FileNotFoundError, NotADirectoryError):
+        subjects = []
+    if not subjects:
+        raise ValueError(f"{root} is not an EAV-layout folder (<root>/subjectNN/...)")
+    try:
+        data = load_eav(root, subjects, config=EAVConfig.from_dict(data_config))
+    except (FileNotFoundError, KeyError) as exc:
+        raise ValueError(f"cannot load EAV windows from {root}: {exc}") from None
+    feeds = {
+        "eeg": data.eeg,
+        "audio": data.audio,
+        "video": data.video.astype(np.float32) / 255.0,
+        "mask": data.mask.astype(np.float32),
+    }
+    got = {k: tuple(v.shape[1:]) for k, v in feeds.items()}
+    if got != {k: tuple(v) for k, v in shapes.items()}:
+        raise ValueError(f"{root} gives input shapes {got}; the model takes {shapes}")
+    feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
+    source = f"EAV-layout folder {root.name} ({len(data)} windows, {data_config['task']} task)"
+    everything = EAVInputs(feeds, np.asarray(data.label, dtype=np.int64), source)
+    # alternate over the task's trials in recording order (the stored trial numbers
+    # interleave the two tasks, so their parity would put every trial on one side)
+    rank = np.unique(data.trial, return_inverse=True)[1]
+    even = np.flatnonzero(rank % 2 == 0)
+    odd = np.flatnonzero(rank % 2 == 1)
+    if even.size == 0 or odd.size == 0:
+        raise ValueError(f"{root} has too few trials to split calibration from held-out")
+    return everything.take(even), everything.take(odd)

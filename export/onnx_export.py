@@ -3,7 +3,7 @@
 Exporter choice (torch 2.13): the TorchScript exporter (``dynamo=False``) fails on
 MAAN — ``adaptive_avg_pool1d`` with a symbolic input size is not supported — so the
 dynamo exporter (``torch.export`` + onnxscript, ``dynamo=True``) is used, with
-``dynamic_shapes`` marking dimension 0 of both inputs as one shared ``batch`` symbol.
+``dynamic_shapes`` marking dimension 0 of every input as one shared ``batch`` symbol.
 It emits opset 18 natively (asking for 17 triggers a down-conversion that fails on
 ``ReduceMean`` axes), folds batch norm into the convolutions and gives a graph of plain
 Conv/Gemm/Relu/Sigmoid/Resize/Reduce ops that TensorRT 10's ONNX parser accepts.
@@ -20,13 +20,14 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_emotion.bundle import BATCH_DIM, INPUT_ECG, INPUT_EEG, OUTPUT_LOGITS
+from edge_emotion.bundle import BATCH_DIM, OUTPUT_LOGITS
 
 OPSET = 18
 EXPORTER = "torch.onnx.export(dynamo=True)"
@@ -43,29 +44,6 @@ class OnnxCheck:
     @property
     def worst(self) -> float:
         return max(self.max_abs_diff.values())
-
-
-def export_onnx(
-    model,
-    eeg_shape: tuple[int, int, int],
-    hrv_length: int,
-    path: Path | str,
-    opset: int = OPSET,
-    example_batch: int = 2,
-) -> Path:
-    """Export the EEG+ECG model (eval mode is set) to ``path`` with inputs ``eeg``/``ecg``.
-
-    ``eeg_shape`` is (bands, channels, subwindows); ECG is (1, hrv_length). Output
-    ``logits`` (batch, n_targets). Raises ``ValueError`` for ``example_batch < 2``.
-    """
-    import torch
-
-    if example_batch < 2:
-        raise ValueError(f"example_batch must be >= 2 so batch stays dynamic, got {example_batch}")
-    gen = torch.Generator().manual_seed(0)
-    eeg = torch.randn(example_batch, *eeg_shape, generator=gen)
-    ecg = torch.randn(example_batch, 1, hrv_length, generator=gen)
-    return export_graph(model, {INPUT_EEG: eeg, INPUT_ECG: ecg}, path, opset=opset)
 
 
 def export_graph(
@@ -99,7 +77,7 @@ def export_graph(
     with (
         warnings.catch_warnings(),
         contextlib.redirect_stdout(io.StringIO()),
-        _quiet_loggers("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"),
+        quiet_loggers("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"),
     ):
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -119,7 +97,10 @@ def export_graph(
 
 
 @contextlib.contextmanager
-def _quiet_loggers(*names: str):
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Raise the named loggers to ERROR for the block: the exporter's and onnxruntime's
+    tools log progress and deprecation chatter that says nothing about the result (which
+    is checked after each step)."""
     saved = []
     for name in names:
         logger = logging.getLogger(name)
@@ -157,21 +138,6 @@ def check_dynamic_batch(path: Path | str) -> None:
                     f"{path}: {kind[:-1]} {name!r} has shape {shape}; the batch dimension "
                     "must be symbolic (re-export with a dynamic batch)"
                 )
-
-
-def compare_with_torch(
-    model,
-    onnx_path: Path | str,
-    eeg: np.ndarray,
-    ecg: np.ndarray,
-    batch_sizes: tuple[int, ...] = (1, 2, 7),
-) -> OnnxCheck:
-    """Run normalised EEG+ECG inputs through torch and onnxruntime; max |diff| per batch.
-
-    ``eeg``/``ecg`` are normalised model inputs; the first ``b`` rows are used for batch
-    size ``b`` (rows are repeated when fewer are given).
-    """
-    return compare_feeds_with_torch(model, onnx_path, {INPUT_EEG: eeg, INPUT_ECG: ecg}, batch_sizes)
 
 
 def compare_feeds_with_torch(

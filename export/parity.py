@@ -20,11 +20,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
-def run_onnx(path: Path | str, eeg: np.ndarray, ecg: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Logits of an EEG+ECG ONNX file over normalised inputs, in batches (onnxruntime CPU)."""
-    return run_onnx_feeds(path, {"eeg": eeg, "ecg": ecg}, batch)
-
-
 def run_onnx_feeds(
     path: Path | str, feeds: dict[str, np.ndarray], batch: int = 256, output: str = "logits"
 ) -> np.ndarray:

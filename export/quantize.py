@@ -15,22 +15,20 @@ gates (sigmoid, multiplications by attention masks) stay fp32, where int8 roundi
 values in (0, 1) costs accuracy for no speed.
 
 Calibration (by default the 99.99th percentile of each activation's magnitude) runs on
-*normalised* model inputs from training features, via :class:`ArrayCalibrationReader`
-(EEG+ECG) or :class:`FeedsCalibrationReader` (any named inputs, e.g. the EAV model's).
+model inputs (normalised, for the EEG+ECG model), via :class:`FeedsCalibrationReader` (any
+named inputs).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.bundle import INPUT_ECG, INPUT_EEG
+from edge_emotion.export.onnx_export import quiet_loggers
 
 QUANTIZED_OP_TYPES = ("Conv", "Gemm", "MatMul")
 
@@ -69,26 +67,6 @@ class FeedsCalibrationReader:
 
     def rebatched(self, batch_size: int) -> FeedsCalibrationReader:
         return FeedsCalibrationReader(self.feeds, batch_size)
-
-
-class ArrayCalibrationReader(FeedsCalibrationReader):
-    """Calibration reader over normalised EEG+ECG arrays.
-
-    ``eeg`` (N, bands, channels, subwindows) and ``ecg`` (N, 1, hrv_length).
-    """
-
-    def __init__(self, eeg: np.ndarray, ecg: np.ndarray, batch_size: int = 32):
-        eeg = np.asarray(eeg, dtype=np.float32)
-        ecg = np.asarray(ecg, dtype=np.float32)
-        if eeg.ndim != 4 or ecg.ndim != 3 or len(eeg) != len(ecg) or len(eeg) == 0:
-            raise ValueError(
-                "calibration eeg must be (N, bands, channels, subwindows) and ecg (N, 1, L) "
-                f"with the same N >= 1, got {eeg.shape} and {ecg.shape}"
-            )
-        if not (np.isfinite(eeg).all() and np.isfinite(ecg).all()):
-            raise ValueError("calibration features contain NaN or infinite values")
-        super().__init__({INPUT_EEG: eeg, INPUT_ECG: ecg}, batch_size)
-        self.eeg, self.ecg = eeg, ecg
 
 
 @dataclass(frozen=True)
@@ -165,14 +143,14 @@ def quantize_int8(
         try:
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            with _quiet("onnxruntime", "root"):
+            with quiet_loggers("onnxruntime", "root"):
                 quant_pre_process(str(fp32_path), str(src), skip_symbolic_shape=True)
         except Exception:
             src, preprocessed = Path(fp32_path), False
         nodes = _weighted_nodes(src, op_types) if weighted_nodes_only else None
         if nodes is not None and not nodes:
             raise ValueError(f"{fp32_path} has no {'/'.join(op_types)} node with a weight")
-        with _quiet("onnxruntime", "root"):
+        with quiet_loggers("onnxruntime", "root"):
             quantize_static(
                 str(src),
                 str(out_path),
@@ -214,18 +192,6 @@ def _weighted_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
         for n in model.graph.node
         if n.op_type in op_types and len(n.input) > 1 and n.input[1] in consts
     ]
-
-
-@contextlib.contextmanager
-def _quiet(*names: str):
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
-    for logger, _ in saved:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in saved:
-            logger.setLevel(level)
 
 
 def check_qdq(path: Path | str) -> QdqSummary:
@@ -304,7 +270,7 @@ def convert_fp16(fp32_path: Path | str, out_path: Path | str) -> Path:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(fp32_path))
-    with _quiet("onnxruntime", "root"):
+    with quiet_loggers("onnxruntime", "root"):
         fp16 = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
     onnx.save(fp16, str(out_path))
     return Path(out_path)

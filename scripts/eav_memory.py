@@ -33,7 +33,7 @@ def _peak_mib() -> float:
 
 
 def _phase(args: argparse.Namespace) -> dict:
-    from edge_emotion.training.datasets.eav import paper_data_config
+    from edge_emotion.training.datasets.eav_preprocess import paper_data_config
 
     config = paper_data_config()
     t0 = time.perf_counter()
@@ -65,13 +65,13 @@ def _phase(args: argparse.Namespace) -> dict:
         import torch
 
         from edge_emotion.training.datasets.eav_cache import build_eav_cache
-        from edge_emotion.training.eav import (
+        from edge_emotion.training.eav_experiment import (
             per_subject_splits,
             train_and_evaluate,
             variant_config,
         )
         from edge_emotion.training.loop import TrainConfig
-        from edge_emotion.training.models.eav import model_config_for_data, preset
+        from edge_emotion.training.models.eav_fusion import model_config_for_data, preset
 
         torch.set_num_threads(args.threads)
         data = build_eav_cache(args.data, args.work / "cache", config=config)  # opens
@@ -88,7 +88,7 @@ def _phase(args: argparse.Namespace) -> dict:
             history=r["history"],
         )
     elif args.phase == "in-memory":
-        from edge_emotion.training.datasets.eav import load_eav
+        from edge_emotion.training.datasets.eav_loader import load_eav
 
         data = load_eav(args.data, config=config)
         out["windows"] = len(data)

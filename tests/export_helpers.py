@@ -23,27 +23,26 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
     import torch
 
     from edge_emotion.kernels.config import FeatureConfig
-    from edge_emotion.training.checkpoint import (
-        make_checkpoint,
-        normalization_dict,
-        save_checkpoint,
-    )
-    from edge_emotion.training.models import build_model, model_config
+    from edge_emotion.normalization import Normalization
+    from edge_emotion.training.checkpoint import save_checkpoint
+    from edge_emotion.training.families import EEG_ECG
+    from edge_emotion.training.models.maan import build_model, model_config
 
     torch.manual_seed(seed)
     cfg = model_config("maan", **{**SMALL_MODEL, **overrides})
     model = build_model(cfg)
     rng = np.random.default_rng(seed)
-    norm = normalization_dict(
+    norm = Normalization(
         rng.normal(1.0, 0.3, (4, 14)), rng.uniform(0.5, 1.5, (4, 14)), 0.4, 0.3
-    )
-    ckpt = make_checkpoint(
+    ).to_dict()
+    ckpt = EEG_ECG.make_checkpoint(
         model,
         cfg,
-        FeatureConfig(),
-        norm,
         metrics={"val_accuracy": {"arousal": 0.5, "valence": 0.5}},
         dataset={"name": "test-random", "synthetic": synthetic},
+        feature_config=FeatureConfig().to_dict(),
+        normalization=norm,
+        targets=["arousal", "valence"],
         thresholds={"arousal": 0.5, "valence": 0.45},
     )
     return save_checkpoint(ckpt, path)
@@ -55,7 +54,8 @@ def exported_bundle() -> Path:
     import torch
 
     from edge_emotion.bundle import load_bundle
-    from edge_emotion.export.bundle_writer import ExportOptions, export_bundle
+    from edge_emotion.export.bundle_content import ExportOptions
+    from edge_emotion.export.bundle_writer import export_bundle
     from edge_emotion.export.data import gaussian_features
 
     root = Path(tempfile.mkdtemp(prefix="ee_bundle_"))
@@ -71,7 +71,7 @@ def exported_bundle() -> Path:
 
 
 def load_norm(ckpt):
-    from edge_emotion.bundle import Normalization
+    from edge_emotion.normalization import Normalization
 
     return Normalization.from_dict(ckpt["normalization"], 4, 14)
 

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edge_emotion.training.datasets.eav import load_eav
 from edge_emotion.training.datasets.eav_cache import EAVWindows, build_eav_cache
+from edge_emotion.training.datasets.eav_loader import load_eav
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
 
 SYN = SyntheticEAVConfig(n_subjects=2, n_trials=10, trial_s=10.0, seed=5)
@@ -94,15 +94,10 @@ def test_incomplete_or_damaged_entries_are_refused(eav, tmp_path):
 
 
 def test_training_from_the_cache_equals_training_in_memory(eav, tmp_path):
-    from edge_emotion.training.eav import train_and_evaluate, variant_config
+    from edge_emotion.training.eav_experiment import train_and_evaluate, variant_config
     from edge_emotion.training.loop import TrainConfig
-    from edge_emotion.training.models.eav import (
-        AudioConfig,
-        EAVModelConfig,
-        EEGConfig,
-        VideoConfig,
-        model_config_for_data,
-    )
+    from edge_emotion.training.models.eav_fusion import EAVModelConfig, model_config_for_data
+    from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig
 
     root, mem = eav
     cached = build_eav_cache(root, tmp_path / "cache", config=CONFIG)

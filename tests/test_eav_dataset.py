@@ -9,17 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edge_emotion.training.datasets.eav import (
+from edge_emotion.training.datasets.eav_layout import (
     EMOTIONS,
-    EAVConfig,
     default_label_rows,
     list_subjects,
-    load_eav,
-    load_eav_subject,
     parse_trial_file_name,
     read_mat_variable,
     trial_labels,
 )
+from edge_emotion.training.datasets.eav_loader import load_eav, load_eav_subject
+from edge_emotion.training.datasets.eav_preprocess import EAVConfig
 from edge_emotion.training.datasets.eav_synthetic import (
     SyntheticEAVConfig,
     write_mat,
@@ -260,7 +259,7 @@ def test_file_that_disagrees_with_the_eeg_labels_is_named(eav_root, tmp_path):
 
 
 def test_video_is_cropped_to_a_square_not_squashed(tmp_path):
-    from edge_emotion.training.datasets.eav import crop_box, read_video_windows
+    from edge_emotion.training.datasets.eav_preprocess import crop_box, read_video_windows
     from edge_emotion.training.datasets.eav_synthetic import write_mp4
 
     # a 4:3 frame: grey sides, a centred square whose left half is black, right half white

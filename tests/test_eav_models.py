@@ -7,18 +7,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-from edge_emotion.training.datasets.eav import paper_data_config
-from edge_emotion.training.models.eav import (
-    AudioConfig,
+from edge_emotion.training.datasets.eav_preprocess import paper_data_config
+from edge_emotion.training.families import EAV_FUSION, count_parameters
+from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
+    build_eav_model,
+    example_inputs,
+    preset,
+)
+from edge_emotion.training.models.transformer import (
+    AudioConfig,
     EEGConfig,
     EEGTransformer,
     VideoConfig,
-    build_eav_model,
-    count_flops,
-    count_parameters,
-    example_inputs,
-    preset,
 )
 
 TINY = EAVModelConfig(
@@ -170,8 +171,8 @@ def test_config_dict_round_trip_and_validation():
 
 def test_edge_default_is_small_and_paper_preset_is_configured_to_paper_sizes():
     edge = build_eav_model()
-    assert count_parameters(edge) == 440_677  # the figure the docs give
-    flops = count_flops(edge, example_inputs(edge.config, 1))
+    parameters, flops = EAV_FUSION.size(edge, edge.config)
+    assert parameters == 440_677  # the figure the docs give
     assert 1e6 < flops < 1e9
     paper = preset("paper")
     assert (paper.video.image_size, paper.video.patch, paper.video.dim) == (224, 16, 768)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from edge_emotion.training.datasets.eav import EAVData, load_eav
+from edge_emotion.training.checkpoint import load_checkpoint, save_checkpoint
+from edge_emotion.training.cli import main
+from edge_emotion.training.datasets.eav_layout import EMOTIONS
+from edge_emotion.training.datasets.eav_loader import EAVData, load_eav
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
-from edge_emotion.training.eav import (
+from edge_emotion.training.eav_experiment import (
     EAVExperimentConfig,
-    load_eav_checkpoint,
-    main,
-    make_checkpoint,
     make_splits,
     model_inputs,
     per_subject_splits,
@@ -25,14 +25,10 @@ from edge_emotion.training.eav import (
     train_and_evaluate,
     variant_config,
 )
+from edge_emotion.training.families import EAV_FUSION, load_model
 from edge_emotion.training.loop import TrainConfig
-from edge_emotion.training.models.eav import (
-    AudioConfig,
-    EAVModelConfig,
-    EEGConfig,
-    VideoConfig,
-    model_config_for_data,
-)
+from edge_emotion.training.models.eav_fusion import EAVModelConfig, model_config_for_data
+from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig
 
 # every modality informative, so a few CPU steps suffice to see learning
 SYN = SyntheticEAVConfig(
@@ -111,10 +107,17 @@ def test_train_fusion_metrics_and_checkpoint(synthetic, tmp_path):
 
     model = r["model"].eval()
     path = tmp_path / "fusion.pt"
-    torch.save(
-        make_checkpoint(model, cfg, config, m, {"name": "synthetic", "synthetic": True}), path
+    ckpt = EAV_FUSION.make_checkpoint(
+        model,
+        cfg,
+        metrics=m,
+        dataset={"name": "synthetic", "synthetic": True},
+        data_config=config.to_dict(),
+        classes=list(EMOTIONS),
     )
-    loaded, ckpt = load_eav_checkpoint(path)  # weights_only=True inside
+    save_checkpoint(ckpt, path)
+    ckpt = load_checkpoint(path)  # weights_only=True inside
+    loaded = load_model(ckpt)
     x = model_inputs(data, te[:3])
     x[2] = x[2].float() / 255.0
     torch.testing.assert_close(loaded(*x), model(*x))
@@ -156,7 +159,7 @@ def test_run_experiment_writes_report_figures_and_checkpoints(synthetic, tmp_pat
 
 def test_run_experiment_writes_nothing_on_other_ranks(synthetic, tmp_path, monkeypatch):
     """Under torchrun only rank 0 writes: a non-zero rank returns the results, no files."""
-    import edge_emotion.training.eav as eav
+    import edge_emotion.training.eav_experiment as eav
 
     _, config, data = synthetic
     monkeypatch.setattr(eav, "is_main_process", lambda: False)
@@ -172,11 +175,10 @@ def test_run_experiment_writes_nothing_on_other_ranks(synthetic, tmp_path, monke
 def test_command_line_run(synthetic, tmp_path, capsys):
     root, _, _ = synthetic
     out = tmp_path / "run"
-    args = ["run", "--data", str(root), "--synthetic", "--out", str(out), "--protocol"]
+    args = ["eav", "run", "--data", str(root), "--synthetic", "--out", str(out), "--protocol"]
     args += ["subject", "--folds", "2", "--variants", "fusion", "--epochs", "1", "--threads", "1"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "SYNTHETIC" in text and f"wrote {out / 'fusion.pt'}" in text
-    with pytest.raises(SystemExit) as exc:
-        main(["run", "--data", str(tmp_path), "--out", str(out), "--synthetic"])
-    assert "no subject<N>/EEG" in str(exc.value)
+    assert main(["eav", "run", "--data", str(tmp_path), "--out", str(out), "--synthetic"]) == 2
+    assert "error: no subject<N>/EEG" in capsys.readouterr().err

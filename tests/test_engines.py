@@ -207,7 +207,7 @@ def test_tensorrt_fp16_graph_with_fake_module(bundle, features, tmp_path, monkey
 
 def test_torch_backend_finds_the_model_builder_by_entry_point():
     from edge_emotion.engines.torch_engine import find_model_builder
-    from edge_emotion.training.models import build_model
+    from edge_emotion.training.models.maan import build_model
 
     assert find_model_builder("maan") is build_model
     assert find_model_builder("base") is build_model

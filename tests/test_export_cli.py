@@ -16,7 +16,7 @@ from edge_emotion.export.__main__ import main
 from edge_emotion.export.data import FeatureSet, load_npz_features, split_features
 from edge_emotion.export.onnx_export import check_dynamic_batch, graph_io
 from edge_emotion.export.parity import compare_decisions
-from edge_emotion.export.quantize import ArrayCalibrationReader, check_qdq
+from edge_emotion.export.quantize import FeedsCalibrationReader, check_qdq
 
 
 def test_onnx_has_symbolic_batch_and_runs_at_any_batch():
@@ -55,8 +55,8 @@ def test_check_qdq_rejects_asymmetric_quantisation(tmp_path):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     rng = np.random.default_rng(0)
-    reader = ArrayCalibrationReader(
-        rng.normal(2.0, 1.0, (16, 4, 14, 10)), rng.normal(2.0, 1.0, (16, 1, 32))
+    reader = FeedsCalibrationReader(
+        {"eeg": rng.normal(2.0, 1.0, (16, 4, 14, 10)), "ecg": rng.normal(2.0, 1.0, (16, 1, 32))}
     )
     out = tmp_path / "asym.onnx"
     quantize_static(
@@ -69,7 +69,9 @@ def test_check_qdq_rejects_asymmetric_quantisation(tmp_path):
 
 
 def test_calibration_reader_batches_and_validates():
-    r = ArrayCalibrationReader(np.zeros((5, 4, 14, 10)), np.zeros((5, 1, 32)), batch_size=2)
+    r = FeedsCalibrationReader(
+        {"eeg": np.zeros((5, 4, 14, 10)), "ecg": np.zeros((5, 1, 32))}, batch_size=2
+    )
     sizes = []
     while (batch := r.get_next()) is not None:
         sizes.append(len(batch["eeg"]))
@@ -78,9 +80,11 @@ def test_calibration_reader_batches_and_validates():
     r.rewind()
     assert r.get_next() is not None
     with pytest.raises(ValueError, match="same N"):
-        ArrayCalibrationReader(np.zeros((5, 4, 14, 10)), np.zeros((4, 1, 32)))
+        FeedsCalibrationReader({"eeg": np.zeros((5, 4, 14, 10)), "ecg": np.zeros((4, 1, 32))})
     with pytest.raises(ValueError, match="NaN"):
-        ArrayCalibrationReader(np.full((1, 4, 14, 10), np.nan), np.zeros((1, 1, 32)))
+        FeedsCalibrationReader(
+            {"eeg": np.full((1, 4, 14, 10), np.nan), "ecg": np.zeros((1, 1, 32))}
+        )
 
 
 def test_compare_decisions_counts_agreement_and_accuracy():
@@ -191,7 +195,9 @@ def test_calibration_method_is_validated_and_recorded(tmp_path):
     from edge_emotion.export.quantize import quantize_int8
 
     rng = np.random.default_rng(0)
-    reader = ArrayCalibrationReader(rng.normal(size=(8, 4, 14, 10)), rng.normal(size=(8, 1, 32)))
+    reader = FeedsCalibrationReader(
+        {"eeg": rng.normal(size=(8, 4, 14, 10)), "ecg": rng.normal(size=(8, 1, 32))}
+    )
     src = exported_bundle() / "model.onnx"
     with pytest.raises(ValueError, match="method must be one of"):
         quantize_int8(src, tmp_path / "x.onnx", reader, method="kl")

@@ -19,28 +19,21 @@ import torch
 
 from edge_emotion.bundle import BundleError, load_bundle, sha256_file
 from edge_emotion.export.__main__ import main
-from edge_emotion.export.eav import (
-    EAV_INPUTS,
-    EAVInputs,
-    _try_int8,
-    eav_inputs_from_folder,
-    input_shapes,
-    load_eav_bundle,
-    synthetic_inputs,
-)
+from edge_emotion.export.bundle_content import ExportOptions
+from edge_emotion.export.data import EAVInputs, eav_inputs_from_folder, synthetic_inputs
+from edge_emotion.export.eav_bundle import EavBundle, load_eav_bundle
 from edge_emotion.export.parity import compare_classes
 from edge_emotion.export.quantize import check_qdq
-from edge_emotion.training.datasets.eav import EMOTIONS
+from edge_emotion.training.checkpoint import load_checkpoint, save_checkpoint
+from edge_emotion.training.datasets.eav_layout import EMOTIONS
 from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
-from edge_emotion.training.eav import load_eav_checkpoint, make_checkpoint
-from edge_emotion.training.models.eav import (
-    AudioConfig,
+from edge_emotion.training.families import EAV_FUSION, load_model
+from edge_emotion.training.models.eav_fusion import (
     EAVModelConfig,
-    EEGConfig,
-    VideoConfig,
     build_eav_model,
     model_config_for_data,
 )
+from edge_emotion.training.models.transformer import AudioConfig, EEGConfig, VideoConfig
 
 # One participant, 10 trials of 6 s written by the EAV synthetic generator; loaded as 3-s
 # windows of 50 Hz EEG, 16-mel audio with a 50-ms hop and 2 frames of 16 px.
@@ -59,6 +52,12 @@ TINY = EAVModelConfig(
 )
 
 
+def _load(path):
+    """(model, checkpoint) of a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    return load_model(ckpt), ckpt
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(checkpoint path, bundle path, CLI output) of one export through main().
@@ -71,7 +70,15 @@ def exported(tmp_path_factory):
     cfg = model_config_for_data(DATA.shapes, TINY)
     model = build_eav_model(cfg).eval()
     dataset = {"name": "synthetic-eav", "synthetic": True, "root": str(data_root)}
-    torch.save(make_checkpoint(model, cfg, DATA, {"accuracy": 0.2}, dataset), root / "eav.pt")
+    ckpt = EAV_FUSION.make_checkpoint(
+        model,
+        cfg,
+        metrics={"accuracy": 0.2},
+        dataset=dataset,
+        data_config=DATA.to_dict(),
+        classes=list(EMOTIONS),
+    )
+    save_checkpoint(ckpt, root / "eav.pt")
     out = root / "bundle"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -89,8 +96,8 @@ def test_cli_writes_a_valid_eav_bundle(exported):
     assert manifest["classes"] == list(EMOTIONS)
     assert manifest["demo"] is True and manifest["synthetic"] is True
     assert manifest["preprocessing"] == json.loads(json.dumps(DATA.to_dict()))
-    shapes = input_shapes(load_eav_checkpoint(ckpt_path)[0].config)
-    assert [i["name"] for i in manifest["inputs"]] == list(EAV_INPUTS)
+    shapes = EAV_FUSION.input_shapes(_load(ckpt_path)[0].config)
+    assert [i["name"] for i in manifest["inputs"]] == list(EAV_FUSION.input_names)
     for entry in manifest["inputs"]:
         assert entry["shape"] == ["batch", *shapes[entry["name"]]]
     assert manifest["inputs"][0]["shape"] == ["batch", 30, 150]
@@ -108,8 +115,8 @@ def test_onnxruntime_matches_torch(exported):
     import onnxruntime as ort
 
     ckpt_path, out, _ = exported
-    model, _ = load_eav_checkpoint(ckpt_path)
-    feeds = synthetic_inputs(input_shapes(model.config), 5, seed=123)
+    model, _ = _load(ckpt_path)
+    feeds = synthetic_inputs(EAV_FUSION.input_shapes(model.config), 5, seed=123)
     feeds["mask"][:3] = [[1, 0, 1], [0, 1, 1], [1, 1, 0]]  # hidden modalities change logits
     sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(["logits"], feeds)[0]  # batch 5; exported with 2: dynamic batch
@@ -156,23 +163,26 @@ def test_int8_decision_is_recorded_consistently(exported):
 
 
 def test_int8_failure_ships_fp32_only(exported, tmp_path, monkeypatch):
-    import edge_emotion.export.quantize as quantize
-    from edge_emotion.export.bundle_writer import ExportOptions
+    import edge_emotion.export.eav_bundle as eav_bundle
 
     ckpt_path, out, _ = exported
-    model, _ = load_eav_checkpoint(ckpt_path)
-    shapes = input_shapes(model.config)
+    model, _ = _load(ckpt_path)
+    shapes = EAV_FUSION.input_shapes(model.config)
     held = EAVInputs(synthetic_inputs(shapes, 8, seed=5), None, "synthetic")
     logits = np.zeros((8, len(EMOTIONS)), np.float32)
 
     def broken(*args, **kwargs):
         raise RuntimeError("no kernel for op X")
 
-    monkeypatch.setattr(quantize, "quantize_int8", broken)
+    monkeypatch.setattr(eav_bundle, "quantize_int8", broken)
     dst = tmp_path / "model.int8.onnx"
     dst.write_bytes(b"stale")
-    r = _try_int8(out / "model.onnx", dst, held, ExportOptions(), held, logits, EMOTIONS)
-    assert r["shipped"] is False and "no kernel for op X" in r["reason"]
+    step = EavBundle(load_checkpoint(ckpt_path)).int8(
+        out / "model.onnx", dst, held, held.feeds, held, held.feeds, logits, ExportOptions()
+    )
+    r = step.report["int8"]
+    assert not step.shipped and r["shipped"] is False and "no kernel for op X" in r["reason"]
+    assert step.quantization == {"shipped": False, "reason": r["reason"]}
     assert not dst.exists()
 
 
@@ -245,17 +255,19 @@ def test_synthetic_inputs_match_the_loader_forms():
 def test_synthetic_inputs_quantise_and_folder_split(exported, tmp_path):
     """The synthetic-input route (no dataset folder) through the same INT8 step, and the
     folder split: no trial on both sides."""
-    from edge_emotion.export.bundle_writer import ExportOptions
 
     ckpt_path, out, _ = exported
-    model, ckpt = load_eav_checkpoint(ckpt_path)
-    shapes = input_shapes(model.config)
+    model, ckpt = _load(ckpt_path)
+    shapes = EAV_FUSION.input_shapes(model.config)
     cal = EAVInputs(synthetic_inputs(shapes, 16, seed=0), None, "synthetic")
     held = EAVInputs(synthetic_inputs(shapes, 32, seed=1), None, "synthetic")
     with torch.inference_mode():
         ref = model(*(torch.from_numpy(v) for v in held.feeds.values())).numpy()
     dst = tmp_path / "model.int8.onnx"
-    r = _try_int8(out / "model.onnx", dst, cal, ExportOptions(), held, ref, EMOTIONS)
+    step = EavBundle(ckpt).int8(
+        out / "model.onnx", dst, cal, cal.feeds, held, held.feeds, ref, ExportOptions()
+    )
+    r = step.report["int8"]
     assert "accuracy" not in r["vs_fp32"]  # unlabelled
     assert r["shipped"] == dst.exists() == (r["vs_fp32"]["decision_agreement"] >= 0.99)
     assert r["qdq"]["per_channel_weights"] == r["qdq"]["int8_weights"] > 0

@@ -4,62 +4,17 @@ cycles, and runs the demo with training, export and torch impossible to import."
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from import_graph import ROOT, RUNTIME, cycles, graph, imports, package_modules, trees
 
-ROOT = Path(__file__).resolve().parents[1]
-# Folder -> import name of the runtime's packages (pyproject.toml's package-dir).
-RUNTIME = {
-    "edge_emotion": "edge_emotion",
-    "kernels": "edge_emotion.kernels",
-    "firmware_bridge": "edge_emotion.firmware_bridge",
-}
 NEVER = ("edge_emotion.training", "edge_emotion.export")
 # Optional backends: imported only where an engine or device of that kind is created.
 NOT_AT_IMPORT = ("torch", "tensorrt", "onnxruntime", "onnx", "brainflow", "pylsl", "serial")
-
-
-def _runtime_modules() -> dict[str, Path]:
-    modules = {}
-    for folder, package in RUNTIME.items():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            modules[".".join((package, *parts))] = path
-    return modules
-
-
-MODULES = _runtime_modules()
-
-
-def _imports(tree: ast.AST, module_level_only: bool) -> list[tuple[str, list[str]]]:
-    """(module, names) of every import; with ``module_level_only``, those that run when
-    the module is imported (not inside functions)."""
-    found = []
-
-    def visit(node):
-        for child in ast.iter_child_nodes(node):
-            if module_level_only and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            if isinstance(child, ast.Import):
-                found.extend((alias.name, []) for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                assert child.level == 0, "relative import"
-                found.append((child.module, [alias.name for alias in child.names]))
-            visit(child)
-
-    visit(tree)
-    return found
-
-
-def _trees():
-    return {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
+MODULES = package_modules(RUNTIME)
 
 
 def test_the_runtime_modules_are_found():
@@ -75,8 +30,8 @@ def test_the_runtime_modules_are_found():
 def test_the_runtime_never_imports_training_or_export():
     bad = [
         f"{name} imports {target}"
-        for name, tree in _trees().items()
-        for target, _ in _imports(tree, module_level_only=False)
+        for name, tree in trees(MODULES).items()
+        for target, _ in imports(tree, module_level_only=False)
         if any(target == n or target.startswith(n + ".") for n in NEVER)
     ]
     assert not bad, "\n".join(bad)
@@ -85,54 +40,28 @@ def test_the_runtime_never_imports_training_or_export():
 def test_no_optional_backend_is_imported_at_module_level():
     bad = [
         f"{name} imports {target} at import time"
-        for name, tree in _trees().items()
-        for target, _ in _imports(tree, module_level_only=True)
+        for name, tree in trees(MODULES).items()
+        for target, _ in imports(tree, module_level_only=True)
         if target.split(".")[0] in NOT_AT_IMPORT
     ]
     assert not bad, "\n".join(bad)
 
 
 def _graph() -> dict[str, set[str]]:
-    graph = {}
-    for name, tree in _trees().items():
-        edges = set()
-        for target, names in _imports(tree, module_level_only=True):
-            # "from package import submodule" depends on the submodule; other names on
-            # the module (or package) itself.
-            subs = {f"{target}.{n}" for n in names} & MODULES.keys()
-            edges |= subs
-            if target in MODULES and (not names or len(subs) < len(names)):
-                edges.add(target)
-        graph[name] = edges - {name}
-    return graph
+    return graph(MODULES, module_level_only=True)
 
 
 def test_no_import_cycles_in_the_runtime():
-    graph = _graph()
-    assert graph["edge_emotion.classifier"] >= {"edge_emotion.lane", "edge_emotion.quality"}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    cycles = []
-
-    def visit(node, path):
-        state[node] = 1
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                cycles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
-            elif nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
-    assert not cycles, "\n".join(cycles)
+    edges = _graph()
+    assert edges["edge_emotion.classifier"] >= {"edge_emotion.lane", "edge_emotion.quality"}
+    found = cycles(edges)
+    assert not found, "\n".join(found)
 
 
 def test_the_kernels_do_not_depend_on_the_runtime_above_them():
-    graph = _graph()
     up = [
         f"{name} -> {target}"
-        for name, targets in graph.items()
+        for name, targets in _graph().items()
         if name.startswith("edge_emotion.kernels")
         for target in targets
         if not target.startswith("edge_emotion.kernels")

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from edge_emotion.training.checkpoint import CHECKPOINT_FORMAT, model_from_checkpoint
+from edge_emotion.training.checkpoint import EEG_ECG_CHECKPOINT
 from edge_emotion.training.cli import main
+from edge_emotion.training.families import load_model
 
 TINY_ARGS = ["--eeg-width", "4", "--ecg-width", "4", "--hidden", "8", "--depth", "1"]
 DATA = ["--no-progress", "--workers", "1", "--segment-hop", "3"]
@@ -65,8 +66,8 @@ def test_help_everywhere(capsys):
     assert "usage: python -m edge_emotion.training eav run" in out and "--weight-decay" in out
 
 
-def test_eav_subcommand_delegates_to_eav_main():
-    """``python -m edge_emotion.training eav ...`` is the EAV command line (eav.main)."""
+def test_eav_commands_are_under_the_one_parser():
+    """``python -m edge_emotion.training eav ...`` holds the EAV family's commands."""
     run = [sys.executable, "-m", "edge_emotion.training"]
     proc = subprocess.run([*run, "eav", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -123,12 +124,12 @@ def test_train_writes_contract_checkpoint(prepared, capsys):
     printed = capsys.readouterr().out
     assert f"wrote {out / 'model.pt'}" in printed and "held-out subjects" in printed
     ckpt = torch.load(out / "model.pt", weights_only=True)
-    assert ckpt["format"] == CHECKPOINT_FORMAT
+    assert ckpt["format"] == EEG_ECG_CHECKPOINT
     assert ckpt["targets"] == ["arousal", "valence"]
     assert ckpt["dataset"]["synthetic"] is True
     assert np.asarray(ckpt["normalization"]["eeg_mean"]).shape == (4, 14)
     assert ckpt["feature_config"]["window_s"] == 10.0
-    model = model_from_checkpoint(ckpt)
+    model = load_model(ckpt)
     logits = model(torch.zeros(2, 4, 14, 10), torch.zeros(2, 1, 32))
     assert logits.shape == (2, 2)
     # Rerunning finds the finished resume state and does not train again.

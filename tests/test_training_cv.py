@@ -14,11 +14,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_emotion.normalization import Normalization
 from edge_emotion.training.cv import (
     CVConfig,
-    apply_normalization,
-    fit_normalization,
     make_folds,
+    normalized_tensors,
     run_cv,
     segment_folds,
     subject_folds,
@@ -29,7 +29,7 @@ from edge_emotion.training.metrics import (
     multiclass_metrics,
     summarize_folds,
 )
-from edge_emotion.training.models import build_model, model_config
+from edge_emotion.training.models.maan import build_model, model_config
 from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
 from edge_emotion.training.reports import write_cv_report
 
@@ -106,9 +106,9 @@ def test_binary_metrics_match_sklearn():
 
 def test_normalization_uses_training_statistics():
     eeg, ecg, _, _ = planted(64)
-    norm = fit_normalization(eeg * 3 + 2, ecg)
-    e, _ = apply_normalization(eeg * 3 + 2, ecg, norm)
-    assert np.asarray(norm["eeg_mean"]).shape == (4, 14)
+    norm = Normalization.fit(eeg * 3 + 2, ecg)
+    e, _ = normalized_tensors(norm, eeg * 3 + 2, ecg)
+    assert norm.eeg_mean.shape == (4, 14)
     np.testing.assert_allclose(e.numpy().mean(axis=(0, 3)), 0, atol=1e-4)
     np.testing.assert_allclose(e.numpy().std(axis=(0, 3)), 1, atol=1e-3)
 

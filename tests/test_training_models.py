@@ -6,19 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from edge_emotion.normalization import Normalization
 from edge_emotion.training.checkpoint import (
-    CHECKPOINT_FORMAT,
+    EEG_ECG_CHECKPOINT,
     load_checkpoint,
-    make_checkpoint,
-    model_from_checkpoint,
-    normalization_arrays,
-    normalization_dict,
     save_checkpoint,
 )
-from edge_emotion.training.models import (
+from edge_emotion.training.families import EEG_ECG, load_model
+from edge_emotion.training.models.maan import (
     build_model,
-    count_flops,
-    count_parameters,
     example_inputs,
     model_config,
 )
@@ -30,9 +26,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_default_model_is_edge_sized_and_shapes_match_contract(name):
     cfg = model_config(name)
     model = build_model(cfg)
-    assert count_parameters(model) <= 1_000_000
-    flops = count_flops(model, cfg)
-    assert flops > 2 * count_parameters(model) // 2  # convolutions reuse weights
+    parameters, flops = EEG_ECG.size(model, cfg)
+    assert parameters <= 1_000_000
+    assert flops > 2 * parameters // 2  # convolutions reuse weights
     eeg = torch.randn(5, 4, 14, 10)
     ecg = torch.randn(5, 1, 32)
     out = model(eeg, ecg)
@@ -72,26 +68,24 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
     cfg = model_config("maan", eeg_width=4, ecg_width=4, hidden=8)
     torch.manual_seed(1)
     model = build_model(cfg).eval()
-    norm = normalization_dict(np.zeros((4, 14)), np.ones((4, 14)), 0.5, 0.25)
-    ckpt = make_checkpoint(
+    norm = Normalization(np.zeros((4, 14)), np.ones((4, 14)), 0.5, 0.25).to_dict()
+    ckpt = EEG_ECG.make_checkpoint(
         model,
         cfg,
-        {"eeg_fs": 128.0},
-        norm,
         metrics={"accuracy": np.float64(0.5)},
         dataset={"name": "synthetic", "synthetic": True},
+        feature_config={"eeg_fs": 128.0},
+        normalization=norm,
+        targets=("arousal", "valence"),
+        thresholds={"arousal": 0.5, "valence": 0.5},
     )
     path = save_checkpoint(ckpt, tmp_path / "model.pt")
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == CHECKPOINT_FORMAT
+    assert raw["format"] == EEG_ECG_CHECKPOINT
     assert raw["targets"] == ["arousal", "valence"]
     assert raw["thresholds"] == {"arousal": 0.5, "valence": 0.5}
-    loaded = model_from_checkpoint(load_checkpoint(path))
-    x = example_inputs(cfg, 2)
-    x = (torch.randn_like(x[0]), torch.randn_like(x[1]))
+    loaded = load_model(load_checkpoint(path))
+    x = [torch.randn_like(v) for v in example_inputs(cfg, 2).values()]
     with torch.no_grad():
         assert torch.equal(model(*x), loaded(*x))
-    arr = normalization_arrays(raw["normalization"])
-    assert arr["eeg_mean"].shape == (1, 4, 14, 1)
-    with pytest.raises(ValueError, match="eeg_std"):
-        normalization_dict(np.zeros((4, 14)), np.zeros((4, 14)), 0.0, 1.0)
+    assert Normalization.from_dict(raw["normalization"], 4, 14).eeg_mean.shape == (4, 14)

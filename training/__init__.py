@@ -1,18 +1,24 @@
 """Training side: datasets, models, training loop, cross-validation, reports and plots.
 
-Modules, in data-flow order:
+Two model families (``families``: the one interface, see ARCHITECTURE.md) share the loop,
+the metrics, the plots and the checkpoint contract. Modules, in data-flow order:
 
-- ``datasets.amigos`` (official preprocessed AMIGOS files), ``datasets.synthetic``
-  (physiologically grounded synthetic recordings written in the AMIGOS layout);
-- ``data``: segmentation into windows, features through
-  ``edge_emotion.kernels.features.trial_features`` only, the on-disk feature cache,
-  label binarisation, and ``load_feature_arrays`` for the export stage;
-- ``models``: ``build_model(model_config)`` (MAAN of Woo et al. 2023 and its base model);
+- ``datasets/``: ``amigos`` (official preprocessed AMIGOS files), ``synthetic``
+  (physiologically grounded recordings in the AMIGOS layout); the EAV release:
+  ``eav_layout`` (folders, names, labels), ``eav_preprocess`` (decoding per modality),
+  ``eav_loader`` (windows in memory), ``eav_cache`` (on disk), ``eav_synthetic``;
+- ``data``: AMIGOS trials -> windows -> features through
+  ``edge_emotion.kernels.features.trial_features`` only, the feature cache, labels;
+- ``models/``: ``maan`` (MAAN and its base model), ``transformer`` + ``eav_fusion``
+  (EEG + audio + video), ``pretrained`` (public AST / ViT weights);
+- ``families``: ``EEG_ECG`` and ``EAV_FUSION`` (build, example inputs, FLOPs, checkpoint
+  format, protocols); ``checkpoint``: the checkpoint formats, read and written;
 - ``loop`` (model-agnostic training: resume, AMP on CUDA, DDP under torchrun),
-  ``metrics``, ``cv`` (segment-wise and subject-independent protocols), ``reports``
-  (Table 1 in Markdown/JSON), ``plots`` (t-SNE, curves, confusion matrices);
-- ``checkpoint``: the ``edge_emotion.checkpoint/1`` contract with the export stage;
-- ``cli``: ``python -m edge_emotion.training {synth,prepare,info,train,cv}``.
+  ``metrics``, ``cv`` (EEG+ECG protocols, Table 1 runs), ``eav_experiment`` (EAV
+  variants and protocols), ``reports``/``eav_report`` and ``plots``;
+- ``cli`` (``python -m edge_emotion.training``) with ``maan_cli``, ``eav_cli`` and the
+  shared ``cli_options``.
 
-Needs the ``train`` extra (torch, matplotlib, scikit-learn, tqdm, neurokit2).
+Needs the ``train`` extra (torch, matplotlib, scikit-learn, tqdm, neurokit2); EAV also
+the ``eav`` extra.
 """

@@ -1,43 +1,52 @@
-"""Checkpoints: the ``edge_emotion.checkpoint/1`` contract with the export stage, and resume state.
+"""Checkpoints: the contract between training and export, one format per model family.
 
-A model checkpoint is written with ``torch.save`` and holds only dicts, lists, str, int,
-float, bool and tensors, so it loads with ``torch.load(path, weights_only=True)`` (no
-unpickling of arbitrary objects)::
+A checkpoint is written with ``torch.save`` and holds only dicts, lists, str, int, float,
+bool and tensors, so it loads with ``torch.load(path, weights_only=True)`` (no unpickling
+of arbitrary objects). Every format carries::
 
-    {"format": "edge_emotion.checkpoint/1",
-     "model_config": {...},                  # build_model(model_config)
+    {"format": str,                          # one of FORMATS
+     "model_config": {...},                  # the family's builder takes it back
      "model_state": state_dict,
-     "feature_config": FeatureConfig.to_dict(),
-     "normalization": {"eeg_mean": [[...]], "eeg_std": [[...]],   # nested (bands, channels)
-                       "ecg_mean": float, "ecg_std": float},
-     "targets": ["arousal", "valence"],
-     "thresholds": {"arousal": 0.5, "valence": 0.5},
      "metrics": {...}, "dataset": {"name": str, "synthetic": bool, ...},
-     "versions": {"torch": ..., "numpy": ..., "edge_emotion": ...}}
+     "versions": {"torch": ..., "numpy": ..., "edge_emotion": ...},
+     ...}                                    # and the fields of its format:
 
-The caller normalises before the model: ``x_norm = (x - mean) / std``, with ``eeg_mean``
-broadcast over batch and sub-windows (``np.asarray(eeg_mean)[None, :, :, None]``).
+- ``edge_emotion.checkpoint/1`` (EEG+ECG, MAAN and its base model):
+  ``"feature_config"`` (``FeatureConfig.to_dict()``), ``"normalization"``
+  (``Normalization.to_dict()``), ``"targets"`` (``["arousal", "valence"]``) and
+  ``"thresholds"`` (target -> P(high) threshold; older files may lack it: 0.5).
+- ``edge_emotion.eav_checkpoint/1`` (EEG + audio + video fusion): ``"data_config"``
+  (``EAVConfig.to_dict()``, how recordings become inputs) and ``"classes"``.
 
-Resume state (``resume.pt`` beside a run) additionally holds the optimizer, the scheduler,
-the epoch counter, the training history and the RNG state, also weights_only-loadable.
+Which family writes which format, and how a model is built back from one:
+:mod:`edge_emotion.training.families`. Resume state beside a run is the training loop's
+(:mod:`edge_emotion.training.loop`), not a checkpoint.
 """
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from edge_emotion.training.models import build_model, validate_model_config
-
-CHECKPOINT_FORMAT = "edge_emotion.checkpoint/1"
-RESUME_FORMAT = "edge_emotion.resume/1"
-TARGETS = ("arousal", "valence")
+EEG_ECG_CHECKPOINT = "edge_emotion.checkpoint/1"
+EAV_CHECKPOINT = "edge_emotion.eav_checkpoint/1"
+# format -> what it holds, and the fields a reader needs
+FORMATS: dict[str, str] = {EEG_ECG_CHECKPOINT: "EEG+ECG", EAV_CHECKPOINT: "EAV fusion"}
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    EEG_ECG_CHECKPOINT: (
+        "model_config",
+        "model_state",
+        "feature_config",
+        "normalization",
+        "targets",
+    ),
+    EAV_CHECKPOINT: ("model_config", "model_state", "classes", "data_config"),
+}
 
 
 def versions() -> dict[str, str]:
@@ -51,45 +60,12 @@ def versions() -> dict[str, str]:
     }
 
 
-def normalization_dict(
-    eeg_mean: np.ndarray, eeg_std: np.ndarray, ecg_mean: float, ecg_std: float
-) -> dict[str, Any]:
-    """JSON-able normalisation statistics; EEG arrays are (bands, channels)."""
-    eeg_mean = np.asarray(eeg_mean, dtype=np.float64)
-    eeg_std = np.asarray(eeg_std, dtype=np.float64)
-    if eeg_mean.ndim != 2 or eeg_mean.shape != eeg_std.shape:
-        raise ValueError(
-            f"eeg_mean and eeg_std must both be (bands, channels), got {eeg_mean.shape} "
-            f"and {eeg_std.shape}"
-        )
-    if not (np.all(np.isfinite(eeg_std)) and np.all(eeg_std > 0)):
-        raise ValueError("eeg_std must be finite and > 0 everywhere")
-    if not (math.isfinite(ecg_std) and ecg_std > 0):
-        raise ValueError(f"ecg_std must be finite and > 0, got {ecg_std}")
-    return {
-        "eeg_mean": eeg_mean.tolist(),
-        "eeg_std": eeg_std.tolist(),
-        "ecg_mean": float(ecg_mean),
-        "ecg_std": float(ecg_std),
-    }
-
-
-def normalization_arrays(norm: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Broadcastable float32 arrays: EEG (1, bands, channels, 1), ECG scalars as 0-D arrays."""
-    return {
-        "eeg_mean": np.asarray(norm["eeg_mean"], dtype=np.float32)[None, :, :, None],
-        "eeg_std": np.asarray(norm["eeg_std"], dtype=np.float32)[None, :, :, None],
-        "ecg_mean": np.asarray(norm["ecg_mean"], dtype=np.float32),
-        "ecg_std": np.asarray(norm["ecg_std"], dtype=np.float32),
-    }
-
-
-def _to_plain(obj: Any) -> Any:
-    """Turn numpy scalars/arrays and tuples into plain Python so weights_only loading works."""
-    if isinstance(obj, dict):
-        return {str(k): _to_plain(v) for k, v in obj.items()}
+def to_plain(obj: Any) -> Any:
+    """Numpy scalars/arrays and tuples as plain Python, so weights_only loading works."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, np.generic):
@@ -97,38 +73,6 @@ def _to_plain(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, float, bool, torch.Tensor)):
         return obj
     raise ValueError(f"checkpoint field of type {type(obj).__name__} is not allowed")
-
-
-def make_checkpoint(
-    model: nn.Module,
-    model_config: dict[str, Any],
-    feature_config: Any,
-    normalization: dict[str, Any],
-    *,
-    metrics: dict[str, Any] | None = None,
-    dataset: dict[str, Any] | None = None,
-    thresholds: dict[str, float] | None = None,
-    targets: tuple[str, ...] = TARGETS,
-) -> dict[str, Any]:
-    """Assemble a contract checkpoint dict (tensors on the CPU)."""
-    fc = feature_config.to_dict() if hasattr(feature_config, "to_dict") else feature_config
-    if not isinstance(fc, dict):
-        raise ValueError("feature_config must be a FeatureConfig or its to_dict() form")
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        model = model.module
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": _to_plain(validate_model_config(model_config)),
-        "model_state": state,
-        "feature_config": _to_plain(fc),
-        "normalization": _to_plain(normalization),
-        "targets": list(targets),
-        "thresholds": _to_plain(thresholds or {t: 0.5 for t in targets}),
-        "metrics": _to_plain(metrics or {}),
-        "dataset": _to_plain(dataset or {"name": "unknown", "synthetic": False}),
-        "versions": versions(),
-    }
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -141,11 +85,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write a contract checkpoint (see the module docstring)."""
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint['format'] must be {CHECKPOINT_FORMAT!r}")
-    return atomic_save(checkpoint, path)
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write a checkpoint after :func:`check_checkpoint` (see the module docstring)."""
+    return atomic_save(dict(check_checkpoint(checkpoint)), path)
 
 
 def read_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> Any:
@@ -166,27 +108,27 @@ def read_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> Any:
         ) from exc
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a contract checkpoint with ``weights_only=True``."""
-    path = Path(path)
-    obj = read_weights_only(path)
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise ValueError(f"{path} is not an {CHECKPOINT_FORMAT} checkpoint (format {got!r})")
-    missing = [
-        k
-        for k in ("model_config", "model_state", "feature_config", "normalization", "targets")
-        if k not in obj
-    ]
+def check_checkpoint(checkpoint: Any) -> Mapping[str, Any]:
+    """Raise ``ValueError`` unless ``checkpoint`` is a dict of a known format with every
+    field that format requires (named in the message); returns it."""
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"checkpoint must be a dict, got {type(checkpoint).__name__}")
+    fmt = checkpoint.get("format")
+    if fmt not in FORMATS:
+        known = " or ".join(f"{f!r} ({what})" for f, what in FORMATS.items())
+        raise ValueError(f"checkpoint format is {fmt!r}; expected {known}")
+    missing = [k for k in REQUIRED_FIELDS[fmt] if k not in checkpoint]
     if missing:
-        raise ValueError(f"checkpoint {path} lacks fields {missing}")
-    return obj
+        raise ValueError(f"{FORMATS[fmt]} checkpoint lacks fields {missing}")
+    return checkpoint
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any] | str | os.PathLike) -> nn.Module:
-    """Build the model a checkpoint describes, load its weights, and put it in eval mode."""
-    if not isinstance(checkpoint, dict):
-        checkpoint = load_checkpoint(checkpoint)
-    model = build_model(checkpoint["model_config"])
-    model.load_state_dict(checkpoint["model_state"])
-    return model.eval()
+def load_checkpoint(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
+    """A checked checkpoint dict from a file (read with ``weights_only=True``) or a dict."""
+    if isinstance(source, Mapping):
+        return dict(check_checkpoint(source))
+    obj = read_weights_only(source)
+    try:
+        return dict(check_checkpoint(obj))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None

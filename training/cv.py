@@ -27,12 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from edge_emotion.training.checkpoint import normalization_dict
+from edge_emotion.normalization import Normalization
+from edge_emotion.training.families import EEG_ECG
 from edge_emotion.training.loop import TrainConfig, binary_loss, fit, is_main_process, predict
 from edge_emotion.training.metrics import multitarget_binary_metrics, summarize_folds
-from edge_emotion.training.models import build_model, validate_model_config
-
-PROTOCOLS = ("segment", "subject")
 
 
 def segment_folds(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -74,26 +72,14 @@ def make_folds(
         return segment_folds(len(subjects), n_folds, seed)
     if protocol == "subject":
         return subject_folds(subjects, n_folds, seed)
-    raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    raise ValueError(f"protocol must be one of {EEG_ECG.protocols}, got {protocol!r}")
 
 
-def fit_normalization(eeg: np.ndarray, ecg: np.ndarray) -> dict[str, Any]:
-    """Contract normalisation from training segments: EEG per (band, channel), ECG scalar."""
-    eeg64 = np.asarray(eeg, dtype=np.float64)
-    ecg64 = np.asarray(ecg, dtype=np.float64)
-    eeg_mean = eeg64.mean(axis=(0, 3))
-    eeg_std = np.maximum(eeg64.std(axis=(0, 3)), 1e-6)
-    return normalization_dict(eeg_mean, eeg_std, float(ecg64.mean()), float(max(ecg64.std(), 1e-6)))
-
-
-def apply_normalization(
-    eeg: np.ndarray, ecg: np.ndarray, norm: dict[str, Any]
+def normalized_tensors(
+    norm: Normalization, eeg: np.ndarray, ecg: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x - mean) / std`` as float32 tensors (the same step the runtime engines do)."""
-    em = np.asarray(norm["eeg_mean"], np.float32)[None, :, :, None]
-    es = np.asarray(norm["eeg_std"], np.float32)[None, :, :, None]
-    e = (np.asarray(eeg, np.float32) - em) / es
-    c = (np.asarray(ecg, np.float32) - np.float32(norm["ecg_mean"])) / np.float32(norm["ecg_std"])
+    """``norm.apply`` (the runtime engines' step) as float32 tensors for the model."""
+    e, c = norm.apply(eeg, ecg)
     return torch.from_numpy(np.ascontiguousarray(e)), torch.from_numpy(np.ascontiguousarray(c))
 
 
@@ -122,20 +108,20 @@ def train_one(
     state_path: Path | None = None,
     progress: bool = False,
     desc: str = "train",
-) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
-    """Normalise, build, train; returns ``(model, normalization, fit result)``.
+) -> tuple[torch.nn.Module, Normalization, dict[str, Any]]:
+    """Fit the normalisation, build, train; returns ``(model, normalization, fit result)``.
 
     When ``test`` is given its loss and accuracies are recorded per epoch (curves only).
     """
-    norm = fit_normalization(train.eeg, train.ecg)
-    x_eeg, x_ecg = apply_normalization(train.eeg, train.ecg, norm)
+    norm = Normalization.fit(train.eeg, train.ecg)
+    x_eeg, x_ecg = normalized_tensors(norm, train.eeg, train.ecg)
     y = torch.from_numpy(np.asarray(train.labels, np.float32))
     torch.manual_seed(train_config.seed)
-    model = build_model(model_config)
+    model = EEG_ECG.build(model_config)
     loss_fn = binary_loss(pos_weight(train.labels))
     evaluate: Callable | None = None
     if test is not None:
-        t_eeg, t_ecg = apply_normalization(test.eeg, test.ecg, norm)
+        t_eeg, t_ecg = normalized_tensors(norm, test.eeg, test.ecg)
         t_y = torch.from_numpy(np.asarray(test.labels, np.float32))
 
         def evaluate(m: torch.nn.Module) -> dict[str, float]:
@@ -173,8 +159,8 @@ class CVConfig:
     max_embed_points: int = 2000
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.protocol not in EEG_ECG.protocols:
+            raise ValueError(f"protocol must be one of {EEG_ECG.protocols}, got {self.protocol!r}")
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
 
@@ -251,7 +237,7 @@ def run_cv(
         "models": {},
     }
     for name in cv_config.models:
-        mcfg = validate_model_config({**(model_overrides or {}), **shapes, "name": name})
+        mcfg = EEG_ECG.config_dict({**(model_overrides or {}), **shapes, "name": name})
         fold_records = []
         for k, (tr, te) in enumerate(folds):
             rec_path = out / "folds" / f"{name}-fold{k}.json"
@@ -272,7 +258,7 @@ def run_cv(
                 progress=progress,
                 desc=f"{name} fold {k + 1}/{len(folds)}",
             )
-            t_eeg, t_ecg = apply_normalization(test.eeg, test.ecg, norm)
+            t_eeg, t_ecg = normalized_tensors(norm, test.eeg, test.ecg)
             logits = predict(model, (t_eeg, t_ecg), device=tcfg.device, amp=tcfg.amp)
             probs = 1.0 / (1.0 + np.exp(-logits))
             metrics = multitarget_binary_metrics(test.labels, probs, targets)

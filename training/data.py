@@ -40,7 +40,7 @@ from edge_emotion.training.datasets.synthetic import SYNTHETIC_MARKER, is_synthe
 
 TARGETS = ("arousal", "valence")
 LABEL_METHODS = ("fixed", "subject_mean", "subject_median")
-CACHE_FORMAT = "edge_emotion.feature_cache/1"
+FEATURE_CACHE_FORMAT = "edge_emotion.feature_cache/1"
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ def prepare_features(
         window_end_s=np.concatenate(ends),
         subject_names=names,
         meta={
-            "format": CACHE_FORMAT,
+            "format": FEATURE_CACHE_FORMAT,
             "dataset": "amigos",
             "root": str(Path(dataset.root).resolve()),
             "synthetic": is_synthetic(dataset.root),
@@ -368,8 +368,8 @@ def read_cache(path: str | os.PathLike) -> FeatureArrays:
     if not path.is_file() or not manifest_path.is_file():
         raise ValueError(f"feature cache {path} (and its .json manifest) not found")
     meta = json.loads(manifest_path.read_text())
-    if meta.get("format") != CACHE_FORMAT:
-        raise ValueError(f"{manifest_path} is not an {CACHE_FORMAT} manifest")
+    if meta.get("format") != FEATURE_CACHE_FORMAT:
+        raise ValueError(f"{manifest_path} is not an {FEATURE_CACHE_FORMAT} manifest")
     with np.load(path, allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
     names = meta.pop("subject_names")
@@ -377,17 +377,21 @@ def read_cache(path: str | os.PathLike) -> FeatureArrays:
     return FeatureArrays(subject_names=names, meta=meta, **data)
 
 
-def _resolve_cache(source: str | os.PathLike) -> Path:
+def resolve_cache(source: str | os.PathLike) -> Path:
+    """The cache ``.npz`` of a file, or the newest cache in a folder (``.npz`` with its
+    ``.json`` manifest of this cache format)."""
     p = Path(source)
-    if p.is_file():
-        return p
-    if p.is_dir():
-        files = sorted(p.glob("*.npz"), key=lambda q: q.stat().st_mtime)
-        files = [f for f in files if f.with_suffix(".json").is_file()]
-        if files:
-            return files[-1]
-        raise ValueError(f"no feature cache (.npz with .json manifest) in {p}")
-    raise ValueError(f"feature cache source {p} is neither a file nor a folder")
+    candidates = sorted(p.glob("*.npz"), key=lambda q: q.stat().st_mtime) if p.is_dir() else [p]
+    for c in reversed(candidates):
+        meta = c.with_suffix(".json")
+        if c.is_file() and meta.is_file():
+            try:
+                fmt = json.loads(meta.read_text()).get("format", "")
+            except (OSError, ValueError):
+                continue
+            if fmt == FEATURE_CACHE_FORMAT:
+                return c
+    raise ValueError(f"{p} is not a training feature cache (.npz with its .json manifest)")
 
 
 def load_feature_arrays(
@@ -407,7 +411,7 @@ def load_feature_arrays(
         arrays, _, _ = prepare_features(source, feature_config, progress=False)
         labels = labels or source.labels
     else:
-        arrays = read_cache(_resolve_cache(source))
+        arrays = read_cache(resolve_cache(source))
     return arrays.eeg, arrays.ecg, arrays.labels(labels)
 
 

@@ -4,8 +4,8 @@ host memory.
 The paper's inputs (25 RGB frames of 224 x 224 and a 128 x 501 log-mel per 5-s window) take
 3.9 MB per window, 1.5 GB per participant and about 63 GB for the 42 participants' speaking
 trials: more than a workstation holds. :func:`build_eav_cache` decodes every participant once,
-trial by trial (:func:`~.eav.iter_subject_trials`, the loader's one decoding path), and writes
-the windows sequentially to ``.npy`` files, so writing holds one trial at a time.
+trial by trial (:func:`~.eav_loader.iter_subject_trials`, the loader's one decoding path), and
+writes the windows sequentially to ``.npy`` files, so writing holds one trial at a time.
 :class:`EAVWindows` maps those files and copies out only the rows a batch asks for
 (:meth:`EAVWindows.take`); after each batch the mapped pages are released from the process
 (they stay in the kernel's page cache), so resident memory is one batch plus the index
@@ -32,16 +32,16 @@ from typing import BinaryIO
 
 import numpy as np
 
-from edge_emotion.training.datasets.eav import (
-    EAVConfig,
+from edge_emotion.training.datasets.eav_layout import list_subjects
+from edge_emotion.training.datasets.eav_loader import (
     SubjectPlan,
-    _summary,
     iter_subject_trials,
-    list_subjects,
     plan_subject,
+    subject_summary,
 )
+from edge_emotion.training.datasets.eav_preprocess import EAVConfig
 
-CACHE_FORMAT = "edge_emotion.eav_cache/1"
+EAV_CACHE_FORMAT = "edge_emotion.eav_cache/1"
 SIGNAL_FIELDS = ("eeg", "audio", "video", "mask")
 INDEX_FIELDS = ("label", "trial", "window")
 
@@ -56,7 +56,7 @@ def cache_key(plan: SubjectPlan, config: EAVConfig) -> str:
         st = p.stat()
         stats.append([p.name, st.st_size, st.st_mtime_ns])
     blob = json.dumps(
-        {"format": CACHE_FORMAT, "config": config.to_dict(), "files": stats}, sort_keys=True
+        {"format": EAV_CACHE_FORMAT, "config": config.to_dict(), "files": stats}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -139,10 +139,10 @@ def build_eav_cache(
             tmp.mkdir()
             _write_subject(plan, config, tmp)
             meta = {
-                "format": CACHE_FORMAT,
+                "format": EAV_CACHE_FORMAT,
                 "subject": int(s),
                 "config": config.to_dict(),
-                "summary": _summary(plan, config),
+                "summary": subject_summary(plan, config),
                 "source": str(Path(root).resolve()),
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -193,7 +193,7 @@ class _MappedArray:
 class EAVWindows:
     """Cached windows of several participants, memory-mapped (see the module docstring).
 
-    Like :class:`~.eav.EAVData` it has ``label``, ``subject``, ``trial``, ``window`` and
+    Like :class:`~.eav_loader.EAVData` it has ``label``, ``subject``, ``trial``, ``window`` and
     ``mask`` arrays (small, in memory) and :meth:`take`; the signals stay on disk.
     """
 
@@ -211,9 +211,9 @@ class EAVWindows:
                     f"{folder} is not a complete EAV cache entry (no meta.json)"
                 )
             meta = json.loads(meta_path.read_text())
-            if meta.get("format") != CACHE_FORMAT:
+            if meta.get("format") != EAV_CACHE_FORMAT:
                 raise ValueError(
-                    f"{meta_path}: format {meta.get('format')!r}, expected {CACHE_FORMAT!r}"
+                    f"{meta_path}: format {meta.get('format')!r}, expected {EAV_CACHE_FORMAT!r}"
                 )
             self.meta.append(meta)
             sig = {k: _MappedArray(folder / f"{k}.npy") for k in ("eeg", "audio", "video")}

@@ -1,7 +1,8 @@
 """Synthetic EEG + audio + video recordings written in the EAV layout.
 
-For tests and demos only: the files have the exact layout :mod:`.eav` reads (``.mat`` v5 or
-v7.3, ``.wav``, ``.mp4``), small sizes, and class-dependent structure so a model can learn:
+For tests and demos only: the files have the exact layout :mod:`.eav_layout` describes
+(``.mat`` v5 or v7.3, ``.wav``, ``.mp4``), small sizes, and class-dependent structure so a
+model can learn:
 
 - EEG: a sinusoid at ``6 + 4 * class`` Hz on a class-specific group of 6 channels, over
   1/f-shaped background noise with a per-participant gain;
@@ -11,7 +12,7 @@ v7.3, ``.wav``, ``.mp4``), small sizes, and class-dependent structure so a model
 
 Accuracies on these data say the pipeline works, nothing about emotion recognition.
 
-Names follow the release (see :mod:`.eav`): folders ``subject1``, ``subject2``, ...; files
+Names follow the release (see :mod:`.eav_layout`): folders ``subject1``, ``subject2``, ...; files
 ``NNN_Trial_TT_<Task>_<Emotion>.mp4`` and ``NNN_Trial_TT_Speaking_<Emotion>_Aud.wav`` with
 ``NNN`` the trial and ``TT`` a number that repeats within a participant, as in the release
 (here: how many trials of that task and emotion came before, plus one). Frames are 4:3
@@ -33,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.training.datasets.eav import EMOTIONS, N_EEG_CHANNELS, TASKS, EAVConfig
+from edge_emotion.training.datasets.eav_layout import EMOTIONS, N_EEG_CHANNELS, TASKS
+from edge_emotion.training.datasets.eav_preprocess import EAVConfig
 
 _COLOURS = np.array(
     [[230, 230, 230], [40, 60, 230], [230, 40, 40], [240, 220, 40], [40, 200, 90]], dtype=np.float64

@@ -22,9 +22,16 @@ convolution (kernel size 1, so every mask depends on both modalities), split bac
 modality, and turned by a sigmoid into masks that rescale each modality's feature
 channels. The base model of the paper's ablation skips this step and feeds the branch
 outputs straight to the same classifier.
+
+``build_model(model_config)`` builds either from a JSON-able config dict (the form stored
+in every checkpoint and bundle manifest); its ``forward(eeg, ecg)`` takes EEG
+``(B, bands, channels, subwindows)`` and ECG ``(B, 1, hrv_length)`` float32 tensors and
+returns logits ``(B, n_targets)``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -211,3 +218,101 @@ class MAAN(nn.Module):
 
     def forward(self, eeg: torch.Tensor, ecg: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(eeg, ecg))
+
+
+MODEL_NAMES = ("maan", "base")
+
+DEFAULT_MODEL_CONFIG: dict[str, Any] = {
+    "name": "maan",
+    "n_bands": 4,
+    "n_channels": 14,
+    "n_subwindows": 10,
+    "hrv_length": 32,
+    "n_targets": 2,
+    "eeg_width": 16,
+    "ecg_width": 16,
+    "depth": 2,
+    "reduction": 4,
+    "hidden": 64,
+    "dropout": 0.3,
+    "ecg_pool": 8,
+}
+
+_INT_KEYS = (
+    "n_bands",
+    "n_channels",
+    "n_subwindows",
+    "hrv_length",
+    "n_targets",
+    "eeg_width",
+    "ecg_width",
+    "depth",
+    "reduction",
+    "hidden",
+    "ecg_pool",
+)
+
+
+def model_config(name: str = "maan", **overrides: Any) -> dict[str, Any]:
+    """Return a complete model config: the defaults, ``name``, then ``overrides``."""
+    cfg = dict(DEFAULT_MODEL_CONFIG)
+    cfg["name"] = name
+    cfg.update(overrides)
+    return validate_model_config(cfg)
+
+
+def validate_model_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and check every field; raise ``ValueError`` naming the bad field."""
+    if not isinstance(config, dict):
+        raise ValueError(f"model_config must be a dict, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(DEFAULT_MODEL_CONFIG))
+    if unknown:
+        raise ValueError(
+            f"model_config has unknown keys {unknown}; expected keys from "
+            f"{sorted(DEFAULT_MODEL_CONFIG)}"
+        )
+    cfg = {**DEFAULT_MODEL_CONFIG, **config}
+    if cfg["name"] not in MODEL_NAMES:
+        raise ValueError(f"model_config['name'] must be one of {MODEL_NAMES}, got {cfg['name']!r}")
+    for key in _INT_KEYS:
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"model_config[{key!r}] must be a positive int, got {value!r}")
+    if cfg["depth"] > 3:
+        raise ValueError(f"model_config['depth'] must be 1..3, got {cfg['depth']}")
+    if cfg["n_subwindows"] < 2 ** cfg["depth"] or cfg["n_channels"] < 2 ** cfg["depth"]:
+        raise ValueError(
+            "model_config['depth'] is too deep for the EEG map: need n_channels and "
+            f"n_subwindows >= 2**depth = {2 ** cfg['depth']}"
+        )
+    if cfg["hrv_length"] < 2 ** cfg["depth"]:
+        raise ValueError(
+            f"model_config['hrv_length'] must be >= 2**depth = {2 ** cfg['depth']}, "
+            f"got {cfg['hrv_length']}"
+        )
+    dropout = cfg["dropout"]
+    if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"model_config['dropout'] must be in [0, 1), got {dropout!r}")
+    cfg["dropout"] = float(dropout)
+    return cfg
+
+
+def build_model(model_config: dict[str, Any]) -> nn.Module:
+    """Build MAAN (``name="maan"``) or the base model (``name="base"``) from a config dict.
+
+    Missing keys take the values of ``DEFAULT_MODEL_CONFIG``. The module is returned in
+    training mode with freshly initialised weights (seed torch first for reproducibility).
+    """
+    cfg = validate_model_config(model_config)
+    kwargs = {k: cfg[k] for k in cfg if k != "name"}
+    return MAAN(fusion=cfg["name"] == "maan", **kwargs)
+
+
+def example_inputs(config: dict[str, Any], batch: int = 1) -> dict[str, torch.Tensor]:
+    """Zero tensors of the model's inputs by name, in ``forward``'s order (FLOP counting,
+    tracing for export)."""
+    cfg = validate_model_config(config)
+    return {
+        "eeg": torch.zeros(batch, cfg["n_bands"], cfg["n_channels"], cfg["n_subwindows"]),
+        "ecg": torch.zeros(batch, 1, cfg["hrv_length"]),
+    }

@@ -15,19 +15,18 @@ import torch
 from safetensors.torch import save_file
 from torch.nn import functional as F
 
-from edge_emotion.training.models.eav import (
-    AudioConfig,
-    EAVModelConfig,
-    SpectrogramTransformer,
-    VideoConfig,
-    VisionTransformer,
-    build_eav_model,
-)
-from edge_emotion.training.models.eav_weights import (
+from edge_emotion.training.models.eav_fusion import EAVModelConfig, build_eav_model
+from edge_emotion.training.models.pretrained import (
     load_pretrained,
     naming_of,
     read_state_dict,
     resize_positions,
+)
+from edge_emotion.training.models.transformer import (
+    AudioConfig,
+    SpectrogramTransformer,
+    VideoConfig,
+    VisionTransformer,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

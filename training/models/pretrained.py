@@ -30,7 +30,7 @@ for AST, ``vit.`` for ViT; ``i`` is the layer)::
     P layernorm.{w,b}                                    encoder.norm.{w,b}
     classifier.*, P pooler.*                             not used (the source task's head)
 
-Both models are pre-norm transformers with GELU MLPs, like :class:`~.eav.Encoder`, and their
+Both models are pre-norm transformers with GELU MLPs, like :class:`~.transformer.Encoder`, and their
 patch convolutions see the same layout as ours (AST transposes its (time, mel) input to
 (mel, time) first, our spectrograms are (mel, time)), so the mapping is exact except for:
 
@@ -192,7 +192,7 @@ def map_hf_encoder(
 
 
 def _patch_grid(module: nn.Module) -> tuple[int, int]:
-    """Patch grid of an AST-style or ViT encoder of :mod:`.eav`."""
+    """Patch grid of an AST-style or ViT encoder of :mod:`.transformer`."""
     c = module.config
     if hasattr(c, "n_mels"):
         return (c.n_mels - c.patch) // c.stride + 1, (c.frames - c.patch) // c.stride + 1
@@ -205,7 +205,7 @@ def _patch_grid(module: nn.Module) -> tuple[int, int]:
 
 
 def load_pretrained(module: nn.Module, path: str | Path, prefix: str = "") -> dict[str, list[str]]:
-    """Initialise ``module`` (an encoder of :mod:`.eav`) from the local file ``path``.
+    """Initialise ``module`` (an encoder of :mod:`.transformer`) from the local file ``path``.
 
     Accepted namings: Hugging Face AST / ViT (mapped as in the module docstring) and this
     package's own — an encoder's ``state_dict()`` or a whole EAV checkpoint whose keys carry
