@@ -95,13 +95,18 @@ class ModalityQuality:
         return d
 
 
+def missing_fraction(stats: WindowStatistics) -> float:
+    """The window's share of missing samples on its worst channel (0 for no samples)."""
+    return float((stats.missing / np.maximum(stats.count, 1.0)).max())
+
+
 def assess_signal(
     stats: WindowStatistics, names: list[str], config: QualityConfig
 ) -> ModalityQuality:
     """Missing, flat and saturated checks on one modality's window statistics (the flat
     fraction taken with ``config.flat_std_uv``)."""
     count = np.maximum(stats.count, 1.0)
-    missing = float((stats.missing / count).max())
+    missing = missing_fraction(stats)
     q = ModalityQuality(missing_fraction=missing)
     if missing > config.max_missing_fraction:
         q.add(AbstainReason.SAMPLES_MISSING, f"{100 * missing:.0f}% samples missing")
