@@ -183,6 +183,8 @@ class Classifier:
         self.extractor = self._extractor_factory(self.fc)
         self._base_hop = self.hop
         self._t_base = 0.0  # data time (s) at the start of the current stretch
+        # The lane whose break restarted the stream, until the next hop is decided.
+        self._after_break: str | None = None
 
     def feed(self, chunk: Chunk, arrival: float | None = None) -> list[Decision]:
         """Add one chunk; return the decisions of every hop it completed (maybe none)."""
@@ -229,11 +231,20 @@ class Classifier:
             ready = [lane.advance(targets[m]) for m, lane in self.lanes.items()]
             if all(ready):
                 out.append(self._decide(targets))
+                self._after_break = None
             else:
                 broken = [(m, lane.at_break) for m, lane in self.lanes.items() if lane.at_break]
                 if not broken:
                     return out
-                out.append(self._restart_after(*broken[0]))
+                m, brk = broken[0]
+                if self._after_break not in (None, m) and self.hop == self._base_hop:
+                    # The same outage seen on another stream, before any hop of the new
+                    # stretch: that stream resumes after its own break; no second record.
+                    self.lanes[m].queue.popleft()
+                    self.lanes[m].skip = 0
+                    self.lanes[m].restart()
+                    continue
+                out.append(self._restart_after(m, brk))
             self.hop += 1
             self.records += 1
 
@@ -251,6 +262,7 @@ class Classifier:
         self.extractor = self._extractor_factory(self.fc)
         self._t_base = t_resume
         self._base_hop = self.hop + 1
+        self._after_break = modality
         self.gaps += 1
         if brk.duration_s is None:
             detail = f"gap: {brk.detail}; restarting"

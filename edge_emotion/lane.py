@@ -34,6 +34,9 @@ from edge_emotion.kernels.resample import StreamingResampler
 from edge_emotion.lane_plan import LanePlan
 
 FILLS = ("linear", "hold")
+# A "gap" longer than this (s, ~32 years) is no measurement of lost time but a clock or
+# counter gone wrong: it is a resync, of unknown length (and keeps data time finite).
+MAX_GAP_S = 1e9
 
 
 @dataclass
@@ -222,8 +225,10 @@ class Lane:
                 brk = Break(None, f"the timestamps stepped back by {-jump:.3f} s", arrival)
             elif jump > self.gap_tolerance_s and jump > gap_s:
                 gap_s = jump
-                why = f"the timestamps jumped by {jump:.3f} s"
-        if brk is None and gap_s > 0:
+                why = f"the timestamps jumped by {jump:.6g} s"
+        if brk is None and gap_s > MAX_GAP_S:
+            brk = Break(None, f"{why}, beyond any plausible gap", arrival)
+        elif brk is None and gap_s > 0:
             if gap_s > self.max_fill_s:
                 brk = Break(gap_s, why, arrival)
             else:
