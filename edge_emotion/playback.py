@@ -78,7 +78,7 @@ def playback_config(
         names = meta.get("channels") or []
         channel_map = {name: i + 1 for i, name in enumerate(names)}
         # A recording made by --record says which channels were ECG leads.
-        roles = meta.get("channel_roles") or []
+        roles = meta.get("roles") or []
         ecg_names = (*ecg_names, *(n for n, r in zip(names, roles, strict=False) if r == "ecg"))
     return BoardConfig(
         board="PLAYBACK_FILE_BOARD",

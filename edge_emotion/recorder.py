@@ -11,7 +11,7 @@ What is written, beside each other (``FILE`` = e.g. ``session.csv``):
   side's recording reader reads it.
 - ``FILE.json``, the sidecar (written first, before any sample): ``format``
   (``edge_emotion.recording/1``), ``master_board``, ``sampling_rate`` (Hz),
-  ``channels`` (names, in ExG order), ``channel_roles`` (``eeg``/``ecg``/``other``),
+  ``channels`` (names, in ExG order), ``roles`` (``eeg``/``ecg``/``other``, per channel),
   ``units`` (physical units of the samples, e.g. ``uV``), ``timestamps`` (which clock
   the timestamp row holds), ``decisions`` and ``events`` (file names, below), ``source``
   (what was recorded), ``started_unix``, and for a source with several streams
@@ -78,7 +78,7 @@ class _StreamFile:
             "master_board": self.layout.name,
             "sampling_rate": s.sampling_rate,
             "channels": [c.name for c in s.channels],
-            "channel_roles": [c.role for c in s.channels],
+            "roles": [c.role for c in s.channels],
             "units": [c.unit for c in s.channels],
         }
 

@@ -223,7 +223,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("docs/packet_loss.png"))
     ap.add_argument("--json", type=Path, default=Path("docs/packet_loss.json"))
+    ap.add_argument(
+        "--report-only", action="store_true", help="redraw the figure and table from --json"
+    )
     args = ap.parse_args(argv)
+    if args.report_only:
+        report = json.loads(args.json.read_text())
+        plot(report, args.out)
+        print(f"wrote {args.out}")
+        print(markdown_table(report))
+        return 0
 
     bundle = load_bundle(DEMO_BUNDLE_PATH)
     engine = create_engine(bundle, "onnxruntime-fp32")
@@ -333,7 +342,7 @@ def main(argv=None) -> int:
         "default": default_rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1, allow_nan=True) + "\n")
+    args.json.write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
     print(f"wrote {args.json}")
     plot(report, args.out)
     print(f"wrote {args.out}")
@@ -341,10 +350,25 @@ def main(argv=None) -> int:
     return 0
 
 
+def _finite(obj):
+    """NaN (no window to compare) as JSON null."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _pct(v: float) -> str:
+    return f"{v:.1%}" if np.isfinite(v) else "—"
+
+
 def _pooled(rows, key, **match):
     sel = [r for r in rows if all(r[k] == v for k, v in match.items())]
     w = np.array([r["windows"] for r in sel], dtype=float)
-    v = np.array([r[key] for r in sel], dtype=float)
+    v = np.array([np.nan if r[key] is None else r[key] for r in sel], dtype=float)
     ok = np.isfinite(v)
     return float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
 
@@ -367,7 +391,7 @@ def markdown_table(report) -> str:
             de_txt = "—" if rate == 0 else f"{de_h:.3f} / {de_l:.3f}"
             hr_txt = "—" if rate == 0 else f"{hr:.2f}"
             lines.append(
-                f"| {rate:.0%} | {pattern} | {de_txt} | {hr_txt} | {cls:.1%} | {agr:.1%} |"
+                f"| {rate:.0%} | {pattern} | {de_txt} | {hr_txt} | {_pct(cls)} | {_pct(agr)} |"
             )
     return "\n".join(lines)
 
@@ -396,7 +420,7 @@ def plot(report, out: Path) -> None:
     )
     axes[0].legend(fontsize=7)
     for fill, style in (("hold", "--s"), ("linear", "-o")):
-        tab = report["by_missing"][fill]
+        tab = [r for r in report["by_missing"][fill] if r["missing_to"] <= 0.2]
         x = [100 * (r["missing_from"] + r["missing_to"]) / 2 for r in tab]
         axes[1].plot(x, [100 * r["agreement"] for r in tab], style, label=fill)
         axes[2].plot(x, [r["de_error_nats"] for r in tab], style, label=fill)

@@ -128,8 +128,11 @@ def test_a_resync_restarts_with_one_record(bundle, engine, signal):
 def test_short_gaps_are_filled_in_place_and_counted(bundle, engine, signal):
     """A gap up to max_fill_s is missing samples inside the windows, no GAP record; the
     windows that hold more than max_missing_fraction of them abstain, the others do not."""
-    clf = _classifier(bundle, engine)
+    from edge_emotion.quality import QualityConfig
+
+    clf = _classifier(bundle, engine, quality=QualityConfig(max_missing_fraction=0.02))
     assert clf.max_fill_s == pytest.approx(0.02 * 10.0)
+    assert _classifier(bundle, engine).max_fill_s == pytest.approx(0.6)  # the default 6%
     recs = _feed(clf, signal, 0.0, 20.0)
     recs += _feed(clf, signal, 20.1, 5.0, lost=25)  # 0.1 s lost: 1% of a window
     recs += _feed(clf, signal, 25.3, 15.0, lost=50)  # 0.2 s: 2%, the limit

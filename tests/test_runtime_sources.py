@@ -261,7 +261,7 @@ def test_record_survives_kill_9_and_replays(tmp_path):
     side = json.loads((tmp_path / "session.csv.json").read_text())
     assert side["format"] == "edge_emotion.recording/1"
     assert side["master_board"] == "SYNTHETIC_BOARD" and side["sampling_rate"] == 250.0
-    assert side["channels"][-1] == "ECG" and side["channel_roles"][-1] == "ecg"
+    assert side["channels"][-1] == "ECG" and side["roles"][-1] == "ecg"
     assert side["units"] == ["uV"] * 15
     assert side["decisions"] == "session.csv.decisions.jsonl"
     data = DataFilter.read_file(str(rec))
