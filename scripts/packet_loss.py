@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     ap.add_argument("--demo-seconds", type=float, default=180.0)
     ap.add_argument("--packet-ms", type=float, default=40.0)
     ap.add_argument("--burst", type=float, default=5.0, help="mean burst length (packets)")
-    ap.add_argument("--target", type=float, default=0.85, help="agreement to keep")
+    ap.add_argument("--target", type=float, default=0.80, help="agreement to keep")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("docs/packet_loss.png"))
     ap.add_argument("--json", type=Path, default=Path("docs/packet_loss.json"))

@@ -132,7 +132,7 @@ def test_short_gaps_are_filled_in_place_and_counted(bundle, engine, signal):
 
     clf = _classifier(bundle, engine, quality=QualityConfig(max_missing_fraction=0.02))
     assert clf.max_fill_s == pytest.approx(0.02 * 10.0)
-    assert _classifier(bundle, engine).max_fill_s == pytest.approx(0.6)  # the default 6%
+    assert _classifier(bundle, engine).max_fill_s == pytest.approx(1.0)  # the default 10%
     recs = _feed(clf, signal, 0.0, 20.0)
     recs += _feed(clf, signal, 20.1, 5.0, lost=25)  # 0.1 s lost: 1% of a window
     recs += _feed(clf, signal, 25.3, 15.0, lost=50)  # 0.2 s: 2%, the limit
