@@ -9,7 +9,6 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
 from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
 from edge_emotion.lane import Gap, hold_missing, interpolate_missing
@@ -18,18 +17,6 @@ from edge_emotion.synthetic import recording_streams, synthetic_recording
 
 FS = 250.0
 HOP_S = 0.25
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DEMO_BUNDLE_PATH)
-
-
-@pytest.fixture(scope="module")
-def engine(bundle):
-    from edge_emotion.engines import create_engine
-
-    return create_engine(bundle, "onnxruntime")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
 from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
 from edge_emotion.loop import run
@@ -30,18 +29,6 @@ FLAT = (1800.0, 1815.0)  # O1 lead off: a constant
 ECG_OFF = (2100.0, 2110.0)  # ECG lead off: flat zero
 SATURATE = (2400.0, 2403.0)  # T7 at the amplifier's rail
 DISCONNECT = (3000.0, 3005.0)  # nothing delivered; timestamps jump on reconnect: one GAP
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DEMO_BUNDLE_PATH)
-
-
-@pytest.fixture(scope="module")
-def engine(bundle):
-    from edge_emotion.engines import create_engine
-
-    return create_engine(bundle, "onnxruntime")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
 from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
 from edge_emotion.firmware_bridge.emulator import (
@@ -208,18 +207,6 @@ class Log:
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DEMO_BUNDLE_PATH)
-
-
-@pytest.fixture(scope="module")
-def engine(bundle):
-    from edge_emotion.engines import create_engine
-
-    return create_engine(bundle, "onnxruntime")
 
 
 def test_twenty_minutes_of_a_misbehaving_device(bundle, engine):

@@ -282,3 +282,40 @@ def test_record_survives_kill_9_and_replays(tmp_path):
         len(replayed) == data.shape[1] // 250 * 4 or abs(len(replayed) - data.shape[1] / 62.5) < 2
     )
     assert sum(not r["abstained"] for r in replayed) >= 1
+
+
+def test_recorder_writes_events_and_one_file_per_stream(tmp_path):
+    pytest.importorskip("brainflow")
+    from brainflow.data_filter import DataFilter
+
+    from edge_emotion.recorder import Recorder
+    from edge_emotion.source import ChannelInfo, Chunk, StreamInfo
+
+    eeg = StreamInfo(250.0, (ChannelInfo("Fz", "eeg"), ChannelInfo("Cz", "eeg")))
+    ecg = StreamInfo(500.0, (ChannelInfo("ECG", "ecg"),))
+    rec = Recorder(tmp_path / "s.csv", "test streams", flush_s=1.0)
+    rec.open((eeg, ecg))
+    x = np.arange(500.0).reshape(2, 250)
+    rec.add(Chunk(0, x, 10.0 + np.arange(250) / 250, meta={"markers": [(10.5, "go")]}))
+    rec.add(Chunk(0, x, 12.0 + np.arange(250) / 250, lost_samples=2**31 - 1))
+    rec.add(Chunk(1, np.ones((1, 100)), 10.0 + np.arange(100) / 500))
+    rec.add(Chunk(0, x, 0.0 + np.arange(250) / 250, meta={"discontinuity": True, "index_jump": -5}))
+    assert (tmp_path / "s.csv").stat().st_size > 0  # 1 s of stream 0 written already
+    rec.close()
+    side = json.loads((tmp_path / "s.csv.json").read_text())
+    assert side["streams"][0]["file"] == "s.stream1.csv"
+    assert side["streams"][0]["master_board"] != side["master_board"]  # 500 vs 250 Hz
+    assert json.loads((tmp_path / "s.stream1.csv.json").read_text())["roles"] == ["ecg"]
+    data = DataFilter.read_file(str(tmp_path / "s.csv"))
+    assert data.shape[1] == 750  # the lost 2^31 - 1 samples are an event, not samples
+    events = [json.loads(s) for s in (tmp_path / "s.csv.events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["marker", "gap", "discontinuity"]
+    assert events[1]["lost_samples"] == 2**31 - 1 and events[1]["t"] == 12.0
+    assert [p.name for p in rec.written_paths] == [
+        "s.csv",
+        "s.csv.json",
+        "s.stream1.csv",
+        "s.stream1.csv.json",
+        "s.csv.decisions.jsonl",
+        "s.csv.events.jsonl",
+    ]
