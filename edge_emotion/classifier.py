@@ -198,6 +198,7 @@ class Classifier:
         if lanes and (data.ndim != 2 or data.shape[0] <= max(max(la.plan.rows) for la in lanes)):
             log.warning("ignored a chunk of shape %s on stream %d", data.shape, chunk.stream)
             return []
+        lost = chunk.lost_samples if isinstance(chunk.lost_samples, (int, np.integer)) else 0
         resync = None
         if meta.get("discontinuity"):
             resync = f"the stream resynchronised (index jump {meta.get('index_jump', '?')})"
@@ -205,7 +206,7 @@ class Classifier:
             lane.enqueue(
                 data[list(lane.plan.rows)],
                 ts if ts.size == data.shape[1] else np.empty(0),
-                int(chunk.lost_samples or 0),
+                lost,
                 arrival,
                 resync,
             )
