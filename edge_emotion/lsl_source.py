@@ -16,9 +16,13 @@ model's ECG name or its ``type`` (or the stream's) is ECG; units in V or mV are 
 outlets applied by ``proc_clocksync``).
 
 Dropped samples are found from the timestamps: a step between consecutive samples
-beyond one sample period plus ``jitter_s`` is ``round(step × rate) − 1`` lost samples
-(the chunk is split there and the next piece carries ``lost_samples``); a step that is
-not finite, or that goes back by more than ``jitter_s``, is a ``discontinuity``. The
+beyond one sample period plus ``jitter_s`` (50 ms) is ``round(step × rate) − 1`` lost
+samples (the chunk is split there and the next piece carries ``lost_samples``); a step
+that is not finite, or that goes back by more than ``resync_s`` (0.5 s), is a
+``discontinuity``. Smaller steps either way are jitter: an outlet that lets LSL stamp
+its chunks at push time (no per-sample timestamps) moves each chunk's stamps by its
+push timing, tens of ms on a busy host, so a drop shorter than ``jitter_s`` passes as
+jitter. The
 runtime then fills a short gap, or records a long one as a single ``GAP`` record
 (a count, never materialised here). Marker samples go to the next chunk's
 ``meta["markers"]`` as ``(timestamp, text)``, at most ``MAX_PENDING_MARKERS`` waiting.
@@ -63,7 +67,8 @@ class LslConfig:
     resolve_timeout_s: float = 5.0
     channel_map: dict = field(default_factory=dict)
     ecg_names: tuple[str, ...] = ("ECG",)
-    jitter_s: float = 0.01
+    jitter_s: float = 0.05
+    resync_s: float = 0.5
     max_buffer_s: int = 30
     max_chunk: int = 4096
 
@@ -237,11 +242,17 @@ class LslSource:
         ts = np.asarray(stamps, dtype=np.float64)
         x = samples.T * self._scales[k][:, None]
         prev = self._last_ts[k]
+        if not np.isfinite(ts).all():
+            # Stamps that are no numbers tell nothing about loss: one resync for the chunk.
+            self.discontinuities += 1
+            self._last_ts[k] = None
+            meta = {"discontinuity": True, "index_jump": "non-finite timestamps"}
+            return [Chunk(k, x, ts, 0, meta)]
         steps = np.diff(ts, prepend=ts[0] if prev is None else prev)
         if prev is None:
             steps[0] = 1.0 / fs
         tol = 1.0 / fs + self.config.jitter_s
-        cuts = np.flatnonzero(~np.isfinite(steps) | (steps > tol) | (steps < -self.config.jitter_s))
+        cuts = np.flatnonzero(~np.isfinite(steps) | (steps > tol) | (steps < -self.config.resync_s))
         out = []
         bounds = [0, *cuts.tolist(), ts.size]
         cut_at = set(cuts.tolist())
@@ -258,8 +269,7 @@ class LslSource:
                     meta = {"discontinuity": True, "index_jump": f"timestamp step {step!r} s"}
                     self.discontinuities += 1
             out.append(Chunk(k, x[:, a:b], ts[a:b], lost_samples=lost, meta=meta))
-        last = ts[-1]
-        self._last_ts[k] = float(last) if math.isfinite(last) else prev
+        self._last_ts[k] = float(ts[-1])
         return out
 
     def stop(self) -> None:

@@ -173,7 +173,7 @@ def test_lsl_source_reads_two_streams_finds_drops_and_carries_markers():
         t0 = pylsl.local_clock()
         ts = t0 + np.arange(x.shape[1]) / fs
         keep = np.ones(x.shape[1], bool)
-        keep[1000:1010] = False  # 10 EEG samples never sent (40 ms)
+        keep[1000:1025] = False  # 25 EEG samples never sent (100 ms)
         time.sleep(0.5)  # let the inlets connect
         for a in range(0, x.shape[1], 250):
             sl = slice(a, a + 250)
@@ -196,10 +196,10 @@ def test_lsl_source_reads_two_streams_finds_drops_and_carries_markers():
         src.stop()
     eeg = [c for c in chunks if c.stream == 0]
     ecg = [c for c in chunks if c.stream == 1]
-    assert sum(c.lost_samples for c in eeg) == 10 and src.samples_lost == 10
+    assert sum(c.lost_samples for c in eeg) == 25 and src.samples_lost == 25
     lossy = [c for c in eeg if c.lost_samples]
     # LSL's clock, with the (tiny, same-host) clock offset proc_clocksync applies.
-    assert lossy[0].timestamps[0] == pytest.approx(ts[1010], abs=1e-3)
+    assert lossy[0].timestamps[0] == pytest.approx(ts[1025], abs=1e-3)
     got_eeg = np.concatenate([c.data for c in eeg], axis=1)
     np.testing.assert_allclose(got_eeg, x[:14, keep], rtol=1e-6, atol=1e-3)
     got_ecg = np.concatenate([c.data for c in ecg], axis=1)
@@ -211,10 +211,10 @@ def test_lsl_source_reads_two_streams_finds_drops_and_carries_markers():
     ]
     marked = [d for d in records if d.markers]
     assert len(marked) == 1 and marked[0].markers[0][1] == "stimulus on"
-    # The 40 ms drop was filled (no GAP); the windows after warm-up classify.
+    # The 100 ms drop was filled (no GAP); the windows after warm-up classify.
     assert len(records) >= 50 and not any(d.reason.name == "GAP" for d in records)
     assert [d.hop for d in records] == list(range(len(records)))
-    assert not records[-1].abstained and records[-1].missing_fraction == pytest.approx(10 / 2500)
+    assert not records[-1].abstained and records[-1].missing_fraction == pytest.approx(25 / 2500)
 
 
 def test_lsl_spec_parsing_and_a_missing_stream():
@@ -319,3 +319,31 @@ def test_recorder_writes_events_and_one_file_per_stream(tmp_path):
         "s.csv.decisions.jsonl",
         "s.csv.events.jsonl",
     ]
+
+
+def test_lsl_timestamps_jitter_is_not_loss_but_drops_and_resyncs_are():
+    from edge_emotion.lsl_source import LslConfig, LslSource
+    from edge_emotion.source import ChannelInfo, StreamInfo
+
+    src = LslSource(LslConfig(streams=("EEG",)))
+    src._streams = (StreamInfo(100.0, (ChannelInfo("Cz", "eeg"),)),)
+    src._scales = [np.ones(1)]
+    src._last_ts = [None]
+
+    def pull(t0, n=10):
+        stamps = t0 + np.arange(n) / 100.0
+        return src._split(0, np.zeros((n, 1)), list(stamps))
+
+    assert [c.lost_samples for c in pull(0.0)] == [0]
+    # Chunks stamped at push time overlap or lag by tens of ms: jitter, nothing lost.
+    assert [(c.lost_samples, c.meta) for c in pull(0.08)] == [(0, {})]  # 20 ms back
+    assert [(c.lost_samples, c.meta) for c in pull(0.21)] == [(0, {})]  # 30 ms late
+    (c,) = pull(0.51)  # 200 ms late (0.31 s expected): 20 samples lost
+    assert c.lost_samples == 20 and src.samples_lost == 20
+    (c,) = pull(-1.0)  # 1.6 s back: a resync
+    assert c.meta["discontinuity"] and c.lost_samples == 0
+    (c,) = pull(1e300)  # years (beyond the float range of samples): a count, no array
+    assert c.lost_samples > 10**300 and c.data.shape == (1, 10)
+    stamps = [np.inf] * 10
+    (c,) = src._split(0, np.zeros((10, 1)), stamps)
+    assert c.meta["discontinuity"]
