@@ -202,14 +202,9 @@ class Classifier:
         resync = None
         if meta.get("discontinuity"):
             resync = f"the stream resynchronised (index jump {meta.get('index_jump', '?')})"
+        stamps = ts if ts.size == data.shape[1] else np.empty(0)
         for lane in lanes:
-            lane.enqueue(
-                data[list(lane.plan.rows)],
-                ts if ts.size == data.shape[1] else np.empty(0),
-                lost,
-                arrival,
-                resync,
-            )
+            lane.enqueue(data[list(lane.plan.rows)], stamps, lost, arrival, resync)
         return self._drain()
 
     def _add_marker(self, marker) -> None:
