@@ -13,9 +13,11 @@ OpenBCI Cyton are 1..8, the Daisy's 9..16) — or ``"row:R"`` for a raw row of B
 data array. :func:`parse_channel_map` reads ``"AF3=1,F7=2,ECG=16"`` or a JSON file.
 
 Lifecycle: ``start`` = ``prepare_session`` + ``start_stream``; ``read`` drains
-``get_board_data``; ``stop`` = ``stop_stream`` + ``release_session``. Every BrainFlow
-failure becomes a :class:`~edge_emotion.source.SourceError`, which the run loop retries
-with back-off.
+``get_board_data``; ``stop`` = ``stop_stream`` + ``release_session`` (of a prepared
+session only). Every BrainFlow failure becomes a
+:class:`~edge_emotion.source.SourceError` carrying BrainFlow's message: the run loop
+retries one after the stream has started, and ends the run when the first connection
+cannot be made.
 """
 
 from __future__ import annotations
@@ -348,7 +350,53 @@ class BrainFlowSource:
         finally:
             self._streaming = False
             try:
-                shim.release_session()
-                log.info("released %s", board_name(self.board_id))
+                # A session whose prepare_session failed was never created: releasing it
+                # only fails again (BOARD_NOT_CREATED_ERROR), so say nothing.
+                if shim.is_prepared():
+                    shim.release_session()
+                    log.info("released %s", board_name(self.board_id))
             except bf.BrainFlowError as exc:
                 log.warning("release_session failed: %s", exc)
+
+
+@dataclass(frozen=True)
+class BoardLayout:
+    """What BrainFlow says about a board: id, name, ExG inputs and sampling rate (Hz)."""
+
+    board_id: int
+    name: str
+    exg_channels: int
+    sampling_rate: float
+
+
+def board_layouts() -> list[BoardLayout]:
+    """Every BrainFlow board with a data layout (the playback and streaming boards take
+    theirs from a master board and are left out), by id."""
+    bf = _brainflow()
+    out = []
+    for b in sorted(bf.BoardIds, key=lambda b: b.value):
+        try:
+            descr = bf.BoardShim.get_board_descr(b.value)
+            exg = bf.BoardShim.get_exg_channels(b.value)
+        except bf.BrainFlowError:  # no layout of its own (NO_BOARD, PLAYBACK, STREAMING)
+            continue
+        if "sampling_rate" not in descr:
+            continue
+        out.append(BoardLayout(b.value, b.name, len(exg), float(descr["sampling_rate"])))
+    return out
+
+
+def layout_for(
+    sampling_rate: float, n_channels: int, prefer: int | None = None
+) -> BoardLayout | None:
+    """A board layout that can hold ``n_channels`` ExG channels at ``sampling_rate`` (Hz)
+    — ``prefer`` if it can, else the fewest spare ExG inputs — or None."""
+    fits = [
+        b
+        for b in board_layouts()
+        if abs(b.sampling_rate - sampling_rate) < 1e-6 and b.exg_channels >= n_channels
+    ]
+    for b in fits:
+        if b.board_id == prefer:
+            return b
+    return min(fits, key=lambda b: (b.exg_channels, abs(b.board_id))) if fits else None

@@ -14,6 +14,13 @@ Every hop yields exactly one record, built once (frozen). Fields (JSON names in
   ``abstained`` is ``reason != NONE``. ``modalities``: the modalities the decision used;
   ``policy``: what the run does when one modality is bad (``abstain`` or ``fallback``).
 - ``quality``: per modality verdict (:class:`edge_emotion.quality.ModalityQuality`).
+- ``missing_fraction``: the window's share of missing samples (lost, NaN, filled), the
+  worst channel of either modality; on every record, warm-up included (1.0 for a gap),
+  so a reader can apply a threshold of its own.
+- ``gap_s``: on a ``GAP`` record, how long the stream was broken (s of data time;
+  ``null`` for a resync, whose length is unknown); ``null`` otherwise.
+- ``markers``: ``[timestamp, text]`` events of a marker stream (e.g. LSL) that arrived
+  during the hop.
 - ``latency_ms``: ``features`` (streaming kernels), ``quality``, ``inference`` (engine)
   and ``total`` (from the arrival of the newest sample to the record).
 """
@@ -47,6 +54,7 @@ class AbstainReason(IntEnum):
     TOO_FEW_BEATS = 9  # fewer R-peaks in the window than the check needs
     FEATURES_FAILED = 10  # the feature computation raised
     INVALID_OUTPUT = 11  # the engine's probabilities had the wrong size or were not finite
+    GAP = 12  # the stream broke: a long gap or a resync; one record, then the filters restart
     OTHER = 255  # anything else (not sent by this runtime)
 
     @property
@@ -68,6 +76,7 @@ _LABELS = {
     AbstainReason.TOO_FEW_BEATS: "too few beats",
     AbstainReason.FEATURES_FAILED: "features failed",
     AbstainReason.INVALID_OUTPUT: "invalid model output",
+    AbstainReason.GAP: "gap in the stream",
     AbstainReason.OTHER: "other",
 }
 
@@ -109,11 +118,15 @@ class Decision:
     quality: Mapping[str, dict] = field(default_factory=dict)
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     backend: str = ""
+    missing_fraction: float = 0.0
+    gap_s: float | None = None
+    markers: tuple[tuple[float, str], ...] = ()
     time_unix: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", AbstainReason(self.reason))
         object.__setattr__(self, "modalities", tuple(self.modalities))
+        object.__setattr__(self, "markers", tuple((float(t), str(m)) for t, m in self.markers))
         if self.abstained:
             if self.probabilities is not None or self.labels is not None:
                 raise ValueError(
@@ -148,6 +161,9 @@ class Decision:
             "modalities": list(self.modalities),
             "policy": self.policy,
             "quality": dict(self.quality),
+            "missing_fraction": round(float(self.missing_fraction), 4),
+            "gap_s": None if self.gap_s is None else round(float(self.gap_s), 6),
+            "markers": [[t, m] for t, m in self.markers],
             "latency_ms": {k: round(v, 4) for k, v in self.latency_ms.items()},
             "backend": self.backend,
         }

@@ -4,19 +4,31 @@
 a :class:`~edge_emotion.classifier.Classifier`, writes decisions to sinks, reconnects
 with exponential back-off after a :class:`~edge_emotion.source.SourceError`, and stops
 cleanly on ``duration``, Ctrl-C or the end of a recording.
+
+Failing fast: a first connection that still fails after ``connect_retries`` quick
+retries ends the run (``RunStats.failed``; the CLI exits non-zero with the source's
+message — a wrong port, no device, a busy board), as does a
+:class:`~edge_emotion.source.FatalSourceError` at any time and a sink that cannot write
+(``OSError``: a full disk). Only a stream that has started is retried for as long as
+the run lasts.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from edge_emotion.classifier import Classifier
-from edge_emotion.source import SourceError, SourceExhausted, StreamInfo
+from edge_emotion.source import FatalSourceError, SourceError, SourceExhausted, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
+
+# The newest source errors kept for the summary (a device that flaps for days must not
+# grow the run's memory).
+MAX_ERRORS_KEPT = 20
 
 
 @dataclass
@@ -26,8 +38,13 @@ class RunStats:
     records: int = 0
     abstained: int = 0
     reconnects: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS_KEPT))
     ended_by: str = ""
+    failed: bool = False  # ended by an error (no connection, fatal source error, sink)
+
+    def fail(self, why: str) -> None:
+        self.ended_by = why
+        self.failed = True
 
 
 def run(
@@ -37,6 +54,7 @@ def run(
     duration_s: float | None = None,
     backoff_s: tuple[float, float] = (0.5, 8.0),
     max_reconnects: int | None = None,
+    connect_retries: int = 2,
     stall_timeout_s: float = 5.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -45,16 +63,21 @@ def run(
     """Read ``source`` until ``duration_s`` (s), Ctrl-C, the end of a recording or
     ``should_stop()``; write every decision to every sink; reconnect after errors.
 
-    A :class:`SourceError` (or no data for ``stall_timeout_s``) stops the source and
-    starts it again after a back-off that doubles from ``backoff_s[0]`` to ``backoff_s[1]``
-    seconds; the samples the outage cost become a gap that the next windows report.
-    The source is always stopped (BrainFlow's ``release_session``) before returning.
+    Before the stream has ever started, a :class:`SourceError` from ``start`` is retried
+    ``connect_retries`` times (back-off from ``backoff_s[0]``), then the run ends with
+    ``stats.failed``. Once it has started, a :class:`SourceError` (or no data for
+    ``stall_timeout_s``) stops the source and starts it again after a back-off that
+    doubles from ``backoff_s[0]`` to ``backoff_s[1]`` seconds; the samples the outage
+    cost become a gap that the next record reports. A :class:`FatalSourceError`, or an
+    ``OSError`` from a sink, ends the run with ``stats.failed``. The source is always
+    stopped (BrainFlow's ``release_session``) before returning.
     """
     sinks = list(sinks)
     stats = RunStats()
     t_start = clock()
     classifier = None
     started = False
+    connect_failures = 0
     delay = backoff_s[0]
     last_data = clock()
     try:
@@ -64,6 +87,8 @@ def run(
                 break
             if duration_s is not None and clock() - t_start >= duration_s:
                 stats.ended_by = f"duration {duration_s:g} s reached"
+                if classifier is None and stats.errors:
+                    stats.fail(f"could not connect: {stats.errors[-1]}")
                 break
             try:
                 if not started:
@@ -82,17 +107,34 @@ def run(
                     for decision in classifier.feed(chunk):
                         stats.records += 1
                         stats.abstained += decision.abstained
-                        for sink in sinks:
-                            sink.write(decision)
+                        _write(sinks, decision)
+            except _SinkFailed as exc:
+                stats.errors.append(str(exc))
+                log.error("%s; stopping", exc)
+                stats.fail(str(exc))
+                break
             except SourceExhausted:
                 stats.ended_by = "end of recording"
                 break
+            except FatalSourceError as exc:
+                stats.errors.append(str(exc))
+                stats.fail(f"source failed: {exc}")
+                break
             except SourceError as exc:
                 stats.errors.append(str(exc))
-                log.warning("source error: %s; reconnecting in %.1f s", exc, delay)
                 if started:
                     _safe_stop(source)
                     started = False
+                if classifier is None:  # never connected: a wrong address, no device
+                    connect_failures += 1
+                    if connect_failures > connect_retries:
+                        stats.fail(f"could not connect: {exc}")
+                        break
+                    log.warning("cannot connect: %s; retrying in %.1f s", exc, delay)
+                    sleep(delay)
+                    delay = min(delay * 2.0, backoff_s[1])
+                    continue
+                log.warning("source error: %s; reconnecting in %.1f s", exc, delay)
                 if max_reconnects is not None and stats.reconnects >= max_reconnects:
                     stats.ended_by = f"gave up after {stats.reconnects} reconnects"
                     break
@@ -110,6 +152,18 @@ def run(
             except Exception as exc:  # a sink that fails to close must not hide the summary
                 log.warning("closing %s failed: %s", type(sink).__name__, exc)
     return stats
+
+
+class _SinkFailed(Exception):
+    """A sink could not write a record (e.g. a full disk)."""
+
+
+def _write(sinks: list, decision) -> None:
+    for sink in sinks:
+        try:
+            sink.write(decision)
+        except OSError as exc:
+            raise _SinkFailed(f"output failed: {type(sink).__name__}: {exc}") from exc
 
 
 def _safe_stop(source) -> None:

@@ -77,6 +77,9 @@ def playback_config(
     if channel_map is None or not channel_map:
         names = meta.get("channels") or []
         channel_map = {name: i + 1 for i, name in enumerate(names)}
+        # A recording made by --record says which channels were ECG leads.
+        roles = meta.get("roles") or []
+        ecg_names = (*ecg_names, *(n for n, r in zip(names, roles, strict=False) if r == "ecg"))
     return BoardConfig(
         board="PLAYBACK_FILE_BOARD",
         params={"file": str(path.resolve()), "master_board": board_id(master)},

@@ -10,9 +10,15 @@ real time through BrainFlow's playback board and classified by the demo bundle, 
     python -m edge_emotion.run --source playback:session.csv --channel-map ...
     python -m edge_emotion.run --source openbci:OpenBCI-RAW-2024.txt --channel-map ...
     python -m edge_emotion.run --source bridge:/dev/ttyACM0
+    python -m edge_emotion.run --source lsl:EEG,ECG?markers=Markers --record session.csv
+    python -m edge_emotion.run --list-boards
 
 Each hop (0.25 s) prints one line — P(high) per target and its label, or the reason it
 abstained — and ``--out`` appends the full record as JSON lines. Ctrl-C ends cleanly.
+Exit status: 0 when the run ended as asked (duration, Ctrl-C, end of a recording), 2
+for bad arguments or a source that cannot feed the model, 1 when the run failed (the
+first connection could not be made, a fatal source error, an output that cannot be
+written).
 Needs no torch: engines are TensorRT or onnxruntime unless ``--backend torch``.
 """
 
@@ -100,7 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--source",
         default=None,
-        help="demo (default) | board | playback:FILE | openbci:FILE.txt | bridge:SPEC",
+        help="demo (default) | board | playback:FILE | openbci:FILE.txt | bridge:SPEC | "
+        "lsl:NAME_OR_TYPE[,NAME_OR_TYPE][?markers=NAME_OR_TYPE]",
+    )
+    src.add_argument(
+        "--list-boards",
+        action="store_true",
+        help="list BrainFlow's boards (id, name, ExG channels, rate) and exit",
+    )
+    src.add_argument(
+        "--connect-retries",
+        type=int,
+        default=2,
+        help="quick retries of the first connection before the run fails (default 2); "
+        "a stream that has started is retried for as long as the run lasts",
     )
     src.add_argument("--board", help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)")
     for name in ("serial-port", "mac-address", "ip-address", "other-info", "serial-number"):
@@ -128,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_g.add_argument("--saturation-uv", type=float, default=QualityConfig.saturation_uv)
     run_g.add_argument(
+        "--max-missing",
+        type=float,
+        default=QualityConfig.max_missing_fraction,
+        help="a window with more than this fraction of missing samples abstains "
+        f"(default {QualityConfig.max_missing_fraction:g}); gaps up to this share of the "
+        "window are filled in place, longer ones restart the stream with one GAP record",
+    )
+    run_g.add_argument(
         "--duration",
         type=float,
         default=None,
@@ -135,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out = p.add_argument_group("output")
     out.add_argument("--out", default=None, help="append decisions to this JSONL file")
+    out.add_argument(
+        "--record",
+        default=None,
+        metavar="FILE",
+        help="record the raw signals (BrainFlow file + FILE.json sidecar), decisions "
+        "and markers; replay with --source playback:FILE",
+    )
     out.add_argument(
         "--lsl",
         nargs="?",
@@ -179,6 +213,13 @@ def open_source(args, bundle, workdir: Path):
     spec = args.source or ("board" if args.board else "demo")
     ecg_names = (bundle.feature_config.ecg_channel,)
     channel_map = parse_channel_map(args.channel_map)
+    if spec.startswith("lsl:"):
+        from edge_emotion.lsl_source import LslSource, parse_lsl_spec
+
+        cfg = parse_lsl_spec(spec, channel_map, ecg_names)
+        return LslSource(cfg), f"LSL stream(s) {', '.join(cfg.streams)}" + (
+            f" with markers from {cfg.markers}" if cfg.markers else ""
+        )
     if spec.startswith("bridge:"):
         from edge_emotion.firmware_bridge.source import open_bridge_source
 
@@ -225,12 +266,15 @@ def open_source(args, bundle, workdir: Path):
 
         return src, f"BrainFlow {board_name(src.board_id)} at {src.sampling_rate:g} Hz"
     raise ValueError(
-        f"--source {spec!r}: expected demo, board, playback:FILE, openbci:FILE.txt or bridge:SPEC"
+        f"--source {spec!r}: expected demo, board, playback:FILE, openbci:FILE.txt, "
+        "bridge:SPEC or lsl:NAME_OR_TYPE"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list_boards:
+        return _list_boards()
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(message)s",
@@ -251,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         loop_config = LoopConfig(
             hop_s=args.hop,
             policy=args.on_bad_modality,
-            quality=QualityConfig(saturation_uv=args.saturation_uv),
+            quality=QualityConfig(
+                saturation_uv=args.saturation_uv, max_missing_fraction=args.max_missing
+            ),
         )
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -279,6 +325,13 @@ def main(argv: list[str] | None = None) -> int:
                 from edge_emotion.firmware_bridge.downlink import BridgeSink
 
                 sinks.append(BridgeSink(source))  # decisions back to the wearable
+            recorder = None
+            if args.record:
+                from edge_emotion.recorder import Recorder, RecordingSource
+
+                recorder = Recorder(args.record, description, getattr(source, "layout_id", None))
+                source = RecordingSource(source, recorder)
+                sinks.append(recorder)
             if args.out:
                 sinks.append(JsonlSink(args.out))
             if args.lsl:
@@ -326,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
                 make_classifier,
                 sinks,
                 duration_s=duration,
+                connect_retries=args.connect_retries,
                 should_stop=lambda: stop["flag"],
             )
         except ConfigurationError as exc:
@@ -341,6 +395,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.out:
         print(f"wrote {args.out}")
+    if recorder is not None:
+        for path in recorder.written_paths:
+            print(f"wrote {path}")
+    if stats.failed:
+        print(f"error: {stats.ended_by}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _list_boards() -> int:
+    from edge_emotion.brainflow_source import board_layouts
+
+    try:
+        layouts = board_layouts()
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'id':>4}  {'board':<34} {'ExG':>4} {'rate (Hz)':>10}")
+    for b in layouts:
+        print(f"{b.board_id:>4}  {b.name:<34} {b.exg_channels:>4} {b.sampling_rate:>10g}")
+    print(
+        f"{len(layouts)} boards. Use --board NAME (or id) with its connection options; "
+        "PLAYBACK_FILE_BOARD and STREAMING_BOARD take the layout of --master-board."
+    )
     return 0
 
 

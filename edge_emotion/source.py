@@ -42,6 +42,10 @@ class Chunk:
     ``data`` has shape (channels, samples) in the channels' physical units;
     ``timestamps`` (samples,) are seconds on the source's clock; ``lost_samples`` counts
     samples known to be missing *before* this chunk (e.g. from a sequence gap).
+    ``meta`` may carry ``discontinuity`` (True: continuity with the previous chunk is
+    unknown, e.g. a device's sample index jumped impossibly far; the runtime restarts
+    the stream with one ``GAP`` record) and ``markers``, a list of ``(timestamp, text)``
+    events of a marker stream that arrived with the chunk.
     """
 
     stream: int
@@ -52,7 +56,13 @@ class Chunk:
 
 
 class SourceError(RuntimeError):
-    """A source failed (disconnect, device error). The runtime retries with back-off."""
+    """A source failed (disconnect, device error). The runtime retries with back-off
+    once the stream has started; a first connection that fails ends the run."""
+
+
+class FatalSourceError(SourceError):
+    """A source failed in a way no retry can fix (e.g. a device describing itself with
+    an invalid configuration): the run stops at once and exits non-zero."""
 
 
 class SourceExhausted(SourceError):

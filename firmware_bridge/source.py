@@ -50,7 +50,7 @@ from edge_emotion.firmware_bridge.transport import (
     TcpTransport,
     Transport,
 )
-from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
+from edge_emotion.source import ChannelInfo, Chunk, FatalSourceError, SourceError, StreamInfo
 
 SCHEME = "bridge:"
 
@@ -64,10 +64,10 @@ __all__ = [
 ]
 
 
-class InvalidInfoError(ConnectError):
+class InvalidInfoError(ConnectError, FatalSourceError):
     """The device's INFO frame passed the CRC but is invalid (PROTOCOL.md §3.1): the
     message names the field. The device describes itself this way every time, so a
-    retry does not help."""
+    retry does not help: a :class:`FatalSourceError`, the run stops."""
 
 
 @dataclass(frozen=True)

@@ -29,3 +29,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def bundle():
+    """The shipped demo bundle (modules that test another bundle override ``bundle``)."""
+    from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+
+    return load_bundle(DEMO_BUNDLE_PATH)
+
+
+@pytest.fixture(scope="session")
+def engine(bundle):
+    """onnxruntime on the demo bundle, created once for the runtime tests."""
+    from edge_emotion.engines import create_engine
+
+    return create_engine(bundle, "onnxruntime")

@@ -19,8 +19,9 @@ pytest.importorskip("brainflow")
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
 
 DEMO_DIGEST = "8d68d9fef1192153d5406a1e3fd7b70dd37fd45fe224d4b28083e137e24e69e6"
-# reason_code was added after the digest was taken; it is checked on its own.
-DIGEST_IGNORES = (*UNSTABLE_FIELDS, "reason_code")
+# reason_code, missing_fraction, gap_s and markers were added after the digest was taken;
+# they are checked on their own.
+DIGEST_IGNORES = (*UNSTABLE_FIELDS, "reason_code", "missing_fraction", "gap_s", "markers")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,9 @@ def test_demo_decisions_are_unchanged(records):
     assert [r["hop"] for r in records] == list(range(248))
     assert sum(r["abstained"] for r in records) == 39  # the 10-s warm-up, then all classified
     assert digest(records, DIGEST_IGNORES) == DEMO_DIGEST
+    # The demo loses nothing: every record says so; no gaps, no markers.
+    assert all(r["missing_fraction"] == 0.0 for r in records)
+    assert all(r["gap_s"] is None and r["markers"] == [] for r in records)
 
 
 def test_demo_decisions_do_not_depend_on_chunking(records, tmp_path):

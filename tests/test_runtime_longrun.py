@@ -13,7 +13,6 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
 from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
 from edge_emotion.loop import run
@@ -29,19 +28,7 @@ NAN = (1200.0, 1202.0)  # EEG channels 0..2 deliver NaN
 FLAT = (1800.0, 1815.0)  # O1 lead off: a constant
 ECG_OFF = (2100.0, 2110.0)  # ECG lead off: flat zero
 SATURATE = (2400.0, 2403.0)  # T7 at the amplifier's rail
-DISCONNECT = (3000.0, 3005.0)  # nothing delivered; timestamps jump on reconnect
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DEMO_BUNDLE_PATH)
-
-
-@pytest.fixture(scope="module")
-def engine(bundle):
-    from edge_emotion.engines import create_engine
-
-    return create_engine(bundle, "onnxruntime")
+DISCONNECT = (3000.0, 3005.0)  # nothing delivered; timestamps jump on reconnect: one GAP
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +108,9 @@ class _Log:
 def test_one_hour_replay_every_hop_once_flat_memory_faults_recover(bundle, engine, base_signal):
     hours = 1.0
     total = round(3600 * hours * FS)
-    expected_hops = round(3600 * hours / HOP_S)
+    # The 5-s disconnect is one GAP record instead of the 20 hops nobody saw.
+    gap_hops = round((DISCONNECT[1] - DISCONNECT[0]) / HOP_S)
+    expected_hops = round(3600 * hours / HOP_S) - gap_hops + 1
     log = _Log(expected_hops + 8)
     clf = Classifier(bundle, engine, _streams(bundle), LoopConfig(hop_s=HOP_S))
     n_base = base_signal.shape[1]
@@ -156,10 +145,20 @@ def test_one_hour_replay_every_hop_once_flat_memory_faults_recover(bundle, engin
         i += n
     assert n_base == 15000
 
-    # Every hop produced exactly one record, in order, the gap included.
+    # Every hop produced exactly one record, in order; the gap one record ending where the
+    # data resumed, and data time counts on across it.
     assert log.n == expected_hops
     np.testing.assert_array_equal(log.hop[: log.n], np.arange(expected_hops))
-    np.testing.assert_allclose(log.end[: log.n], HOP_S * (np.arange(expected_hops) + 1))
+    before = round(DISCONNECT[0] / HOP_S)
+    ends = np.concatenate(
+        (
+            HOP_S * (np.arange(before) + 1),
+            [DISCONNECT[1]],
+            DISCONNECT[1] + HOP_S * (np.arange(expected_hops - before - 1) + 1),
+        )
+    )
+    np.testing.assert_allclose(log.end[: log.n], ends)
+    assert log.code[before] == AbstainReason.GAP and clf.gaps == 1
 
     # Memory: flat over 5 traced minutes (1200 hops): a leak of 55 bytes per hop fails.
     growth = mem_last - mem_first
@@ -171,7 +170,9 @@ def test_one_hour_replay_every_hop_once_flat_memory_faults_recover(bundle, engin
     ab = log.abstained[: log.n]
     fl = log.flags[: log.n]
     # Warm-up: exactly the hops before a full window.
-    warm = log.select(0, 9.75)
+    # ... and again after the disconnect restarted the stream.
+    warm = log.select(0, 9.75) | log.select(DISCONNECT[1] + 0.25, DISCONNECT[1] + 9.75)
+    assert warm.sum() == 2 * 39
     assert ab[warm].all() and (fl[warm] & 16).all()
     assert not (fl[~warm] & 16).any()
 
@@ -185,16 +186,16 @@ def test_one_hour_replay_every_hop_once_flat_memory_faults_recover(bundle, engin
         assert ((fl[sel] & bit) > 0).all(), f"wrong reason inside fault {lo}-{hi} s"
         assert (codes[sel] == code).all(), f"not {code.name} inside fault {lo}-{hi} s"
 
-    all_abstain_with(NAN[0] + 0.25, NAN[1] + 9.75, 1, AbstainReason.SAMPLES_MISSING)
+    # Windows holding more of the NaN run than the 10% (1 s) the check allows abstain;
+    # those at its edges, with less of it (filled), classify.
+    all_abstain_with(NAN[0] + 1.25, NAN[1] + 8.75, 1, AbstainReason.SAMPLES_MISSING)
+    assert not ab[log.select(NAN[0] + 0.25, NAN[0] + 0.75)].any()
     all_abstain_with(FLAT[0] + 1.5, FLAT[1] + 8.5, 2, AbstainReason.LEAD_OFF)
     assert log.o1_flat[: log.n][log.select(FLAT[0] + 1.5, FLAT[1] + 8.5)].all()
     all_abstain_with(ECG_OFF[0] + 1.5, ECG_OFF[1] + 8.5, 8, AbstainReason.LEAD_OFF)
     all_abstain_with(SATURATE[0] + 0.25, SATURATE[1] + 9.75, 4, AbstainReason.SATURATED)
-    # Held samples of a disconnect and a railed input are also flat; the cause names the
-    # window (the detail text lists both).
-    for span in (DISCONNECT, SATURATE):
-        assert (fl[log.select(span[0] + 1.5, span[1] + 8.5)] & 2).any()
-    all_abstain_with(DISCONNECT[0] + 0.25, DISCONNECT[1] + 9.75, 1, AbstainReason.SAMPLES_MISSING)
+    # A railed input is also flat; the cause names the window (the detail lists both).
+    assert (fl[log.select(SATURATE[0] + 1.5, SATURATE[1] + 8.5)] & 2).any()
 
     # Recovery: after each fault has left the window (plus 20 s for the filters and
     # the R-peak detector to settle), decisions come back.
@@ -269,14 +270,18 @@ def test_run_reconnects_with_backoff_and_reports_the_gap(bundle, engine, base_si
     assert stats.ended_by.startswith("duration")
     assert stats.reconnects == 2 and clock.sleeps == [0.5, 1.0]
     assert src.stops == src.starts - 1 == 2  # every started session was released
-    # Every hop the delivered samples complete (the gap counted as missing samples).
-    assert log.n == int(src.i / FS / HOP_S + 1e-9)
+    # Every hop the delivered samples complete; the 3 s lost are one GAP record.
+    assert log.n == int(src.i / FS / HOP_S + 1e-9) - 12 + 1
     np.testing.assert_array_equal(log.hop[: log.n], np.arange(log.n))
     assert log.end[log.n - 1] >= 49.0
     ab = log.abstained[: log.n]
-    gap = log.select(30.25, 39.75)
-    assert ab[gap].all() and (log.flags[: log.n][gap] & 1).all()
-    assert not ab[log.select(12.0, 29.0)].any()
+    codes = log.code[: log.n]
+    (gap,) = np.flatnonzero(codes == AbstainReason.GAP)
+    assert log.end[gap] == 33.0 and log.end[gap - 1] == 30.0
+    # Then the stream warms up again, as after a start, and classifies.
+    warm = log.select(33.25, 42.75)
+    assert (codes[warm] == AbstainReason.NOT_ENOUGH_DATA).all() and warm.sum() == 39
+    assert not ab[log.select(12.0, 30.0)].any()
     assert not ab[log.select(44.0, 50.0)].any()
 
 
