@@ -25,6 +25,8 @@ RUNTIME_CONTRACTS = (
     "edge_emotion.source",  # Source, Chunk, StreamInfo
     "edge_emotion.engines",  # BACKENDS, create_engine
     "edge_emotion.synthetic",  # synthetic ECG/EEG for generated datasets
+    "edge_emotion.lane",  # how the device fills missing samples; recordings are filled alike
+    "edge_emotion.brainflow_source",  # BrainFlow board layouts and file I/O (recordings)
 )
 MAX_LINES = 450
 

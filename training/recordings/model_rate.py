@@ -37,12 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_emotion.kernels.resample import (
+from edge_emotion.kernels import (
     StreamingResampler,
     design_resample_filter,
     rational_ratio,
 )
-from edge_emotion.lane import hold_missing
+from edge_emotion.lane import first_finite, interpolate_missing
 from edge_emotion.training.recordings.recording import Recording, RecordingError, Signals
 
 _TIME_TOL = 1e-6  # s; absorbs float error in times read from files
@@ -102,15 +102,11 @@ def missing_at_rate(missing: np.ndarray, fs_in: float, fs_out: float) -> np.ndar
 
 
 def _held(x: np.ndarray) -> np.ndarray:
-    """Missing samples hold the channel's last good value (its first, before any)."""
-    bad = ~np.isfinite(x)
-    if not bad.any():
+    """Missing samples filled as the device fills them (edge_emotion.lane): on the line
+    between the good samples around a run, held at the ends."""
+    if np.isfinite(x).all():
         return x
-    first = np.zeros(x.shape[0])
-    for c in range(x.shape[0]):
-        good = np.flatnonzero(~bad[c])
-        first[c] = x[c, good[0]] if good.size else 0.0
-    return hold_missing(x, first)[0]
+    return interpolate_missing(x, first_finite(x, np.zeros(x.shape[0])))[0]
 
 
 @dataclass(frozen=True)

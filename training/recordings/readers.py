@@ -36,19 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.training.recordings.channels import (
-    MICROVOLT,
-    ChannelKind,
-    classify_channel,
-    scale_to_uv,
-    uv_per_unit,
-)
+from edge_emotion.training.recordings.channels import MICROVOLT
 from edge_emotion.training.recordings.recording import (
     Channel,
     Marker,
     Recording,
     RecordingError,
     Stream,
+    channel_from_label,
+    file_head,
 )
 
 EDF_SUFFIXES = {".edf": "edf", ".bdf": "bdf", ".rec": "edf"}
@@ -81,40 +77,13 @@ def read_recording(path: str | Path, **options) -> Recording:
     )
 
 
-def _head(path: Path, n: int) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(n)
-
-
-def _channel(
-    label: str,
-    declared: str | None,
-    default: ChannelKind,
-    unit: str | None,
-    where: str,
-    default_unit: str | None,
-) -> tuple[Channel, float]:
-    """The channel and the factor from the file's unit to its unit after reading."""
-    name, kind = classify_channel(label, declared, default)
-    if kind in ("eeg", "ecg"):
-        try:
-            scale = scale_to_uv(unit, where, default_unit)
-        except ValueError as exc:
-            raise RecordingError(str(exc)) from None
-        return Channel(name, label, kind, MICROVOLT), scale
-    scale = uv_per_unit(unit or "")
-    if scale is not None:
-        return Channel(name, label, kind, MICROVOLT), scale
-    return Channel(name, label, kind, (unit or "").strip()), 1.0
-
-
 def read_edf(path: str | Path, default_unit: str | None = None) -> Recording:
     """Read an EDF/EDF+ (``.edf``) or BDF/BDF+ (``.bdf``) file; see the module docstring."""
     import pyedflib
 
     path = Path(path)
     expected = EDF_SUFFIXES.get(path.suffix.lower(), "edf")
-    head = _head(path, 8)
+    head = file_head(path, 8)
     found = "bdf" if head == _BDF_MAGIC else "edf" if head == _EDF_MAGIC else None
     if found is None:
         raise RecordingError(
@@ -136,7 +105,7 @@ def read_edf(path: str | Path, default_unit: str | None = None) -> Recording:
             label = reader.getLabel(i)
             fs = float(reader.getSampleFrequency(i))
             where = f"{path}: channel {label!r}"
-            channel, scale = _channel(
+            channel, scale = channel_from_label(
                 label, None, "other", reader.getPhysicalDimension(i), where, default_unit
             )
             values = reader.readSignal(i).astype(np.float64, copy=False) * scale
@@ -239,7 +208,7 @@ def read_brainflow(
         raise RecordingError(f"{path}: {exc}") from None
     bf = _brainflow()
     descr = bf.BoardShim.get_board_descr(bid)
-    head = _head(path, 4096)
+    head = file_head(path, 4096)
     if b"\x00" in head:
         raise RecordingError(f"{path}: binary content; a BrainFlow file is text")
     try:
@@ -286,7 +255,7 @@ def read_brainflow(
                 f"{path}: channel {entry['name']!r}: row {row} not in 0..{n_rows - 1}"
             )
         unit = entry.get("unit") or ("" if "unit" in entry else MICROVOLT)
-        channel, scale = _channel(
+        channel, scale = channel_from_label(
             entry["name"],
             entry.get("role"),
             "eeg",

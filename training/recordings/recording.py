@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.training.recordings.channels import MICROVOLT, ChannelKind, normalise_name
+from edge_emotion.training.recordings.channels import (
+    MICROVOLT,
+    ChannelKind,
+    classify_channel,
+    normalise_name,
+    scale_to_uv,
+    uv_per_unit,
+)
 
 
 class RecordingError(ValueError):
@@ -227,3 +234,31 @@ class Recording:
             for s in self.streams
         ]
         return "; ".join(parts) or "no channels"
+
+
+def file_head(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of ``path`` (to tell a file's format from its content)."""
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+def channel_from_label(
+    label: str,
+    declared: str | None,
+    default: ChannelKind,
+    unit: str | None,
+    where: str,
+    default_unit: str | None,
+) -> tuple[Channel, float]:
+    """The channel and the factor from the file's unit to its unit after reading."""
+    name, kind = classify_channel(label, declared, default)
+    if kind in ("eeg", "ecg"):
+        try:
+            scale = scale_to_uv(unit, where, default_unit)
+        except ValueError as exc:
+            raise RecordingError(str(exc)) from None
+        return Channel(name, label, kind, MICROVOLT), scale
+    scale = uv_per_unit(unit or "")
+    if scale is not None:
+        return Channel(name, label, kind, MICROVOLT), scale
+    return Channel(name, label, kind, (unit or "").strip()), 1.0

@@ -28,8 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_emotion.training.recordings.readers import _channel, _head
-from edge_emotion.training.recordings.recording import Marker, Recording, RecordingError, Stream
+from edge_emotion.training.recordings.recording import (
+    Marker,
+    Recording,
+    RecordingError,
+    Stream,
+    channel_from_label,
+    file_head,
+)
 
 
 class _Collect(logging.Handler):
@@ -99,7 +105,7 @@ def read_xdf(
     import pyxdf
 
     path = Path(path)
-    head = _head(path, 4)
+    head = file_head(path, 4)
     if not path.name.lower().endswith((".xdfz", ".gz")) and head != b"XDF:":
         raise RecordingError(f"{path}: not an XDF file (it starts with {head!r}, not b'XDF:')")
     collect = _Collect()
@@ -140,7 +146,7 @@ def read_xdf(
         channels, scales = [], []
         for i, d in enumerate(descs):
             label = _text(d, "label") or f"{name} {i + 1}"
-            channel, scale = _channel(
+            channel, scale = channel_from_label(
                 label,
                 _text(d, "type") or stream_type,
                 "other",
