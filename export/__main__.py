@@ -36,7 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint written by edge_emotion.training")
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="bundle folder to write: new, empty, or (with --force) a bundle to replace",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the bundle already in --out (only a bundle this project wrote, intact; "
+        "files it does not list are kept)",
+    )
     p.add_argument(
         "--features",
         type=Path,
@@ -136,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             demo=True if args.demo else None,
             name=args.name,
             calibration_method=args.calibration,
+            force=args.force,
         )
         result = export_bundle(
             ckpt,
@@ -193,6 +205,7 @@ def _main_eav(args: argparse.Namespace, ckpt: dict, t0: float) -> int:
             demo=True if args.demo else None,
             name=args.name,
             calibration_method=args.calibration,
+            force=args.force,
         )
         print("[export] EAV fusion checkpoint (EEG + audio + video)")
         result = export_eav_bundle(

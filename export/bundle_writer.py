@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from edge_emotion.export.quantize import (
     convert_fp16,
     quantize_int8,
 )
+from edge_emotion.out_dir import stage_bundle
 
 CHECKPOINT_FORMAT = "edge_emotion.checkpoint/1"
 FILE_FP32 = "model.onnx"
@@ -64,6 +64,7 @@ class ExportOptions:
     name: str | None = None  # bundle name in the manifest; default: the folder name
     calibration_batch: int = 32
     calibration_method: str = "percentile"  # see edge_emotion.export.quantize.quantize_int8
+    force: bool = False  # replace an existing bundle (see edge_emotion.out_dir.stage_bundle)
 
 
 @dataclass
@@ -118,7 +119,8 @@ def export_bundle(
     options: ExportOptions | None = None,
     progress=None,
 ) -> ExportResult:
-    """Write a bundle for checkpoint dict ``ckpt`` into ``out_dir`` (created or replaced).
+    """Write a bundle for checkpoint dict ``ckpt`` into ``out_dir`` (created, or replaced
+    with ``options.force``; see :func:`edge_emotion.out_dir.stage_bundle`).
 
     ``calibration`` feeds INT8 calibration; ``heldout`` the parity report. ``progress``
     (optional) is called with a short message before each step.
@@ -151,7 +153,8 @@ def export_bundle(
         if fs.labels is not None and fs.labels.shape[1] != len(targets):
             raise ValueError(f"{name} labels have {fs.labels.shape[1]} columns, targets {targets}")
 
-    out = prepare_out_dir(out_dir)
+    staged = stage_bundle(out_dir, force=options.force)
+    out = staged.path
 
     say("exporting ONNX (fp32, dynamic batch)")
     fp32 = export_onnx(model, tuple(fc.eeg_shape), fc.hrv_length, out / FILE_FP32)
@@ -267,8 +270,10 @@ def export_bundle(
         "versions": export_versions(ckpt),
     }
     written = write_manifest(out, manifest, files)
+    load_bundle(out)  # the new bundle verifies before it replaces anything
+    out = staged.commit(say)
     bundle = load_bundle(out)
-    return ExportResult(bundle=bundle, report=report, written=written)
+    return ExportResult(bundle=bundle, report=report, written=[out / p.name for p in written])
 
 
 # ---------------------------------------------------------------- shared by both model families
@@ -291,17 +296,6 @@ def bundle_identity(
     synthetic = bool(dataset.get("synthetic", False))
     demo = synthetic if options.demo is None else bool(options.demo)
     return name, dataset, synthetic, demo
-
-
-def prepare_out_dir(out_dir: Path | str) -> Path:
-    """Create ``out_dir`` empty; an existing bundle there is replaced, anything else refused."""
-    out = Path(out_dir)
-    if out.exists():
-        if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
-            raise ValueError(f"--out {out} exists, is not empty and holds no bundle; refusing")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    return out
 
 
 def write_parity_report(out: Path, report: dict[str, Any], markdown: str) -> dict[str, str]:

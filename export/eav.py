@@ -31,7 +31,6 @@ inputs; otherwise the bundle is fp32-only and the parity report says why.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ import numpy as np
 from edge_emotion.bundle import (
     BATCH_DIM,
     KIND_EAV,
-    MANIFEST_NAME,
     OUTPUT_LOGITS,
     ROLE_ONNX_FP16,
     ROLE_ONNX_FP32,
@@ -50,6 +48,7 @@ from edge_emotion.bundle import (
     SCHEMA,
     BundleError,
     _check_files,
+    read_manifest,
 )
 from edge_emotion.export.bundle_writer import (
     FILE_FP16,
@@ -59,10 +58,10 @@ from edge_emotion.export.bundle_writer import (
     ExportOptions,
     bundle_identity,
     export_versions,
-    prepare_out_dir,
     write_manifest,
     write_parity_report,
 )
+from edge_emotion.out_dir import stage_bundle
 
 EAV_CHECKPOINT_FORMAT = "edge_emotion.eav_checkpoint/1"
 EAV_INPUTS = ("eeg", "audio", "video", "mask")
@@ -245,7 +244,8 @@ def export_eav_bundle(
     else:
         calibration = EAVInputs(synthetic_inputs(shapes, n_calibration, seed), None, SYNTHETIC)
         held = EAVInputs(synthetic_inputs(shapes, n_heldout, seed + 1), None, SYNTHETIC)
-    out = prepare_out_dir(out_dir)
+    staged = stage_bundle(out_dir, force=options.force)
+    out = staged.path
 
     say("exporting ONNX (fp32, dynamic batch)")
     example = synthetic_inputs(shapes, 2, seed=seed + 2, missing_fraction=0.0)
@@ -407,7 +407,10 @@ def export_eav_bundle(
         "versions": export_versions(ckpt),
     }
     written = write_manifest(out, manifest, files)
+    load_eav_bundle(out)  # the new bundle verifies before it replaces anything
+    out = staged.commit(say)
     manifest = load_eav_bundle(out)
+    written = [out / p.name for p in written]
     return EAVExportResult(manifest=manifest, report=report, written=written)
 
 
@@ -525,13 +528,9 @@ def load_eav_bundle(path: Path | str) -> dict[str, Any]:
     missing or whose sha256 differs from the manifest.
     """
     path = Path(path)
-    manifest_path = path / MANIFEST_NAME
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(path, [f"{MANIFEST_NAME} is not readable JSON: {exc}"]) from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != KIND_EAV:
-        kind = manifest.get("kind") if isinstance(manifest, dict) else None
+    manifest = read_manifest(path)
+    if manifest.get("kind") != KIND_EAV:
+        kind = manifest.get("kind")
         raise BundleError(path, [f"kind is {kind!r}, not an EAV bundle ({KIND_EAV!r})"])
     problems: list[str] = []
     if manifest.get("schema") != SCHEMA:

@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layout", choices=("flat", "per_participant"), default="flat")
     p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into OUT even if it holds files synth did not write (same names overwritten)",
+    )
 
     p = sub.add_parser("prepare", help="compute or reuse the feature cache and summarise it")
     _add_data_args(p)
@@ -225,6 +230,7 @@ def _describe_line(info: dict) -> str:
 
 
 def cmd_synth(args) -> int:
+    from edge_emotion.out_dir import OwnedFolder
     from edge_emotion.training.datasets.synthetic import SyntheticConfig, write_amigos_layout
 
     cfg = SyntheticConfig(
@@ -237,10 +243,10 @@ def cmd_synth(args) -> int:
         seed=args.seed,
     )
     t0 = time.perf_counter()
-    paths = write_amigos_layout(cfg, args.out, args.layout, args.workers, progress=True)
-    for p in paths:
+    folder = OwnedFolder(args.out, "training synth", force=args.force, label="OUT")
+    write_amigos_layout(cfg, args.out, args.layout, args.workers, progress=True)
+    for p in folder.record():
         print(f"wrote {p}")
-    print(f"wrote {Path(args.out) / 'SYNTHETIC.json'}")
     print(
         f"synthetic AMIGOS-layout dataset: {cfg.n_subjects} subjects x {cfg.n_trials} trials "
         f"in {time.perf_counter() - t0:.1f} s (NOT emotion data)"

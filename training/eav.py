@@ -508,6 +508,19 @@ def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[st
     return rows
 
 
+def _trials_per_participant(text: str) -> int:
+    """argparse type of ``synth --trials``: a positive multiple of 10 (5 emotions x 2 tasks)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 10 or value % 10:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive multiple of 10 (5 emotions x listening/speaking), got {value}"
+        )
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m edge_emotion.training eav",
@@ -517,7 +530,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="write a synthetic EAV-layout set (pipeline tests only)")
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--subjects", type=int, default=4)
-    s.add_argument("--trials", type=int, default=20, help="per participant, multiple of 10")
+    s.add_argument(
+        "--trials", type=_trials_per_participant, default=20, help="per participant, multiple of 10"
+    )
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even if it holds files synth did not write (same names overwritten)",
+    )
     s.add_argument("--trial-s", type=float, default=10.0)
     s.add_argument("--mat-version", choices=("v5", "v7.3"), default="v5")
     s.add_argument("--seed", type=int, default=0)
@@ -558,20 +578,30 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "synth":
+        from edge_emotion.out_dir import LEDGER_NAME, OwnedFolder
         from edge_emotion.training.datasets.eav_synthetic import (
             SyntheticEAVConfig,
             write_synthetic_eav,
         )
 
-        cfg = SyntheticEAVConfig(
-            n_subjects=args.subjects,
-            n_trials=args.trials,
-            trial_s=args.trial_s,
-            mat_version=args.mat_version,
-            seed=args.seed,
-        )
+        try:
+            cfg = SyntheticEAVConfig(
+                n_subjects=args.subjects,
+                n_trials=args.trials,
+                trial_s=args.trial_s,
+                mat_version=args.mat_version,
+                seed=args.seed,
+            )
+            folder = OwnedFolder(args.out, "training eav synth", force=args.force)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         root = write_synthetic_eav(args.out, cfg)
-        print(f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root}")
+        written = folder.record()
+        print(
+            f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root} "
+            f"({len(written)} files, listed in {root / LEDGER_NAME})"
+        )
         return 0
     if args.command == "info":
         print(f"{'preset':7s} {'variant':14s} {'parameters':>12s} {'GFLOPs/window':>14s}")
