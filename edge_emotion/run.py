@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 from collections import Counter, deque
@@ -34,6 +33,16 @@ from edge_emotion.engines import BACKENDS
 from edge_emotion.lane_plan import ConfigurationError, plan_lanes
 from edge_emotion.loop import run
 from edge_emotion.quality import QualityConfig
+from edge_emotion.run_args import (
+    Interrupts,
+    OneLineErrorParser,
+    channel_map_arg,
+    check_args,
+    check_hop,
+    non_empty,
+    positive_float,
+    positive_int,
+)
 from edge_emotion.source import SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
@@ -90,7 +99,7 @@ class _Summary:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineErrorParser(
         prog="python -m edge_emotion.run",
         description="Continuous arousal/valence recognition from a BrainFlow board, a "
         "recording or the firmware bridge. No arguments: the built-in demo.",
@@ -99,10 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("source")
     src.add_argument(
         "--source",
+        type=non_empty,
         default=None,
         help="demo (default) | board | playback:FILE | openbci:FILE.txt | bridge:SPEC",
     )
-    src.add_argument("--board", help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)")
+    src.add_argument(
+        "--board",
+        type=non_empty,
+        help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)",
+    )
     for name in ("serial-port", "mac-address", "ip-address", "other-info", "serial-number"):
         src.add_argument(f"--{name}", default=None, help=f"BrainFlow {name.replace('-', '_')}")
     src.add_argument("--ip-port", type=int, default=None)
@@ -111,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--master-board", default=None, help="board that recorded a playback file")
     src.add_argument(
         "--channel-map",
+        type=channel_map_arg,
         default=None,
         help="NAME=EXG,... (1-based ExG channel, or row:N) or a JSON file; e.g. "
         "AF3=1,F7=2,...,ECG=16",
@@ -119,17 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     run_g = p.add_argument_group("model and loop")
     run_g.add_argument("--bundle", default=None, help="model bundle folder (default: demo)")
     run_g.add_argument("--backend", choices=BACKENDS, default="auto")
-    run_g.add_argument("--hop", type=float, default=None, help="seconds between decisions")
+    run_g.add_argument("--hop", type=positive_float, default=None, help="seconds between decisions")
     run_g.add_argument(
         "--on-bad-modality",
         choices=POLICIES,
         default="abstain",
         help="when EEG or ECG alone is bad: abstain, or a single-modality fallback model",
     )
-    run_g.add_argument("--saturation-uv", type=float, default=QualityConfig.saturation_uv)
+    run_g.add_argument("--saturation-uv", type=positive_float, default=QualityConfig.saturation_uv)
     run_g.add_argument(
         "--duration",
-        type=float,
+        type=positive_float,
         default=None,
         help=f"stop after this many seconds (demo default {DEMO_DURATION_S:g})",
     )
@@ -147,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with a bridge source, do not send decisions back to the device",
     )
-    out.add_argument("--print-every", type=int, default=1, help="print every n-th decision")
+    out.add_argument(
+        "--print-every", type=positive_int, default=1, help="print every n-th decision"
+    )
     out.add_argument("--quiet", action="store_true", help="no per-decision lines")
     out.add_argument("--log-level", default="INFO")
     return p
@@ -230,7 +247,22 @@ def open_source(args, bundle, workdir: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (2 for bad arguments or input)."""
+    interrupts = Interrupts()
+    interrupts.install()
+    try:
+        return _main(argv, interrupts)
+    except KeyboardInterrupt:
+        print("ended: interrupted (Ctrl-C twice) during start-up", flush=True)
+        return 130
+    finally:
+        interrupts.restore()
+
+
+def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(message)s",
@@ -239,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
     from edge_emotion.engines import create_engine
-    from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink
+    from edge_emotion.sinks import JsonlSink, LslSink, SinkError, StdoutSink
 
     is_demo = (args.source or ("board" if args.board else "demo")) == "demo"
     duration = (
@@ -247,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         bundle = load_bundle(args.bundle or DEMO_BUNDLE_PATH)
+        check_hop(parser, args.hop, bundle.feature_config)
         engine = create_engine(bundle, args.backend)
         loop_config = LoopConfig(
             hop_s=args.hop,
@@ -256,22 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if interrupts.requested:
+        print(f"ended: {interrupts.why} during start-up")
+        return 0
     summary = _Summary()
     sinks: list = [summary]
     if not args.quiet:
         sinks.append(StdoutSink(every=args.print_every))
-    stop: dict = {"flag": False, "why": ""}
-
-    def on_signal(signum, _frame):
-        # First Ctrl-C/SIGTERM: finish the current hop, release the board, print the
-        # summary. A second Ctrl-C interrupts whatever is running.
-        if stop["flag"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop["flag"] = True
-        stop["why"] = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     with tempfile.TemporaryDirectory(prefix="edge_emotion_") as tmp:
         try:
             source, description = open_source(args, bundle, Path(tmp))
@@ -315,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        warm_up(bundle, engine)
+        if not interrupts.requested:  # else the loop below ends before it starts the source
+            warm_up(bundle, engine)
 
         def make_classifier(streams):
             return Classifier(bundle, engine, streams, loop_config)
@@ -326,13 +351,19 @@ def main(argv: list[str] | None = None) -> int:
                 make_classifier,
                 sinks,
                 duration_s=duration,
-                should_stop=lambda: stop["flag"],
+                should_stop=lambda: interrupts.requested,
             )
         except ConfigurationError as exc:
             print(f"error: the source cannot feed this model:\n{exc}", file=sys.stderr)
             return 2
-    if stop["flag"] and stats.ended_by == "stop requested":
-        stats.ended_by = stop["why"]
+        except SinkError as exc:  # the loop has stopped the source and closed the sinks
+            for line in summary.lines():
+                print(line)
+            print(f"ended: an output failed: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if interrupts.requested and stats.ended_by == "stop requested":
+        stats.ended_by = interrupts.why
     for line in summary.lines():
         print(line)
     print(
