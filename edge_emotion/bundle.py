@@ -423,9 +423,10 @@ def _check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Pat
         if not fpath.is_file():
             problems.append(f"{name} is listed in the manifest but missing from {root}")
             continue
-        if fpath.stat().st_size != entry["bytes"]:
+        if fpath.stat().st_size != entry["bytes"]:  # no need to hash it to know
             problems.append(
-                f"{name}: size {fpath.stat().st_size} bytes, manifest says {entry['bytes']}"
+                f"{name}: sha256 mismatch (size {fpath.stat().st_size} bytes, manifest "
+                f"{entry['bytes']}): the file changed after export; re-export the bundle"
             )
             continue
         actual = sha256_file(fpath)
