@@ -104,10 +104,8 @@ def test_training_rejects_a_bad_argument_with_one_line(tmp_path, capsys, case):
 
 
 def test_the_torch_backend_refusing_a_pickle_is_an_error_not_a_traceback(tmp_path, capsys):
-    import hashlib
-
     import torch
-    from export_helpers import copy_bundle
+    from export_helpers import copy_bundle, rehash_file
 
     class Evil:
         def __reduce__(self):
@@ -115,10 +113,7 @@ def test_the_torch_backend_refusing_a_pickle_is_an_error_not_a_traceback(tmp_pat
 
     b = copy_bundle(tmp_path)
     torch.save({"w": Evil()}, b / "model.pt")
-    data = (b / "model.pt").read_bytes()
-    manifest = json.loads((b / "manifest.json").read_text())
-    manifest["files"]["model.pt"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    (b / "manifest.json").write_text(json.dumps(manifest))
+    rehash_file(b, "model.pt")
     assert run_main(["--bundle", str(b), "--backend", "torch"]) == 2
     captured = capsys.readouterr()
     assert "error: model bundle" in captured.err and "never unpickles objects" in captured.err

@@ -12,30 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_helpers import copy_bundle, exported_bundle
+from export_helpers import copy_bundle, edit_manifest, exported_bundle, rehash_file
 from fake_tensorrt import FakeDeviceMemory, make_fake_tensorrt
 
 from edge_emotion.bundle import MAX_MANIFEST_BYTES, BundleError, load_bundle
 from edge_emotion.engines import EngineUnavailable, create_engine
 from edge_emotion.engines import tensorrt as trt_support
 from edge_emotion.kernels.config import FeatureConfig
-
-
-def _edit(bundle: Path, edit) -> None:
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text())
-    edit(manifest)
-    path.write_text(json.dumps(manifest))
-
-
-def _rehash(bundle: Path, name: str) -> None:
-    """What an attacker does after replacing a file: make the manifest agree with it."""
-    data = (bundle / name).read_bytes()
-
-    def edit(m):
-        m["files"][name].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-
-    _edit(bundle, edit)
 
 
 def _problems(path: Path) -> str:
@@ -82,7 +65,7 @@ def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, changes
                 {"name": "ECG", "role": "ecg"}
             ]
 
-    _edit(b, edit)
+    edit_manifest(b, edit)
     msg = _problems(b)
     assert "feature_config is invalid" in msg and expected in msg
 
@@ -101,7 +84,7 @@ def test_a_bundle_without_the_feature_config_digest_is_refused(tmp_path):
         m["feature_config"]["eeg_fs"] = 256.0
         del m["feature_config_digest"]
 
-    _edit(b, edit)
+    edit_manifest(b, edit)
     assert "feature_config_digest is missing" in _problems(b)
 
 
@@ -127,7 +110,7 @@ def test_normalisation_that_would_feed_the_model_inf_is_refused(tmp_path, field,
         else:
             norm[field] = value
 
-    _edit(b, edit)
+    edit_manifest(b, edit)
     assert expected in _problems(b)
 
 
@@ -163,7 +146,7 @@ def test_a_file_swapped_after_load_is_refused_at_the_point_of_use(tmp_path, monk
 def test_a_checksum_valid_int8_file_that_is_not_onnx_falls_back_to_fp32_and_says_so(tmp_path):
     b = copy_bundle(tmp_path)
     (b / "model.int8.onnx").write_bytes(b"\x08\x07garbage that is not a protobuf" * 10)
-    _rehash(b, "model.int8.onnx")
+    rehash_file(b, "model.int8.onnx")
     bundle = load_bundle(b)
     with pytest.raises(EngineUnavailable, match=r"onnxruntime cannot load model.int8.onnx"):
         create_engine(bundle, "onnxruntime")
@@ -175,7 +158,7 @@ def test_a_checksum_valid_int8_file_that_is_not_onnx_falls_back_to_fp32_and_says
 def test_tensorrt_refusing_the_graph_is_a_fallback_not_a_crash(tmp_path, monkeypatch):
     b = copy_bundle(tmp_path)
     (b / "model.int8.onnx").write_bytes(b"not onnx")
-    _rehash(b, "model.int8.onnx")
+    rehash_file(b, "model.int8.onnx")
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt())
     monkeypatch.setattr(trt_support, "default_device", lambda: FakeDeviceMemory())
     engine = create_engine(load_bundle(b), "auto", trt_cache_dir=tmp_path / "cache")
@@ -193,13 +176,13 @@ def test_the_torch_backend_refuses_a_pickle_with_a_bundle_error(tmp_path, capsys
 
     b = copy_bundle(tmp_path)
     torch.save({"weight": _Evil()}, b / "model.pt")
-    _rehash(b, "model.pt")
+    rehash_file(b, "model.pt")
     with pytest.raises(BundleError, match=r"model\.pt is not a weights-only state dict"):
         create_engine(load_bundle(b), "torch")
     assert "this ran" not in capsys.readouterr().out
 
     (b / "model.pt").write_bytes(pickle.dumps({"weight": 1}, protocol=2))  # not a torch zip
-    _rehash(b, "model.pt")
+    rehash_file(b, "model.pt")
     with pytest.raises(BundleError, match="never unpickles objects"):
         create_engine(load_bundle(b), "torch")
 
@@ -208,7 +191,7 @@ def test_the_torch_backend_refuses_a_model_config_larger_than_its_weights(tmp_pa
     """The manifest's model config sizes the torch model; it is checked on the meta device
     against the verified state dict before a single parameter is allocated."""
     b = copy_bundle(tmp_path)
-    _edit(b, lambda m: m["model"]["config"].update(hidden=1 << 20))
+    edit_manifest(b, lambda m: m["model"]["config"].update(hidden=1 << 20))
     with pytest.raises(BundleError, match="do not belong together"):
         create_engine(load_bundle(b), "torch")
 
