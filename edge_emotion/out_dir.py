@@ -8,7 +8,9 @@ Two rules, one per kind of output:
   that match its table — and such a bundle is replaced only when asked (``--force``):
   the old folder is renamed aside, the new one renamed in, and the old bundle's own
   files are deleted only then; anything in it the manifest does not list (``notes.txt``,
-  the device's ``trt_cache/``) is moved into the new bundle, never deleted.
+  the device's ``trt_cache/``) is moved into the new bundle, never deleted. An export that
+  fails removes its staging folder; one that is killed leaves it (``.NAME.xxxxxxxx/``
+  beside ``--out``), never a half-written ``--out``.
 * **Generated data** (:class:`OwnedFolder`): a command that fills a folder with files
   (``training synth``, ``training eav synth``) records what it wrote, with sha256, in
   ``.edge_emotion_outputs.json``. It writes into a folder only if every file there is one

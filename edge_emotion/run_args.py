@@ -22,6 +22,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def positive_float(text: str) -> float:
+    """argparse type: a positive, finite number (``nan``, ``inf``, 0 and below refused)."""
     try:
         value = float(text)
     except ValueError:
@@ -32,6 +33,7 @@ def positive_float(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
@@ -42,12 +44,14 @@ def positive_int(text: str) -> int:
 
 
 def non_empty(text: str) -> str:
+    """argparse type: any text but an empty or blank one (``--board ''`` is not the demo)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
 
 
 def channel_map_arg(text: str) -> dict:
+    """argparse type: a channel map, as ``brainflow_source.parse_channel_map`` reads it."""
     from edge_emotion.brainflow_source import parse_channel_map
 
     try:
