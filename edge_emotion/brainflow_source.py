@@ -149,8 +149,9 @@ def board_name(bid: int) -> str:
 def parse_channel_map(spec: str | dict | None) -> dict[str, int | str]:
     """A channel map from ``"AF3=1,F7=2,ECG=16"``, a JSON file path, or a dict.
 
-    Values are 1-based ExG positions (int) or ``"row:R"``; raises ``ValueError`` naming
-    the bad entry.
+    Values are 1-based ExG positions (whole numbers; JSON ``true`` or ``15.7`` are not)
+    or ``"row:R"``. Raises ``ValueError`` naming the bad entry, and for two names that
+    differ only in case or two names for one channel.
     """
     if spec is None:
         return {}
@@ -179,24 +180,46 @@ def parse_channel_map(spec: str | dict | None) -> dict[str, int | str]:
                 name, value = (s.strip() for s in part.split("=", 1))
                 items.append((name, value))
     out: dict[str, int | str] = {}
+    seen: dict[str, str] = {}  # upper-case name -> name, and channel -> name
     for name, value in items:
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name.strip():
             raise ValueError(f"channel map: channel names must be non-empty, got {name!r}")
-        if name in out:
-            raise ValueError(f"channel map: {name} is mapped twice")
-        if isinstance(value, str) and value.startswith("row:") and value[4:].isdigit():
-            out[name] = value
-        else:
-            try:
-                pos = int(value)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"channel map: {name}={value!r}; expected a 1-based ExG channel number or row:N"
-                ) from None
-            if pos < 1:
-                raise ValueError(f"channel map: {name}={pos}; ExG channels are numbered from 1")
-            out[name] = pos
+        name = name.strip()
+        if name.upper() in seen:
+            raise ValueError(
+                f"channel map: {name} is mapped twice ({seen[name.upper()]}, {name}; names "
+                "are compared without case)"
+            )
+        where = _channel_position(name, value)
+        if where in seen:
+            at = f"ExG channel {where}" if isinstance(where, int) else where
+            raise ValueError(f"channel map: {seen[where]} and {name} both point at {at}")
+        seen[name.upper()] = seen[where] = name
+        out[name] = where
     return out
+
+
+def _channel_position(name: str, value) -> int | str:
+    """A channel-map value as a 1-based ExG position (int) or ``"row:R"``; ValueError else."""
+    expected = f"expected a 1-based ExG channel number or row:N, got {name}={value!r}"
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("row:"):
+            if not text[4:].isdigit():
+                raise ValueError(f"channel map: {expected}")
+            return f"row:{int(text[4:])}"
+        if not text.lstrip("+").isdigit():
+            raise ValueError(f"channel map: {expected}")
+        pos = int(text)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"channel map: {expected}")
+    elif isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"channel map: {expected} (not a whole number)")
+    else:
+        pos = int(value)
+    if pos < 1:
+        raise ValueError(f"channel map: {name}={pos}; ExG channels are numbered from 1")
+    return pos
 
 
 @dataclass

@@ -10,9 +10,17 @@ A bundle is a directory written by ``python -m edge_emotion.export``::
 
 Loading validates everything before any engine is built: schema version, required keys,
 the feature configuration (rebuilt through :class:`FeatureConfig`), channel names and
-roles against it, normalisation statistics (shape and finiteness), targets and
+roles against it, normalisation statistics (:mod:`edge_emotion.normalization`), targets and
 thresholds, input/output shapes against the feature configuration, and the sha256 of
 every listed file. All problems found are reported together in one :class:`BundleError`.
+
+Nothing read from a manifest decides how much memory the device allocates without a
+bound: the manifest itself is at most ``MAX_MANIFEST_BYTES``, the feature configuration
+is bounded by :class:`FeatureConfig`'s limits, normalisation statistics so that normalised
+features stay finite, and every file by ``MAX_FILE_BYTES``. Files are verified again
+where they are used: :meth:`Bundle.read_verified` reads a model once, hashes those bytes
+and hands the same bytes to the engine, so a file swapped after :func:`load_bundle` is
+refused.
 
 The manifest's ``kind`` says which model family a bundle holds: ``"eeg-ecg"`` (absent in
 older bundles) is the one this runtime classifies; an ``"eav-fusion"`` bundle (EEG + audio
@@ -54,6 +62,10 @@ KIND_EEG_ECG = "eeg-ecg"
 KIND_EAV = "eav-fusion"
 KNOWN_KINDS = (KIND_EEG_ECG, KIND_EAV)
 
+# Bounds on what a manifest may ask for (see the module docstring). A manifest of a
+# 256-channel, 16-band model is ~0.2 MB; model files are protobufs (< 2 GiB by format).
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_FILE_BYTES = 2 << 30
 INPUT_EEG = "eeg"
 INPUT_ECG = "ecg"
 OUTPUT_LOGITS = "logits"
@@ -121,6 +133,35 @@ class Bundle:
                 return self.files[name]
         return None
 
+    def read_verified(self, role: str) -> tuple[Path, bytes] | None:
+        """The path and bytes of the file with ``role``, or None if the bundle has none.
+
+        The file is read once and those bytes are checked against the manifest's size and
+        sha256: the check at the point of use. An engine builds from exactly these bytes,
+        so a file replaced after :func:`load_bundle` raises :class:`BundleError` instead of
+        running unverified.
+        """
+        path = self.file_for_role(role)
+        if path is None:
+            return None
+        entry = self.manifest["files"][path.name]
+        try:
+            with open(path, "rb") as f:
+                data = f.read(int(entry["bytes"]) + 1)  # never more than the manifest says
+        except OSError as exc:
+            raise BundleError(self.path, [f"{path.name} cannot be read: {exc}"]) from None
+        digest = hashlib.sha256(data).hexdigest()
+        if len(data) != entry["bytes"] or digest != entry["sha256"]:
+            raise BundleError(
+                self.path,
+                [
+                    f"{path.name} changed after the bundle was loaded (now sha256 "
+                    f"{digest[:12]}...; manifest {entry['sha256'][:12]}..., {entry['bytes']} "
+                    "bytes); refusing to run it"
+                ],
+            )
+        return path, data
+
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Boolean decisions, (..., n_targets) like ``probabilities``: P(high) >= the
         target's threshold. The one place a bundle's thresholds are applied."""
@@ -150,15 +191,9 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
         path = path.parent
     if not path.is_dir():
         raise BundleError(path, [f"{path} is not a directory (expected a model bundle folder)"])
-    manifest_path = path / MANIFEST_NAME
-    if not manifest_path.is_file():
+    if not (path / MANIFEST_NAME).is_file():
         raise BundleError(path, [f"{MANIFEST_NAME} not found in {path}"])
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(path, [f"{MANIFEST_NAME} is not readable JSON: {exc}"]) from None
-    if not isinstance(manifest, dict):
-        raise BundleError(path, [f"{MANIFEST_NAME} must hold a JSON object"])
+    manifest = read_manifest(path)
 
     schema = manifest.get("schema")
     if schema not in SUPPORTED_SCHEMAS:
@@ -223,6 +258,33 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
     )
 
 
+def read_manifest(folder: Path | str) -> dict[str, Any]:
+    """The JSON object in ``folder/manifest.json``; :class:`BundleError` when it is missing,
+    larger than ``MAX_MANIFEST_BYTES``, not JSON, nested too deeply or not an object."""
+    folder = Path(folder)
+    try:
+        with open(folder / MANIFEST_NAME, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise BundleError(folder, [f"{MANIFEST_NAME} cannot be read: {exc}"]) from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleError(
+            folder,
+            [f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a manifest"],
+        )
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(folder, [f"{MANIFEST_NAME} is not readable JSON: {exc}"]) from None
+    except RecursionError:
+        raise BundleError(
+            folder, [f"{MANIFEST_NAME} is nested too deeply to be a manifest"]
+        ) from None
+    if not isinstance(manifest, dict):
+        raise BundleError(folder, [f"{MANIFEST_NAME} must hold a JSON object"])
+    return manifest
+
+
 def _check_feature_config(manifest: dict, problems: list[str]) -> FeatureConfig | None:
     raw = manifest["feature_config"]
     if not isinstance(raw, dict):
@@ -234,7 +296,12 @@ def _check_feature_config(manifest: dict, problems: list[str]) -> FeatureConfig 
         problems.append(f"feature_config is invalid: {exc}")
         return None
     digest = manifest.get("feature_config_digest")
-    if digest is not None and digest != config.digest():
+    if digest is None:
+        problems.append(
+            "feature_config_digest is missing: without it a hand-edited feature_config "
+            "(e.g. another eeg_fs) would go unnoticed; re-export the bundle"
+        )
+    elif digest != config.digest():
         problems.append(
             f"feature_config_digest {digest!r} does not match the feature_config "
             f"({config.digest()!r}): the manifest was edited by hand"
@@ -336,8 +403,21 @@ def check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path
         if not name or Path(name).name != name or name in (".", "..", MANIFEST_NAME):
             problems.append(f"files: {name!r} is not a plain file name inside the bundle")
             continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            problems.append(f"files[{name!r}] must be an object with a 'sha256' string")
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or isinstance(entry.get("bytes"), bool)
+            or not isinstance(entry.get("bytes"), int)
+        ):
+            problems.append(
+                f"files[{name!r}] must be an object with a 'sha256' string and 'bytes' integer"
+            )
+            continue
+        if not 0 <= entry["bytes"] <= MAX_FILE_BYTES:
+            problems.append(
+                f"files[{name!r}]: {entry['bytes']} bytes is outside 0..{MAX_FILE_BYTES} "
+                f"({MAX_FILE_BYTES >> 30} GiB)"
+            )
             continue
         role = entry.get("role")
         if role not in KNOWN_ROLES:
@@ -346,15 +426,18 @@ def check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path
         if not fpath.is_file():
             problems.append(f"{name} is listed in the manifest but missing from {root}")
             continue
+        if fpath.stat().st_size != entry["bytes"]:  # no need to hash it to know
+            problems.append(
+                f"{name}: sha256 mismatch (size {fpath.stat().st_size} bytes, manifest "
+                f"{entry['bytes']}): the file changed after export; re-export the bundle"
+            )
+            continue
         actual = sha256_file(fpath)
         if actual != entry["sha256"]:
             problems.append(
                 f"{name}: sha256 mismatch (manifest {entry['sha256'][:12]}..., file "
                 f"{actual[:12]}...): the file changed after export; re-export the bundle"
             )
-        size = entry.get("bytes")
-        if isinstance(size, int) and size != fpath.stat().st_size:
-            problems.append(f"{name}: size {fpath.stat().st_size} bytes, manifest says {size}")
         files[name] = fpath.resolve()
     roles = [e.get("role") for e in entries.values() if isinstance(e, dict)]
     if ROLE_ONNX_FP32 not in roles:

@@ -10,6 +10,10 @@ JSON form (checkpoint ``"normalization"``, manifest ``"normalization"``)::
     {"eeg_mean": [[...], ...], "eeg_std": [[...], ...],   # (bands, channels), nested
      "ecg_mean": float, "ecg_std": float}
 
+:meth:`Normalization.from_dict` is the one place the JSON form is read and checked, so
+that no statistic read from a file can turn a feature into inf or 0 (see
+:data:`NORM_STD_RANGE` and :data:`NORM_MEAN_LIMIT`).
+
 This module needs numpy only: the device imports it.
 """
 
@@ -23,6 +27,11 @@ import numpy as np
 
 # A feature that does not vary over the training set is divided by this instead of 0.
 MIN_STD = 1e-6
+# What from_dict accepts. fit floors standard deviations at MIN_STD; with these bounds a
+# feature anywhere in its physical range (DE within a few tens of nats, RR intervals in
+# seconds) normalises to at most about 1e12, finite in float32.
+NORM_STD_RANGE = (MIN_STD, 1e6)
+NORM_MEAN_LIMIT = 1e6
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,22 @@ class Normalization:
                 raise ValueError(f"normalization.{key} contains NaN or infinite values")
         if np.any(arrays["eeg_std"] <= 0) or scalars["ecg_std"] <= 0:
             raise ValueError("normalization standard deviations must be > 0")
+        values = {**arrays, **scalars}
+        lo, hi = NORM_STD_RANGE
+        for key in ("eeg_std", "ecg_std"):
+            value = np.asarray(values[key])
+            if np.any(value < lo) or np.any(value > hi):
+                raise ValueError(
+                    f"normalization.{key} must lie in [{lo:g}, {hi:g}], got values in "
+                    f"[{value.min():g}, {value.max():g}] (features would be scaled to inf or 0)"
+                )
+        for key in ("eeg_mean", "ecg_mean"):
+            value = np.asarray(values[key])
+            if np.any(np.abs(value) > NORM_MEAN_LIMIT):
+                raise ValueError(
+                    f"normalization.{key} must lie within +-{NORM_MEAN_LIMIT:g}, got "
+                    f"{value.flat[np.argmax(np.abs(value))]:g}"
+                )
         return cls(
             eeg_mean=arrays["eeg_mean"],
             eeg_std=arrays["eeg_std"],

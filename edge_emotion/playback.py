@@ -7,6 +7,10 @@ rate of the board that recorded it (the *master board*), so a recording runs thr
 exactly the code path of a live board. The file does not say which board that was: the
 converter writes a sidecar ``<file>.json`` (master board, sampling rate, channel names)
 that :func:`playback_config` reads; for other files pass the master board.
+:func:`playback_config` checks the file with BrainFlow's own reader before anything
+starts (:func:`recording_samples`), so a file the playback board would not play (empty,
+binary, another board's width, a pause longer than the run's stall timeout) is refused
+with what is wrong with it, instead of the run waiting for data forever.
 
 Converting (uses :func:`edge_emotion.openbci.read_openbci_gui_txt`)::
 
@@ -26,6 +30,8 @@ import numpy as np
 
 from edge_emotion.brainflow_source import (
     BoardConfig,
+    _brainflow,
+    _data_filter,
     board_id,
     board_name,
     board_rows,
@@ -39,10 +45,91 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(str(path) + ".json")
 
 
-def count_samples(path: str | Path) -> int:
-    """Samples (lines) in a BrainFlow file."""
+# BrainFlow reads a whole file into memory to check it (as float64, about its text size).
+MAX_RECORDING_BYTES = 1 << 30
+# The run treats this much silence from a source as a lost connection (loop.run's
+# stall_timeout_s is 5 s) and restarts it: a recording must not pause longer than that.
+MAX_TIMESTAMP_GAP_S = 4.0
+
+
+def recording_samples(path: str | Path, master_board: str | int) -> int:
+    """Check a recording and return how many samples the playback board will play from it.
+
+    The file is read with BrainFlow's own ``DataFilter.read_file``, so the count is of the
+    rows BrainFlow loads: a last line cut short (no newline) is not one of them. Raises
+    ``ValueError`` that says what is wrong: empty, larger than ``MAX_RECORDING_BYTES``,
+    not BrainFlow's format (binary, text that is not numbers, lines of differing
+    lengths), another number of values per sample than ``master_board`` records, or
+    timestamps that are not finite or pause longer than ``MAX_TIMESTAMP_GAP_S``.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"recording: {path} is empty (no samples)")
+    if size > MAX_RECORDING_BYTES:
+        raise ValueError(
+            f"recording: {path} is {size / 2**30:.1f} GiB; at most "
+            f"{MAX_RECORDING_BYTES >> 30} GiB can be checked and played here: split it"
+        )
+    bf = _brainflow()
+    bid = board_id(master_board)
+    descr = bf.BoardShim.get_board_descr(bid)
+    n_rows = int(descr["num_rows"])
+    data_filter = _data_filter()
+    data_filter.disable_data_logger()  # its messages would repeat ours, without the file name
+    try:
+        data = data_filter.read_file(str(path))
+    except bf.BrainFlowError as exc:
+        raise ValueError(
+            f"recording: {path} is not a BrainFlow file ({_format_problem(path, n_rows)}; "
+            f"BrainFlow: {exc})"
+        ) from None
+    if data.ndim != 2 or data.shape[1] == 0:
+        raise ValueError(f"recording: {path} holds no complete line (no samples)")
+    if data.shape[0] != n_rows:
+        raise ValueError(
+            f"recording: {path} has {data.shape[0]} values per line; {board_name(bid)} "
+            f"records {n_rows} (is --master-board right?)"
+        )
+    ts = data[int(descr["timestamp_channel"])]
+    if not np.all(np.isfinite(ts)):
+        raise ValueError(
+            f"recording: {path}: the timestamp column ({int(descr['timestamp_channel']) + 1}) "
+            f"holds NaN or infinite values at sample {int(np.argmin(np.isfinite(ts))) + 1}"
+        )
+    if ts.size > 1 and np.max(np.diff(ts)) > MAX_TIMESTAMP_GAP_S:
+        at = int(np.argmax(np.diff(ts)))
+        raise ValueError(
+            f"recording: {path}: the timestamps jump by {ts[at + 1] - ts[at]:.4g} s after "
+            f"sample {at + 1}; the playback board would go silent that long (more than "
+            f"{MAX_TIMESTAMP_GAP_S:g} s reads as a lost connection). Cut the file at the gap"
+        )
+    return int(data.shape[1])
+
+
+def _format_problem(path: Path, n_rows: int, max_lines: int = 100_000) -> str:
+    """Why BrainFlow refused ``path``: the first line that is not ``n_rows`` numbers."""
     with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
+        for number, line in enumerate(f, start=1):
+            if number > max_lines:
+                break
+            if b"\0" in line:
+                return f"line {number} holds binary data"
+            try:
+                text = line.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                return f"line {number} is not text"
+            fields = text.split("\t" if "\t" in text else ",")
+            if not text.strip():
+                return f"line {number} is blank"
+            try:
+                [float(x) for x in fields if x.strip()]
+            except ValueError:
+                return f"line {number} holds values that are not numbers: {text[:60]!r}"
+            count = len([x for x in fields if x != ""])
+            if count != n_rows:
+                return f"line {number} has {count} values, expected {n_rows}"
+    return f"expected lines of {n_rows} tab-separated numbers"
 
 
 def playback_config(
@@ -80,13 +167,14 @@ def playback_config(
         # A recording made by --record says which channels were ECG leads.
         roles = meta.get("roles") or []
         ecg_names = (*ecg_names, *(n for n, r in zip(names, roles, strict=False) if r == "ecg"))
+    samples = recording_samples(path, master)  # checked even when looping: else it never plays
     return BoardConfig(
         board="PLAYBACK_FILE_BOARD",
         params={"file": str(path.resolve()), "master_board": board_id(master)},
         channel_map=dict(channel_map),
         ecg_names=ecg_names,
         commands=("loopback_true",) if loop else (),
-        file_rows=None if loop else count_samples(path),
+        file_rows=None if loop else samples,
     )
 
 

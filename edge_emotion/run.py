@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 from collections import Counter, deque
@@ -40,6 +39,16 @@ from edge_emotion.engines import BACKENDS
 from edge_emotion.lane_plan import ConfigurationError, plan_lanes
 from edge_emotion.loop import run
 from edge_emotion.quality import QualityConfig
+from edge_emotion.run_args import (
+    Interrupts,
+    OneLineErrorParser,
+    channel_map_arg,
+    check_args,
+    check_hop,
+    non_empty,
+    positive_float,
+    positive_int,
+)
 from edge_emotion.source import SourceError, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
@@ -96,7 +105,7 @@ class _Summary:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineErrorParser(
         prog="python -m edge_emotion.run",
         description="Continuous arousal/valence recognition from a BrainFlow board, a "
         "recording or the firmware bridge. No arguments: the built-in demo.",
@@ -105,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("source")
     src.add_argument(
         "--source",
+        type=non_empty,
         default=None,
         help="demo (default) | board | playback:FILE | openbci:FILE.txt | bridge:SPEC | "
         "lsl:NAME_OR_TYPE[,NAME_OR_TYPE][?markers=NAME_OR_TYPE]",
@@ -121,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="quick retries of the first connection before the run fails (default 2); "
         "a stream that has started is retried for as long as the run lasts",
     )
-    src.add_argument("--board", help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)")
+    src.add_argument(
+        "--board",
+        type=non_empty,
+        help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)",
+    )
     for name in ("serial-port", "mac-address", "ip-address", "other-info", "serial-number"):
         src.add_argument(f"--{name}", default=None, help=f"BrainFlow {name.replace('-', '_')}")
     src.add_argument("--ip-port", type=int, default=None)
@@ -130,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--master-board", default=None, help="board that recorded a playback file")
     src.add_argument(
         "--channel-map",
+        type=channel_map_arg,
         default=None,
         help="NAME=EXG,... (1-based ExG channel, or row:N) or a JSON file; e.g. "
         "AF3=1,F7=2,...,ECG=16",
@@ -138,14 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_g = p.add_argument_group("model and loop")
     run_g.add_argument("--bundle", default=None, help="model bundle folder (default: demo)")
     run_g.add_argument("--backend", choices=BACKENDS, default="auto")
-    run_g.add_argument("--hop", type=float, default=None, help="seconds between decisions")
+    run_g.add_argument("--hop", type=positive_float, default=None, help="seconds between decisions")
     run_g.add_argument(
         "--on-bad-modality",
         choices=POLICIES,
         default="abstain",
         help="when EEG or ECG alone is bad: abstain, or a single-modality fallback model",
     )
-    run_g.add_argument("--saturation-uv", type=float, default=QualityConfig.saturation_uv)
+    run_g.add_argument("--saturation-uv", type=positive_float, default=QualityConfig.saturation_uv)
     run_g.add_argument(
         "--max-missing",
         type=float,
@@ -156,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_g.add_argument(
         "--duration",
-        type=float,
+        type=positive_float,
         default=None,
         help=f"stop after this many seconds (demo default {DEMO_DURATION_S:g})",
     )
@@ -181,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with a bridge source, do not send decisions back to the device",
     )
-    out.add_argument("--print-every", type=int, default=1, help="print every n-th decision")
+    out.add_argument(
+        "--print-every", type=positive_int, default=1, help="print every n-th decision"
+    )
     out.add_argument("--quiet", action="store_true", help="no per-decision lines")
     out.add_argument("--log-level", default="INFO")
     return p
@@ -272,9 +289,24 @@ def open_source(args, bundle, workdir: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (see the module docstring)."""
+    interrupts = Interrupts()
+    interrupts.install()
+    try:
+        return _main(argv, interrupts)
+    except KeyboardInterrupt:
+        print("ended: interrupted (Ctrl-C twice) during start-up", flush=True)
+        return 130
+    finally:
+        interrupts.restore()
+
+
+def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.list_boards:
         return _list_boards()
+    check_args(parser, args)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(message)s",
@@ -291,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         bundle = load_bundle(args.bundle or DEMO_BUNDLE_PATH)
+        check_hop(parser, args.hop, bundle.feature_config)
         engine = create_engine(bundle, args.backend)
         loop_config = LoopConfig(
             hop_s=args.hop,
@@ -302,22 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if interrupts.requested:
+        print(f"ended: {interrupts.why} during start-up")
+        return 0
     summary = _Summary()
     sinks: list = [summary]
     if not args.quiet:
         sinks.append(StdoutSink(every=args.print_every))
-    stop: dict = {"flag": False, "why": ""}
-
-    def on_signal(signum, _frame):
-        # First Ctrl-C/SIGTERM: finish the current hop, release the board, print the
-        # summary. A second Ctrl-C interrupts whatever is running.
-        if stop["flag"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop["flag"] = True
-        stop["why"] = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     with tempfile.TemporaryDirectory(prefix="edge_emotion_") as tmp:
         try:
             source, description = open_source(args, bundle, Path(tmp))
@@ -368,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        warm_up(bundle, engine)
+        if not interrupts.requested:  # else the loop below ends before it starts the source
+            warm_up(bundle, engine)
 
         def make_classifier(streams):
             return Classifier(bundle, engine, streams, loop_config)
@@ -380,13 +405,13 @@ def main(argv: list[str] | None = None) -> int:
                 sinks,
                 duration_s=duration,
                 connect_retries=args.connect_retries,
-                should_stop=lambda: stop["flag"],
+                should_stop=lambda: interrupts.requested,
             )
         except ConfigurationError as exc:
             print(f"error: the source cannot feed this model:\n{exc}", file=sys.stderr)
             return 2
-    if stop["flag"] and stats.ended_by == "stop requested":
-        stats.ended_by = stop["why"]
+    if interrupts.requested and stats.ended_by == "stop requested":
+        stats.ended_by = interrupts.why
     for line in summary.lines():
         print(line)
     print(

@@ -1,17 +1,24 @@
 """Where decisions go: the terminal, a JSON-lines file, a Lab Streaming Layer outlet.
 
-Each sink has ``write(decision)`` and ``close()``. The JSONL file is flushed after
-every record, so a run that is killed loses nothing already decided.
+Each sink has ``write(decision)`` and ``close()``. The JSONL file is written through
+(no buffer) after every record, so a run that is killed loses nothing already decided; a
+sink that cannot write raises :class:`SinkError`, which ends the run with its summary.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Protocol, TextIO
 
 from edge_emotion.decision import Decision
+
+
+class SinkError(OSError):
+    """A sink cannot take more decisions (disk full, file removed, device gone)."""
 
 
 class Sink(Protocol):
@@ -38,23 +45,60 @@ class StdoutSink:
 
 
 class JsonlSink:
-    """Appends one JSON object per decision to ``path`` and flushes it."""
+    """Appends one JSON object per decision to ``path``, one line each.
+
+    An existing file whose last line lacks its newline (a run cut off mid-record) gets
+    one first, so the first new record starts a line of its own. Each record is written
+    with one unbuffered write; any failure raises :class:`SinkError` naming the file.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.is_dir():
-            raise ValueError(f"out: folder {self.path.parent} does not exist")
-        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            raise SinkError(f"--out: folder {self.path.parent} does not exist")
+        if self.path.is_dir():
+            raise SinkError(f"--out {self.path} is a folder; give a file name (e.g. run.jsonl)")
+        try:
+            mid_line = _ends_mid_line(self.path)
+            self._f = open(self.path, "ab", buffering=0)  # noqa: SIM115 (closed in close())
+            if mid_line:
+                self._write(b"\n")
+        except OSError as exc:
+            raise SinkError(f"--out {self.path}: cannot write ({exc.strerror or exc})") from None
         self.records = 0
 
     def write(self, decision: Decision) -> None:
-        self._f.write(decision.to_json() + "\n")
-        self._f.flush()
+        try:
+            self._write((decision.to_json() + "\n").encode("utf-8"))
+        except OSError as exc:
+            raise SinkError(
+                f"--out {self.path}: writing record {self.records + 1} failed "
+                f"({exc.strerror or exc})"
+            ) from None
         self.records += 1
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._f.write(view) :]
 
     def close(self) -> None:
         if not self._f.closed:
             self._f.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """True when ``path`` is a non-empty regular file whose last byte is not a newline
+    (pipes and devices have no last byte; a missing file is about to be created)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return False
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 class LslSink:

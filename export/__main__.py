@@ -33,7 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint written by edge_emotion.training")
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="bundle folder to write: new, empty, or (with --force) a bundle to replace",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the bundle already in --out (only a bundle this project wrote, intact; "
+        "files it does not list are kept)",
+    )
     p.add_argument(
         "--features",
         type=Path,
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             demo=True if args.demo else None,
             name=args.name,
             calibration_method=args.calibration,
+            force=args.force,
         )
         result = export_bundle(content, args.out, calibration, heldout, options, progress=say)
     except ValueError as exc:

@@ -33,6 +33,7 @@ class ExportOptions:
     name: str | None = None  # bundle name in the manifest; default: the folder name
     calibration_batch: int = 32
     calibration_method: str = "percentile"  # see edge_emotion.export.quantize.quantize_int8
+    force: bool = False  # replace an existing bundle (see edge_emotion.out_dir.stage_bundle)
 
 
 @dataclass(frozen=True)

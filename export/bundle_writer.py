@@ -6,8 +6,10 @@ inputs, in order), ONNX vs torch on the held-out inputs, INT8 Q/DQ (calibrated o
 calibration inputs, compared with fp32 on the held-out ones), optionally FP16, the torch
 state, the parity report (``parity.json``/``parity.md``) and ``manifest.json`` (schema
 ``edge_emotion.bundle/1``), written last, so a folder with a manifest is complete. The
-written bundle is then validated by the loader of its kind before anything is reported
-as written.
+bundle is written in a folder beside ``--out`` and validated by the loader of its kind
+before it is moved into place (:func:`edge_emotion.out_dir.stage_bundle`: an existing
+bundle is replaced only with ``force``, a user's files are never deleted), and validated
+again there before anything is reported as written.
 
 What differs between families — which inputs, how decisions are compared, whether INT8
 must agree with fp32 to ship, the family's manifest entries and report text — is a
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ from edge_emotion.export.onnx_export import (
 )
 from edge_emotion.export.parity import run_onnx_feeds
 from edge_emotion.export.quantize import convert_fp16
+from edge_emotion.out_dir import stage_bundle
 from edge_emotion.training.checkpoint import load_checkpoint
 from edge_emotion.training.families import EAV_FUSION, EEG_ECG, family_of
 
@@ -92,7 +94,8 @@ def export_bundle(
     progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Write the bundle of ``checkpoint`` (a checkpoint dict, or its :func:`content_for`)
-    into ``out_dir`` (created, or a previous bundle there replaced).
+    into ``out_dir`` (created, or a bundle there replaced with ``options.force``; see
+    :func:`edge_emotion.out_dir.stage_bundle`).
 
     ``calibration`` feeds INT8 calibration, ``heldout`` the parity report; ``progress``
     (optional) is called with a short message before each step.
@@ -105,7 +108,8 @@ def export_bundle(
     family, ckpt, model = content.family, content.checkpoint, content.model
     cal_feeds = content.feeds(calibration, "calibration")
     held_feeds = content.feeds(heldout, "heldout")
-    out = prepare_out_dir(out_dir)
+    staged = stage_bundle(out_dir, force=options.force)
+    out = staged.path
 
     say("exporting ONNX (fp32, dynamic batch)")
     fp32 = export_graph(model, family.example_inputs(ckpt["model_config"], 2), out / FILE_FP32)
@@ -201,7 +205,11 @@ def export_bundle(
         "versions": export_versions(ckpt),
     }
     written = write_manifest(out, manifest, files)
-    return ExportResult(manifest=content.validate(out), report=report, written=written)
+    content.validate(out)  # the new bundle verifies before it replaces anything
+    out = staged.commit(say)
+    return ExportResult(
+        manifest=content.validate(out), report=report, written=[out / p.name for p in written]
+    )
 
 
 def export_versions(ckpt: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,17 +250,6 @@ def bundle_identity(
     synthetic = bool(dataset.get("synthetic", False))
     demo = synthetic if options.demo is None else bool(options.demo)
     return name, dataset, synthetic, demo
-
-
-def prepare_out_dir(out_dir: Path | str) -> Path:
-    """Create ``out_dir`` empty; an existing bundle there is replaced, anything else refused."""
-    out = Path(out_dir)
-    if out.exists():
-        if not (out / MANIFEST_NAME).is_file() and any(out.iterdir()):
-            raise ValueError(f"--out {out} exists, is not empty and holds no bundle; refusing")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    return out
 
 
 def write_parity_report(out: Path, report: dict[str, Any], markdown: str) -> dict[str, str]:

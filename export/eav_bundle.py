@@ -22,7 +22,6 @@ classifies EEG+ECG bundles and refuses this kind).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ import numpy as np
 from edge_emotion.bundle import (
     BATCH_DIM,
     KIND_EAV,
-    MANIFEST_NAME,
     SCHEMA,
     BundleError,
     check_files,
+    read_manifest,
 )
 from edge_emotion.export.bundle_content import PARITY_BATCH, ExportOptions, Int8Step
 from edge_emotion.export.data import (
@@ -344,13 +343,9 @@ def load_eav_bundle(path: Path | str) -> dict[str, Any]:
     missing or whose sha256 differs from the manifest.
     """
     path = Path(path)
-    manifest_path = path / MANIFEST_NAME
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(path, [f"{MANIFEST_NAME} is not readable JSON: {exc}"]) from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != KIND_EAV:
-        kind = manifest.get("kind") if isinstance(manifest, dict) else None
+    manifest = read_manifest(path)
+    if manifest.get("kind") != KIND_EAV:
+        kind = manifest.get("kind")
         raise BundleError(path, [f"kind is {kind!r}, not an EAV bundle ({KIND_EAV!r})"])
     problems: list[str] = []
     if manifest.get("schema") != SCHEMA:

@@ -49,6 +49,17 @@ EMOTIV_EPOC_CHANNELS: tuple[str, ...] = (
 
 CONFIG_FORMAT = "edge_emotion.feature_config/1"
 
+# Limits on what a configuration may ask for: configs arrive in bundle manifests, and the
+# device allocates window buffers, filter state and model inputs from them before the
+# first sample. The largest such allocation is the streaming DE's sub-window state,
+# ~32 bytes per (window sample x band x channel, channels padded to whole vectors of
+# 16), so MAX_DE_STATE bounds it at 256 MiB; the default config uses 1280 x 4 x 16.
+MAX_WINDOW_SAMPLES = 1 << 20  # per modality: e.g. 10 s at 10 kHz, 17 min at 1 kHz
+MAX_EEG_CHANNELS = 256
+MAX_BANDS = 16
+MAX_HRV_LENGTH = 4096
+MAX_DE_STATE = 1 << 23
+
 
 def _is_whole(x: float, tol: float = 1e-9) -> bool:
     return abs(x - round(x)) <= tol * max(1.0, abs(x))
@@ -131,6 +142,12 @@ class FeatureConfig:
                 "FeatureConfig.window_s * ecg_fs must be a whole number of samples, "
                 f"got {self.window_s:g} s * {self.ecg_fs:g} Hz"
             )
+        for name, fs in (("eeg_fs", self.eeg_fs), ("ecg_fs", self.ecg_fs)):
+            if self.window_s * fs > MAX_WINDOW_SAMPLES:
+                raise ValueError(
+                    f"FeatureConfig.window_s ({self.window_s:g} s) at {name} {fs:g} Hz is "
+                    f"{self.window_s * fs:.4g} samples; at most {MAX_WINDOW_SAMPLES} are allowed"
+                )
         if self.hop_s > self.window_s:
             raise ValueError(
                 f"FeatureConfig.hop_s ({self.hop_s:g} s) must not exceed window_s "
@@ -144,11 +161,21 @@ class FeatureConfig:
                 raise ValueError(
                     f"FeatureConfig.hrv_length must be a positive integer, got {self.hrv_length!r}"
                 )
-        if not 2 <= self.hrv_length <= 4096:
+        if not 2 <= self.hrv_length <= MAX_HRV_LENGTH:
             raise ValueError(
-                f"FeatureConfig.hrv_length must be between 2 and 4096, got {self.hrv_length}"
+                f"FeatureConfig.hrv_length must be between 2 and {MAX_HRV_LENGTH}, "
+                f"got {self.hrv_length}"
             )
         object.__setattr__(self, "eeg_channels", self._check_channels(self.eeg_channels))
+        padded_channels = -(-len(self.eeg_channels) // 16) * 16
+        de_state = self.eeg_window_samples * len(self.bands) * padded_channels
+        if de_state > MAX_DE_STATE:
+            raise ValueError(
+                f"FeatureConfig: {self.eeg_window_samples} window samples x {len(self.bands)} "
+                f"bands x {len(self.eeg_channels)} channels is too large for the device "
+                f"(at most {MAX_DE_STATE} sample-band-channel values, channels counted in "
+                "groups of 16); use fewer channels or bands, a shorter window or a lower eeg_fs"
+            )
         if not isinstance(self.ecg_channel, str) or not self.ecg_channel.strip():
             raise ValueError(
                 f"FeatureConfig.ecg_channel must be a non-empty string, got {self.ecg_channel!r}"
@@ -190,6 +217,8 @@ class FeatureConfig:
                     f"{eeg_fs / 2:g} Hz, got {low:g}-{high:g} Hz"
                 )
             out.append((name, low, high))
+            if len(out) > MAX_BANDS:
+                raise ValueError(f"FeatureConfig.bands: at most {MAX_BANDS} bands are allowed")
         if not out:
             raise ValueError("FeatureConfig.bands must name at least one band")
         names = [b[0] for b in out]
@@ -206,6 +235,11 @@ class FeatureConfig:
         out = tuple(channels)
         if not out:
             raise ValueError("FeatureConfig.eeg_channels must name at least one channel")
+        if len(out) > MAX_EEG_CHANNELS:
+            raise ValueError(
+                f"FeatureConfig.eeg_channels names {len(out)} channels; at most "
+                f"{MAX_EEG_CHANNELS} are allowed"
+            )
         for ch in out:
             if not isinstance(ch, str) or not ch.strip():
                 raise ValueError(

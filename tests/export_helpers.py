@@ -79,3 +79,24 @@ def load_norm(ckpt):
 def copy_bundle(dst: Path) -> Path:
     """A private copy of the session bundle (for tests that modify files)."""
     return Path(shutil.copytree(exported_bundle(), dst / "bundle"))
+
+
+def edit_manifest(bundle: Path, edit) -> None:
+    """Apply ``edit(manifest_dict)`` to ``bundle/manifest.json`` in place."""
+    import json
+
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def rehash_file(bundle: Path, name: str) -> None:
+    """What an attacker does after replacing a file: make the manifest's table agree."""
+    import hashlib
+
+    data = (bundle / name).read_bytes()
+    edit_manifest(
+        bundle,
+        lambda m: m["files"][name].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data)),
+    )

@@ -2,7 +2,7 @@
 
 It mirrors the TensorRT 10.x Python API surface the project uses (names, argument
 order, the rules the real library enforces) and executes "engines" with onnxruntime on
-the ONNX file that was parsed, so a runner's output can be compared with onnxruntime.
+the ONNX bytes that were parsed, so a runner's output can be compared with onnxruntime.
 What it cannot check: anything about real kernels, precision, CUDA streams or memory.
 
 Rules enforced (each violation raises ``FakeTrtError``):
@@ -11,7 +11,8 @@ Rules enforced (each violation raises ``FakeTrtError``):
   enum has it (TensorRT 10); with ``trt11=True`` the enum has no such member and flags
   must be 0. ``BuilderFlag.FP16/INT8`` do not exist in the TensorRT 11 fake and are
   recorded (and refused with strong typing) in the 10 fake.
-* ``OnnxParser(network, logger)`` argument order; ``parse_from_file(str)``.
+* ``OnnxParser(network, logger)`` argument order; ``parse(buffer, path=None)`` (the
+  model's bytes; the plan embeds them, so it runs exactly what was parsed).
 * ``config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, int)``.
 * an optimisation profile with ``set_shape(name, min, opt, max)`` for every network
   input, ``min <= opt <= max`` element-wise, same rank as the ONNX input.
@@ -23,6 +24,7 @@ Rules enforced (each violation raises ``FakeTrtError``):
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import types
@@ -140,7 +142,7 @@ def make_fake_tensorrt(version: str = "10.3.0", trt11: bool = False) -> types.Mo
             self.flags = flags
             self.inputs: list[_Tensor] = []
             self.outputs: list[_Tensor] = []
-            self.onnx_path = None
+            self.onnx_model: bytes | None = None
 
         @property
         def num_inputs(self):
@@ -164,14 +166,16 @@ def make_fake_tensorrt(version: str = "10.3.0", trt11: bool = False) -> types.Mo
         def get_error(self, i):
             return self.errors[i]
 
-        def parse_from_file(self, path):
-            if not isinstance(path, str):
-                raise FakeTrtError(f"parse_from_file takes a str path, got {type(path)}")
-            record("parse_from_file", path)
+        def parse(self, model, path=None):
+            if not isinstance(model, (bytes, bytearray, memoryview)):
+                raise FakeTrtError(f"parse takes the model's bytes (a buffer), got {type(model)}")
+            if path is not None and not isinstance(path, str):
+                raise FakeTrtError(f"parse's path (external weights) is a str, got {type(path)}")
+            record("parse", len(model))
             import onnx
 
             try:
-                model = onnx.load(path)
+                graph = onnx.load_model_from_string(bytes(model))
             except Exception as exc:
                 self.errors.append(f"In node -1 (parse): INVALID_GRAPH: {exc}")
                 return False
@@ -179,9 +183,9 @@ def make_fake_tensorrt(version: str = "10.3.0", trt11: bool = False) -> types.Mo
             def shape(v):
                 return [d.dim_value if d.dim_value else -1 for d in v.type.tensor_type.shape.dim]
 
-            self.network.inputs = [_Tensor(v.name, shape(v)) for v in model.graph.input]
-            self.network.outputs = [_Tensor(v.name, shape(v)) for v in model.graph.output]
-            self.network.onnx_path = path
+            self.network.inputs = [_Tensor(v.name, shape(v)) for v in graph.graph.input]
+            self.network.outputs = [_Tensor(v.name, shape(v)) for v in graph.graph.output]
+            self.network.onnx_model = bytes(model)
             return True
 
     class OptimizationProfile:
@@ -244,7 +248,7 @@ def make_fake_tensorrt(version: str = "10.3.0", trt11: bool = False) -> types.Mo
             if not isinstance(network, Network) or not isinstance(config, BuilderConfig):
                 raise FakeTrtError("build_serialized_network(network, config): wrong order/types")
             record("build_serialized_network", network, config)
-            if network.onnx_path is None:
+            if network.onnx_model is None:
                 raise FakeTrtError("build_serialized_network before a successful parse")
             if config.flags & {
                 getattr(BuilderFlag, "FP16", None),
@@ -261,7 +265,7 @@ def make_fake_tensorrt(version: str = "10.3.0", trt11: bool = False) -> types.Mo
                     if dim_onnx != -1 and dim_onnx != dim_min:
                         raise FakeTrtError(f"profile shape for {t.name} contradicts the ONNX")
             body = {
-                "onnx": network.onnx_path,
+                "onnx": base64.b64encode(network.onnx_model).decode("ascii"),
                 "profile": {k: [list(s) for s in v] for k, v in prof.items()},
                 "outputs": [t.name for t in network.outputs],
                 "inputs": [t.name for t in network.inputs],
@@ -327,7 +331,8 @@ def make_fake_tensorrt(version: str = "10.3.0", trt11: bool = False) -> types.Mo
         def __init__(self, body):
             import onnxruntime as ort
 
-            self.session = ort.InferenceSession(body["onnx"], providers=["CPUExecutionProvider"])
+            model = base64.b64decode(body["onnx"])
+            self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
             self.inputs = list(body["inputs"])
             self.outputs = list(body["outputs"])
             self.profile = {k: [tuple(s) for s in v] for k, v in body["profile"].items()}

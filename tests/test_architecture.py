@@ -27,6 +27,7 @@ RUNTIME_CONTRACTS = (
     "edge_emotion.synthetic",  # synthetic ECG/EEG for generated datasets
     "edge_emotion.lane",  # how the device fills missing samples; recordings are filled alike
     "edge_emotion.brainflow_source",  # BrainFlow board layouts and file I/O (recordings)
+    "edge_emotion.out_dir",  # output folders that keep users' files (export --out, synth)
 )
 MAX_LINES = 450
 

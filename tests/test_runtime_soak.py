@@ -22,12 +22,13 @@ import pytest
 
 from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
-from edge_emotion.firmware_bridge.emulator import (
+from edge_emotion.firmware_bridge.codec import encode_frame, encode_info
+from edge_emotion.firmware_bridge.emulated_device import (
     DeviceEmulator,
     EmulatorConfig,
     simulate_recording,
 )
-from edge_emotion.firmware_bridge.protocol import FrameType, encode_frame, encode_info
+from edge_emotion.firmware_bridge.protocol import FrameType
 from edge_emotion.firmware_bridge.source import BridgeConfig, BridgeSource
 from edge_emotion.loop import run
 from edge_emotion.source import SourceError

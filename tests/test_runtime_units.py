@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from edge_emotion.kernels.config import FeatureConfig
 from edge_emotion.lane import hold_missing
 from edge_emotion.lane_plan import ConfigurationError, plan_lanes
 from edge_emotion.quality import QualityConfig, assess_heart, assess_signal
-from edge_emotion.sinks import JsonlSink, StdoutSink
+from edge_emotion.sinks import JsonlSink, SinkError, StdoutSink
 from edge_emotion.source import ChannelInfo, StreamInfo
 
 
@@ -164,6 +165,61 @@ def test_jsonl_sink_flushes_every_record(tmp_path):
     assert recs[1]["reason_code"] == {"name": "NOT_ENOUGH_DATA", "number": 3}
     assert recs[0]["reason_code"] == {"name": "NONE", "number": 0}
     assert recs[2]["labels"] == {"arousal": "high", "valence": "low"}
+
+
+# --out JSONL (issue 15, item 3). Before: appending to a file whose last line had no
+# newline glued the first new record onto it, and --out /dev/full ended in a traceback.
+
+
+def test_appending_after_a_cut_last_line_starts_a_new_line(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_text('{"hop": 0}\n{"hop": 1, "prob')  # an earlier run killed mid-record
+    sink = JsonlSink(path)
+    sink.write(_decision(7))
+    sink.write(_decision(8))
+    sink.close()
+    lines = path.read_text().splitlines()
+    assert lines[:2] == ['{"hop": 0}', '{"hop": 1, "prob']
+    assert [json.loads(line)["hop"] for line in lines[2:]] == [7, 8]
+
+
+@pytest.mark.parametrize("existing", ["", '{"hop": 0}\n'])
+def test_a_file_that_ends_a_line_gets_no_blank_line(tmp_path, existing):
+    path = tmp_path / "run.jsonl"
+    path.write_text(existing)
+    decision = _decision(1)
+    sink = JsonlSink(path)
+    sink.write(decision)
+    sink.close()
+    assert path.read_text() == existing + decision.to_json() + "\n"
+
+
+def test_a_write_error_is_a_sink_error_naming_the_file(tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("/dev/full is Linux's always-full device")
+    sink = JsonlSink("/dev/full")
+    with pytest.raises(SinkError, match=r"--out /dev/full: writing record 1 failed") as info:
+        sink.write(_decision(0))
+    assert isinstance(info.value, OSError)
+    sink.close()  # nothing buffered: closing cannot fail again
+    with pytest.raises(SinkError, match="is a folder"):
+        JsonlSink(tmp_path)
+
+
+def test_the_run_ends_with_its_summary_when_the_output_fails(capsys):
+    if not Path("/dev/full").exists():
+        pytest.skip("/dev/full is Linux's always-full device")
+    from edge_emotion.run import main
+
+    code = main(["--out", "/dev/full", "--duration", "20", "--quiet", "--backend", "onnxruntime"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "decisions" in captured.out  # the summary
+    assert "ended: output failed: JsonlSink: --out /dev/full: writing record 1 failed" in (
+        captured.out
+    )
+    assert "No space left on device" in captured.err
+    assert "Traceback" not in captured.err
 
 
 def test_stdout_sink_prints_one_line_per_decision(capsys):

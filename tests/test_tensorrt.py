@@ -6,6 +6,8 @@ device is usable (a Jetson with JetPack); elsewhere it is skipped with the reaso
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -32,7 +34,7 @@ def test_build_uses_strong_typing_profile_and_no_precision_flags(trt11):
     assert plan.startswith(b"FAKETRTPLAN")
     names = _names(fake)
     # documented order: builder, network, parser(network, logger), parse, config, build
-    order = ["Builder", "create_network", "OnnxParser", "parse_from_file"]
+    order = ["Builder", "create_network", "OnnxParser", "parse"]
     assert [n for n in names if n in order] == order
     assert names.index("add_optimization_profile") < names.index("build_serialized_network")
     flags = next(c[1][0] for c in fake.calls if c[0] == "create_network")
@@ -63,16 +65,44 @@ def test_plan_cache_keyed_by_device_capability_version_and_onnx(tmp_path):
     fake = make_fake_tensorrt("10.3.0")
     dev = FakeDeviceMemory("NVIDIA Jetson AGX Orin", (8, 7))
     p1 = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, trt=fake, device=dev)
-    assert p1.name.startswith("model.int8.nvidia-jetson-agx-orin.sm87.trt10.3.0.b16.")
+    assert p1.built and p1.path.name.startswith(
+        "model.int8.nvidia-jetson-agx-orin.sm87.trt10.3.0.b16."
+    )
     n_builds = _names(fake).count("build_serialized_network")
     p2 = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, trt=fake, device=dev)
-    assert p2 == p1 and _names(fake).count("build_serialized_network") == n_builds  # cache hit
+    assert p2.path == p1.path and p2.plan == p1.plan and not p2.built  # cache hit
+    assert _names(fake).count("build_serialized_network") == n_builds
     other = FakeDeviceMemory("NVIDIA Jetson Orin Nano", (8, 7))
     p3 = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, trt=fake, device=other)
     newer = make_fake_tensorrt("10.7.0")
     p4 = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, trt=newer, device=dev)
-    assert len({p1, p3, p4}) == 3
+    assert len({p1.path, p3.path, p4.path}) == 3
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_cached_plan_is_checksummed_and_rebuilt_when_it_does_not_match(tmp_path):
+    """A plan in trt_cache is deserialized only if it matches the sha256 stored beside it:
+    a tampered, truncated or checksum-less plan is rebuilt from the verified ONNX."""
+    fake = make_fake_tensorrt()
+    dev = FakeDeviceMemory()
+    first = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, trt=fake, device=dev)
+    checksum = T.plan_checksum_path(first.path)
+    assert checksum.read_text().strip() == hashlib.sha256(first.plan).hexdigest()
+
+    def builds():
+        return _names(fake).count("build_serialized_network")
+
+    for tamper in (
+        lambda: first.path.write_bytes(first.plan.replace(b"logits", b"hacked")),
+        lambda: first.path.write_bytes(first.plan[:40]),
+        lambda: checksum.unlink(),
+    ):
+        tamper()
+        n = builds()
+        again = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, trt=fake, device=dev)
+        assert again.built and builds() == n + 1
+        assert again.plan == first.plan and first.path.read_bytes() == first.plan
+        assert checksum.read_text().strip() == hashlib.sha256(first.plan).hexdigest()
 
 
 def test_runner_call_order_and_results():
@@ -143,8 +173,8 @@ def _real_tensorrt_or_skip():
 
 def test_real_tensorrt_int8_engine_matches_onnxruntime(tmp_path):
     _real_tensorrt_or_skip()
-    plan_path = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, max_batch=8)
-    runner = T.TrtRunner(plan_path.read_bytes())
+    cached = T.build_or_load_plan(_int8_path(), SHAPES, tmp_path, max_batch=8)
+    runner = T.TrtRunner(cached.plan)
     rng = np.random.default_rng(0)
     feeds = {
         "eeg": rng.normal(size=(3, 4, 14, 10)).astype(np.float32),

@@ -31,7 +31,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("synth", help="write a synthetic EAV-layout set (pipeline tests only)")
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--subjects", type=int, default=4)
-    s.add_argument("--trials", type=int, default=20, help="per participant, multiple of 10")
+    s.add_argument(
+        "--trials", type=_trials_per_participant, default=20, help="per participant, multiple of 10"
+    )
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even if it holds files synth did not write (same names overwritten)",
+    )
     s.add_argument("--trial-s", type=float, default=10.0)
     s.add_argument("--mat-version", choices=("v5", "v7.3"), default="v5")
     s.add_argument("--seed", type=int, default=0)
@@ -70,7 +77,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(run=cmd_run, distributed=True)
 
 
+def _trials_per_participant(text: str) -> int:
+    """argparse type of ``synth --trials``: a positive multiple of 10 (5 emotions x 2 tasks)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 10 or value % 10:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive multiple of 10 (5 emotions x listening/speaking), got {value}"
+        )
+    return value
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
+    from edge_emotion.out_dir import LEDGER_NAME, OwnedFolder
     from edge_emotion.training.datasets.eav_synthetic import SyntheticEAVConfig, write_synthetic_eav
 
     cfg = SyntheticEAVConfig(
@@ -80,8 +101,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
         mat_version=args.mat_version,
         seed=args.seed,
     )
+    folder = OwnedFolder(args.out, "training eav synth", force=args.force)
     root = write_synthetic_eav(args.out, cfg)
-    print(f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root}")
+    written = folder.record()
+    print(
+        f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root} "
+        f"({len(written)} files, listed in {root / LEDGER_NAME})"
+    )
     return 0
 
 

@@ -38,6 +38,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layout", choices=("flat", "per_participant"), default="flat")
     p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into OUT even if it holds files synth did not write (same names overwritten)",
+    )
     p.set_defaults(run=cmd_synth)
 
     p = sub.add_parser("prepare", help="compute or reuse the feature cache and summarise it")
@@ -179,6 +184,7 @@ def _describe_line(info: dict) -> str:
 
 
 def cmd_synth(args) -> int:
+    from edge_emotion.out_dir import OwnedFolder
     from edge_emotion.training.datasets.synthetic import SyntheticConfig, write_amigos_layout
 
     cfg = SyntheticConfig(
@@ -191,10 +197,10 @@ def cmd_synth(args) -> int:
         seed=args.seed,
     )
     t0 = time.perf_counter()
-    paths = write_amigos_layout(cfg, args.out, args.layout, args.workers, progress=True)
-    for p in paths:
+    folder = OwnedFolder(args.out, "training synth", force=args.force, label="OUT")
+    write_amigos_layout(cfg, args.out, args.layout, args.workers, progress=True)
+    for p in folder.record():
         print(f"wrote {p}")
-    print(f"wrote {Path(args.out) / 'SYNTHETIC.json'}")
     print(
         f"synthetic AMIGOS-layout dataset: {cfg.n_subjects} subjects x {cfg.n_trials} trials "
         f"in {time.perf_counter() - t0:.1f} s (NOT emotion data)"

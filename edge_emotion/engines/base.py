@@ -13,6 +13,12 @@ class EngineUnavailable(RuntimeError):
     """A backend cannot run here (library missing, no GPU, file missing from the bundle)."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """``Type: first line of the message``: a library's exception, short enough for one line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else 'no message'}"
+
+
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
     # exp of a non-positive number never overflows; same result as 1/(1+exp(-x)).
     out = np.empty_like(logits, dtype=np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge_emotion.bundle import ROLE_ONNX_FP16, ROLE_ONNX_FP32, ROLE_ONNX_INT8, Bundle
-from edge_emotion.engines.base import Engine, EngineUnavailable
+from edge_emotion.engines.base import Engine, EngineUnavailable, describe_error
 
 
 class OnnxRuntimeEngine(Engine):
@@ -30,16 +30,23 @@ class OnnxRuntimeEngine(Engine):
             import onnxruntime as ort
         except ImportError as exc:
             raise EngineUnavailable(f"onnxruntime is not installed ({exc})") from None
-        model_path = bundle.file_for_role(roles[precision])
-        if model_path is None:
+        verified = bundle.read_verified(roles[precision])
+        if verified is None:
             raise EngineUnavailable(f"bundle {bundle.path} has no {roles[precision]} model")
+        model_path, model_bytes = verified
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(intra_op_threads)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(model_path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
-        )
+        try:
+            # The verified bytes themselves, not the path: the file may change after the check.
+            self.session = ort.InferenceSession(
+                model_bytes, sess_options=opts, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+            raise EngineUnavailable(
+                f"onnxruntime cannot load {model_path.name} ({describe_error(exc)})"
+            ) from None
         self.precision = precision
         self.name = "onnxruntime" if precision == "int8" else f"onnxruntime-{precision}"
         self._in = bundle.input_names

@@ -3,13 +3,15 @@
 TensorRT engines are specific to a GPU and a TensorRT version, so they are built on the
 device from the bundle's ONNX (the INT8 graph carries explicit Q/DQ nodes) and cached
 next to the bundle under a key of device name, compute capability, TensorRT version and
-the ONNX file's sha256.
+the ONNX file's sha256. Each cached plan has its own sha256 beside it (``.plan.sha256``);
+a plan that does not match it is rebuilt, never deserialized.
 
 API used (TensorRT 10.x Python API, documented in the TensorRT Python API reference and
 the 8.x->10.x / 10.x->11.x migration guides):
 
 * build: ``Builder(logger)``, ``create_network(1 << STRONGLY_TYPED)``,
-  ``OnnxParser(network, logger).parse_from_file``, ``create_builder_config``,
+  ``OnnxParser(network, logger).parse(model_bytes)`` (the bytes the bundle verified),
+  ``create_builder_config``,
   ``set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)``, one optimisation profile with
   ``set_shape(name, min, opt, max)`` per input (batch is the dynamic dimension),
   ``build_serialized_network(network, config)``. No ``BuilderFlag.INT8/FP16``: precision
@@ -33,13 +35,17 @@ see :func:`default_device`. Neither is needed at import time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 DEFAULT_WORKSPACE_BYTES = 256 << 20
+
+log = logging.getLogger("edge_emotion.run")
 
 
 def import_tensorrt():
@@ -199,29 +205,32 @@ def default_device() -> DeviceMemory:
 
 
 def build_serialized_plan(
-    onnx_path: Path | str,
+    onnx_model: bytes | Path | str,
     input_shapes: dict[str, tuple[int, ...]],
     max_batch: int = 16,
     opt_batch: int = 1,
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     trt=None,
 ) -> bytes:
-    """Build a strongly typed TensorRT engine from ``onnx_path`` and return the plan bytes.
+    """Build a strongly typed TensorRT engine from an ONNX model and return the plan bytes.
 
-    ``input_shapes`` maps each input name to its shape without the batch axis; the
-    optimisation profile covers batch 1..``max_batch`` tuned for ``opt_batch``.
-    Raises ``RuntimeError`` with the parser's messages when TensorRT rejects the graph.
+    ``onnx_model`` is the model's bytes (what a bundle verified; parsed with
+    ``OnnxParser.parse``) or a path to read them from. ``input_shapes`` maps each input
+    name to its shape without the batch axis; the optimisation profile covers batch
+    1..``max_batch`` tuned for ``opt_batch``. Raises ``RuntimeError`` with the parser's
+    messages when TensorRT rejects the graph.
     """
     if not 1 <= opt_batch <= max_batch:
         raise ValueError(f"need 1 <= opt_batch <= max_batch, got {opt_batch}, {max_batch}")
+    label, model = _onnx_bytes(onnx_model)
     trt = trt or import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse(model):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: " + "; ".join(errors))
+        raise RuntimeError(f"TensorRT could not parse {label}: " + "; ".join(errors))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
     profile = builder.create_optimization_profile()
@@ -235,50 +244,102 @@ def build_serialized_plan(
     config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see log)")
+        raise RuntimeError(f"TensorRT failed to build an engine from {label} (see log)")
     return bytes(plan)
 
 
+def _onnx_bytes(onnx_model: bytes | Path | str) -> tuple[str, bytes]:
+    """(label for messages, model bytes) from bytes or a path."""
+    if isinstance(onnx_model, (bytes, bytearray)):
+        return "the ONNX model", bytes(onnx_model)
+    return str(onnx_model), Path(onnx_model).read_bytes()
+
+
 def plan_cache_name(
-    onnx_path: Path | str,
+    onnx_model: bytes | Path | str,
     device_name: str,
     capability: tuple[int, int],
     trt_version: str,
     max_batch: int,
+    stem: str | None = None,
 ) -> str:
-    """File name of a cached plan: device, compute capability, TensorRT version, ONNX hash."""
-    digest = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()[:16]
+    """File name of a cached plan: device, compute capability, TensorRT version, ONNX hash.
+
+    ``stem`` defaults to the ONNX file's stem (``"model"`` for bytes).
+    """
+    if stem is None:
+        stem = "model" if isinstance(onnx_model, (bytes, bytearray)) else Path(onnx_model).stem
+    digest = hashlib.sha256(_onnx_bytes(onnx_model)[1]).hexdigest()[:16]
     device = re.sub(r"[^A-Za-z0-9]+", "-", device_name).strip("-").lower() or "gpu"
     return (
-        f"{Path(onnx_path).stem}.{device}.sm{capability[0]}{capability[1]}"
+        f"{stem}.{device}.sm{capability[0]}{capability[1]}"
         f".trt{trt_version}.b{max_batch}.{digest}.plan"
     )
 
 
+@dataclass(frozen=True)
+class CachedPlan:
+    """A serialized plan and where it is cached; ``built`` when this call built it."""
+
+    path: Path
+    plan: bytes
+    built: bool
+
+
+def plan_checksum_path(plan_path: Path) -> Path:
+    """Where the sha256 of a cached plan is kept: ``<plan>.sha256``."""
+    return plan_path.with_name(plan_path.name + ".sha256")
+
+
 def build_or_load_plan(
-    onnx_path: Path | str,
+    onnx_model: bytes | Path | str,
     input_shapes: dict[str, tuple[int, ...]],
     cache_dir: Path | str,
     max_batch: int = 16,
     trt=None,
     device: DeviceMemory | None = None,
-) -> Path:
-    """Return the cached plan for this device/TensorRT/ONNX, building it on a cache miss."""
+    stem: str | None = None,
+) -> CachedPlan:
+    """The cached plan for this device/TensorRT/ONNX, built on a miss.
+
+    A cached plan is used only when its bytes match the sha256 stored beside it (written
+    after the plan, so a build that crashed between the two is rebuilt too); any other
+    plan is rebuilt and replaced. The bytes returned are the bytes that were checked.
+    """
     trt = trt or import_tensorrt()
     device = device or default_device()
+    _, model = _onnx_bytes(onnx_model)
+    if stem is None and not isinstance(onnx_model, (bytes, bytearray)):
+        stem = Path(onnx_model).stem
     name = plan_cache_name(
-        onnx_path, device.device_name(), device.compute_capability(), trt.__version__, max_batch
+        model,
+        device.device_name(),
+        device.compute_capability(),
+        trt.__version__,
+        max_batch,
+        stem=stem,
     )
     cache_dir = Path(cache_dir)
     plan_path = cache_dir / name
-    if plan_path.is_file() and plan_path.stat().st_size > 0:
-        return plan_path
-    plan = build_serialized_plan(onnx_path, input_shapes, max_batch=max_batch, trt=trt)
+    checksum_path = plan_checksum_path(plan_path)
+    if plan_path.is_file():
+        try:
+            plan = plan_path.read_bytes()
+            stored = checksum_path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            plan, stored = b"", ""
+        if plan and hashlib.sha256(plan).hexdigest() == stored:
+            return CachedPlan(plan_path, plan, built=False)
+        log.warning("cached TensorRT plan %s fails its checksum; rebuilding it", plan_path)
+    plan = build_serialized_plan(model, input_shapes, max_batch=max_batch, trt=trt)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = plan_path.with_suffix(".tmp")
-    tmp.write_bytes(plan)
-    tmp.replace(plan_path)  # atomic: a crashed build never leaves a truncated plan behind
-    return plan_path
+    checksum = (hashlib.sha256(plan).hexdigest() + "\n").encode("ascii")
+    # Each file atomically: a crashed build never leaves a truncated plan or checksum.
+    for path, data in ((plan_path, plan), (checksum_path, checksum)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return CachedPlan(plan_path, plan, built=True)
 
 
 # ---------------------------------------------------------------------------- run

@@ -8,7 +8,7 @@ import numpy as np
 
 from edge_emotion.bundle import ROLE_ONNX_FP16, ROLE_ONNX_FP32, ROLE_ONNX_INT8, Bundle
 from edge_emotion.engines import tensorrt as trt_support
-from edge_emotion.engines.base import Engine, EngineUnavailable
+from edge_emotion.engines.base import Engine, EngineUnavailable, describe_error
 
 PRECISIONS = ("int8", "fp16", "fp32")
 
@@ -16,8 +16,9 @@ PRECISIONS = ("int8", "fp16", "fp32")
 class TensorRTEngine(Engine):
     """TensorRT engine built on this device from the bundle's Q/DQ (or fp16/fp32) ONNX.
 
-    The serialized plan is cached next to the bundle (or in ``cache_dir``) under a key of
-    device name, compute capability and TensorRT version; see
+    The plan is built from the bundle's verified ONNX bytes and cached next to the bundle
+    (or in ``cache_dir``) under a key of device name, compute capability and TensorRT
+    version, with a checksum; see
     :mod:`edge_emotion.engines.tensorrt`.
     """
 
@@ -35,20 +36,28 @@ class TensorRTEngine(Engine):
         if not ok:
             raise EngineUnavailable(why)
         role = {"int8": ROLE_ONNX_INT8, "fp16": ROLE_ONNX_FP16, "fp32": ROLE_ONNX_FP32}[precision]
-        onnx_path = bundle.file_for_role(role)
-        if onnx_path is None:
+        verified = bundle.read_verified(role)
+        if verified is None:
             raise EngineUnavailable(f"bundle {bundle.path} has no {role} model for TensorRT")
+        onnx_path, onnx_bytes = verified
         shapes = {
             bundle.input_names[0]: self._eeg_shape,
             bundle.input_names[1]: self._ecg_shape,
         }
-        self.plan_path = trt_support.build_or_load_plan(
-            onnx_path,
-            input_shapes=shapes,
-            cache_dir=Path(cache_dir) if cache_dir is not None else default_plan_cache(bundle),
-            max_batch=max_batch,
-        )
-        self.runner = trt_support.TrtRunner(self.plan_path.read_bytes())
+        try:
+            cached = trt_support.build_or_load_plan(
+                onnx_bytes,
+                input_shapes=shapes,
+                cache_dir=Path(cache_dir) if cache_dir is not None else default_plan_cache(bundle),
+                max_batch=max_batch,
+                stem=onnx_path.stem,
+            )
+            self.plan_path = cached.path
+            self.runner = trt_support.TrtRunner(cached.plan)
+        except (RuntimeError, ValueError) as exc:  # parser/builder refusals, stale plans
+            raise EngineUnavailable(
+                f"TensorRT cannot build or load {onnx_path.name}: {describe_error(exc)}"
+            ) from None
         self.name = "tensorrt" if precision == "int8" else f"tensorrt-{precision}"
         self._in = bundle.input_names
         self._out = bundle.output_name

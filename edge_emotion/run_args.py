@@ -1,0 +1,133 @@
+"""The run command's argument checks and its Ctrl-C handling (see :mod:`edge_emotion.run`).
+
+Every argument is checked where it is parsed, so a bad command line ends at once with
+exit status 2 and one line, ``python -m edge_emotion.run: error: argument --hop: ...``,
+before a bundle is read or a board started; :func:`check_hop` does the checks that need
+the bundle, in the same form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``prog: error: argument --hop: ...`` and exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a positive, finite number (``nan``, ``inf``, 0 and below refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def non_empty(text: str) -> str:
+    """argparse type: any text but an empty or blank one (``--board ''`` is not the demo)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def channel_map_arg(text: str) -> dict:
+    """argparse type: a channel map, as ``brainflow_source.parse_channel_map`` reads it."""
+    from edge_emotion.brainflow_source import parse_channel_map
+
+    try:
+        return parse_channel_map(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("channel map: ")) from None
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What one argument cannot say alone: options that the chosen source would ignore."""
+    spec = args.source or ("board" if args.board else "demo")
+    if args.channel_map is not None and (spec == "demo" or spec.startswith("bridge:")):
+        parser.error(
+            f"argument --channel-map: the {spec.partition(':')[0]} source names its own "
+            "channels and would ignore it; use it with --board, --source playback:FILE or "
+            "--source openbci:FILE.txt"
+        )
+
+
+def check_hop(parser: argparse.ArgumentParser, hop_s: float | None, fc) -> None:
+    """``--hop`` against the bundle's windows: at most a window, whole samples at both rates."""
+    if hop_s is None:
+        return
+    if hop_s > fc.window_s:
+        parser.error(
+            f"argument --hop: {hop_s:g} s is longer than the model's {fc.window_s:g} s window"
+        )
+    for name, fs in (("EEG", fc.eeg_fs), ("ECG", fc.ecg_fs)):
+        samples = hop_s * fs
+        if abs(samples - round(samples)) > 1e-9 * max(1.0, samples):
+            parser.error(
+                f"argument --hop: {hop_s:g} s is not a whole number of {name} samples at "
+                f"{fs:g} Hz (the bundle's hop is {fc.hop_s:g} s)"
+            )
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM, for the whole run, start-up included.
+
+    The first asks the run to stop: start-up skips what is left and the loop ends after
+    the current hop, releasing the board. A second Ctrl-C interrupts whatever is running,
+    once; while that unwinds (the board released, files closed) further presses are
+    ignored. An interrupt that lands inside a finaliser, where Python can only print it
+    as "Exception ignored", is dropped silently and re-armed: the stop flag already says
+    what it meant.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.why = ""
+        self._raised = False
+        self._saved: dict = {}
+
+    def install(self) -> None:
+        self._saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._saved_hook = sys.unraisablehook
+        for sig in self._saved:
+            signal.signal(sig, self._on_signal)
+        sys.unraisablehook = self._unraisable
+
+    def restore(self) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = self._saved_hook
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            if not self._raised:
+                self._raised = True
+                raise KeyboardInterrupt
+            return
+        self.requested = True
+        self.why = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
+
+    def _unraisable(self, unraisable) -> None:
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):
+            self._raised = False
+            return
+        self._saved_hook(unraisable)
