@@ -89,10 +89,33 @@ def write_brainflow_file(data: np.ndarray, path: str | Path, append: bool = Fals
     )
 
 
+def read_brainflow_file(path: str | Path) -> np.ndarray:
+    """The samples of a BrainFlow file, ``(rows, samples)`` float64, laid out as the
+    recording board's ``get_board_data`` (see :func:`board_rows`).
+
+    Read with BrainFlow's own ``DataFilter.read_file``, the reader of the playback board,
+    so the samples are those the board would play: a last line cut short is not one.
+    BrainFlow's logger is silenced (it would print the failure again, without the file);
+    a file it cannot read raises ``ValueError`` naming the path and BrainFlow's message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    bf = _brainflow()
+    data_filter = _data_filter()
+    data_filter.disable_data_logger()
+    try:
+        data = data_filter.read_file(str(path))
+    except bf.BrainFlowError as exc:
+        raise ValueError(f"{path}: not a BrainFlow data file ({exc})") from None
+    data = np.asarray(data, dtype=np.float64)
+    return data[:, None] if data.ndim == 1 else data
+
+
 @dataclass(frozen=True)
 class BoardRows:
     """Where a BrainFlow board puts what in its data array (rows of ``get_board_data``),
-    from ``BoardShim.get_board_descr``; what a writer of its files needs."""
+    from ``BoardShim.get_board_descr``; what a reader or writer of its files needs."""
 
     board_id: int
     sampling_rate: float
@@ -101,6 +124,8 @@ class BoardRows:
     timestamp: int
     package_num: int | None
     accel: tuple[int, ...]
+    eeg_names: tuple[str, ...] = ()  # the board's own electrode names, if it has them
+    marker: int | None = None  # the row of insert_marker's values, if the board has one
 
 
 def board_rows(board: str | int) -> BoardRows:
@@ -109,6 +134,8 @@ def board_rows(board: str | int) -> BoardRows:
     bid = board_id(board)
     descr = bf.BoardShim.get_board_descr(bid)
     package = descr.get("package_num_channel")
+    marker = descr.get("marker_channel")
+    names = descr.get("eeg_names") or ""
     return BoardRows(
         board_id=bid,
         sampling_rate=float(descr["sampling_rate"]),
@@ -117,6 +144,8 @@ def board_rows(board: str | int) -> BoardRows:
         timestamp=int(descr["timestamp_channel"]),
         package_num=None if package is None else int(package),
         accel=tuple(int(r) for r in descr.get("accel_channels", ())),
+        eeg_names=tuple(n for n in str(names).split(",") if n),
+        marker=None if marker is None else int(marker),
     )
 
 

@@ -30,11 +30,10 @@ import numpy as np
 
 from edge_emotion.brainflow_source import (
     BoardConfig,
-    _brainflow,
-    _data_filter,
     board_id,
     board_name,
     board_rows,
+    read_brainflow_file,
     write_brainflow_file,
 )
 
@@ -55,7 +54,8 @@ MAX_TIMESTAMP_GAP_S = 4.0
 def recording_samples(path: str | Path, master_board: str | int) -> int:
     """Check a recording and return how many samples the playback board will play from it.
 
-    The file is read with BrainFlow's own ``DataFilter.read_file``, so the count is of the
+    The file is read with BrainFlow's own ``DataFilter.read_file``
+    (:func:`~edge_emotion.brainflow_source.read_brainflow_file`), so the count is of the
     rows BrainFlow loads: a last line cut short (no newline) is not one of them. Raises
     ``ValueError`` that says what is wrong: empty, larger than ``MAX_RECORDING_BYTES``,
     not BrainFlow's format (binary, text that is not numbers, lines of differing
@@ -71,30 +71,23 @@ def recording_samples(path: str | Path, master_board: str | int) -> int:
             f"recording: {path} is {size / 2**30:.1f} GiB; at most "
             f"{MAX_RECORDING_BYTES >> 30} GiB can be checked and played here: split it"
         )
-    bf = _brainflow()
-    bid = board_id(master_board)
-    descr = bf.BoardShim.get_board_descr(bid)
-    n_rows = int(descr["num_rows"])
-    data_filter = _data_filter()
-    data_filter.disable_data_logger()  # its messages would repeat ours, without the file name
+    board = board_rows(master_board)
+    n_rows = board.num_rows
     try:
-        data = data_filter.read_file(str(path))
-    except bf.BrainFlowError as exc:
-        raise ValueError(
-            f"recording: {path} is not a BrainFlow file ({_format_problem(path, n_rows)}; "
-            f"BrainFlow: {exc})"
-        ) from None
-    if data.ndim != 2 or data.shape[1] == 0:
+        data = read_brainflow_file(path)
+    except ValueError as exc:
+        raise ValueError(f"recording: {exc}; {_format_problem(path, n_rows)}") from None
+    if data.shape[1] == 0:
         raise ValueError(f"recording: {path} holds no complete line (no samples)")
     if data.shape[0] != n_rows:
         raise ValueError(
-            f"recording: {path} has {data.shape[0]} values per line; {board_name(bid)} "
-            f"records {n_rows} (is --master-board right?)"
+            f"recording: {path} has {data.shape[0]} values per line; "
+            f"{board_name(board.board_id)} records {n_rows} (is --master-board right?)"
         )
-    ts = data[int(descr["timestamp_channel"])]
+    ts = data[board.timestamp]
     if not np.all(np.isfinite(ts)):
         raise ValueError(
-            f"recording: {path}: the timestamp column ({int(descr['timestamp_channel']) + 1}) "
+            f"recording: {path}: the timestamp column ({board.timestamp + 1}) "
             f"holds NaN or infinite values at sample {int(np.argmin(np.isfinite(ts))) + 1}"
         )
     if ts.size > 1 and np.max(np.diff(ts)) > MAX_TIMESTAMP_GAP_S:
@@ -108,7 +101,8 @@ def recording_samples(path: str | Path, master_board: str | int) -> int:
 
 
 def _format_problem(path: Path, n_rows: int, max_lines: int = 100_000) -> str:
-    """Why BrainFlow refused ``path``: the first line that is not ``n_rows`` numbers."""
+    """Where BrainFlow's reader went wrong in ``path``: the first line that is not
+    ``n_rows`` numbers."""
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             if number > max_lines:

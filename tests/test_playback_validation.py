@@ -46,7 +46,7 @@ def _write(tmp_path: Path, content: bytes) -> Path:
 
 BAD_FILES = {
     "empty": (lambda t: _write(t, b""), "is empty"),
-    "binary": (lambda t: _write(t, os.urandom(3000) + b"\n"), "not a BrainFlow file"),
+    "binary": (lambda t: _write(t, os.urandom(3000) + b"\n"), "not a BrainFlow data file"),
     "nul bytes": (lambda t: _write(t, b"\0" * 200), "binary data"),
     "text": (lambda t: _write(t, b"hello\tworld\n"), "not numbers: 'hello\\tworld'"),
     "too narrow": (lambda t: _write(t, b"1\t2\t3\n4\t5\t6\n"), "has 3 values per line"),

@@ -57,6 +57,33 @@ def test_playback_board_replays_the_file_exactly(tmp_path):
     assert np.all(np.diff(ts) >= 0)  # the playback board stamps new, ordered times
 
 
+def test_brainflow_files_are_read_and_described_through_one_public_reader(tmp_path, capfd):
+    from edge_emotion.brainflow_source import board_rows, read_brainflow_file, write_brainflow_file
+
+    board = board_rows("SYNTHETIC_BOARD")
+    assert board.eeg_names[:3] == ("Fz", "C3", "Cz") and len(board.eeg_names) == len(board.exg)
+    assert board.marker == board.num_rows - 1  # BrainFlow's marker row is the last one
+    assert board_rows("CYTON_BOARD").marker is not None
+    data = np.arange(board.num_rows * 3, dtype=np.float64).reshape(board.num_rows, 3)
+    path = tmp_path / "r.csv"
+    write_brainflow_file(data, path)
+    np.testing.assert_allclose(read_brainflow_file(path), data, rtol=1e-6)
+    write_brainflow_file(data[:, :1], path)  # one sample is still (rows, samples)
+    assert read_brainflow_file(path).shape == (board.num_rows, 1)
+
+    path.write_text("time,value\n0,1\n")
+    from brainflow.data_filter import DataFilter
+
+    DataFilter.enable_data_logger()  # as BrainFlow starts: it would print "not a number"
+    capfd.readouterr()
+    with pytest.raises(ValueError, match=r"r\.csv: not a BrainFlow data file \(") as info:
+        read_brainflow_file(path)
+    assert str(path) in str(info.value)
+    assert capfd.readouterr().err == ""  # BrainFlow's own logger said nothing
+    with pytest.raises(ValueError, match="no such file"):
+        read_brainflow_file(tmp_path / "absent.csv")
+
+
 def test_openbci_gui_txt_converts_and_plays(tmp_path, shared_data):
     pytest.importorskip("edge_emotion.openbci")
     from brainflow.data_filter import DataFilter

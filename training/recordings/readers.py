@@ -30,7 +30,6 @@ unknown one, is a :class:`~.recording.RecordingError` naming the file and the ch
 from __future__ import annotations
 
 import json
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -186,11 +185,10 @@ def read_brainflow(
     ExG rows are µV) unless a sidecar entry has an empty unit.
     """
     from edge_emotion.brainflow_source import (
-        _brainflow,
-        _data_filter,
-        board_id,
         board_name,
+        board_rows,
         parse_channel_map,
+        read_brainflow_file,
     )
 
     path = Path(path)
@@ -203,40 +201,31 @@ def read_brainflow(
             "master_board (e.g. CYTON_DAISY_BOARD)"
         )
     try:
-        bid = board_id(master)
+        board = board_rows(master)
     except ValueError as exc:
         raise RecordingError(f"{path}: {exc}") from None
-    bf = _brainflow()
-    descr = bf.BoardShim.get_board_descr(bid)
+    bid = board.board_id
     head = file_head(path, 4096)
     if b"\x00" in head:
         raise RecordingError(f"{path}: binary content; a BrainFlow file is text")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data_filter = _data_filter()
-            data_filter.disable_data_logger()  # its errors are raised here, with the path
-            raw = data_filter.read_file(str(path))
-    except bf.BrainFlowError as exc:
-        raise RecordingError(f"{path}: not a BrainFlow data file ({exc})") from None
-    raw = np.asarray(raw, dtype=np.float64)
-    if raw.ndim == 1:  # one sample
-        raw = raw[:, None]
-    n_rows = int(descr["num_rows"])
+        raw = read_brainflow_file(path)
+    except ValueError as exc:
+        raise RecordingError(str(exc)) from None
+    n_rows = board.num_rows
     if raw.shape[0] != n_rows:
         raise RecordingError(
             f"{path}: {raw.shape[0]} columns per line, but {board_name(bid)} writes {n_rows}; "
             "is master_board right?"
         )
-    fs = float(meta.get("sampling_rate") or descr["sampling_rate"])
-    exg = list(bf.BoardShim.get_exg_channels(bid))
+    fs = float(meta.get("sampling_rate") or board.sampling_rate)
+    exg = list(board.exg)
     if channel_map is not None:
         entries = [{"name": n, "at": w} for n, w in parse_channel_map(channel_map).items()]
     elif meta.get("channels"):
         entries = _sidecar_channels(meta, side)
     else:
-        names = str(descr.get("eeg_names", "")).split(",") if descr.get("eeg_names") else []
-        names = names or [f"EXG{i + 1}" for i in range(len(exg))]
+        names = list(board.eeg_names) or [f"EXG{i + 1}" for i in range(len(exg))]
         entries = [{"name": n} for n in names[: len(exg)]]
     channels, rows = [], []
     for i, entry in enumerate(entries):
@@ -269,14 +258,13 @@ def read_brainflow(
         raise RecordingError(f"{path}: two channels point at the same board row")
     data = np.vstack([raw[r] * s for r, (_, s) in zip(rows, channels, strict=True)])
     start = None
-    ts_row = descr.get("timestamp_channel")
-    if ts_row is not None and raw.shape[1] and np.isfinite(raw[int(ts_row), 0]):
-        first = float(raw[int(ts_row), 0])
+    if raw.shape[1] and np.isfinite(raw[board.timestamp, 0]):
+        first = float(raw[board.timestamp, 0])
         if first > 1e9:  # Unix time (after 2001): a real recording, not a generated file
             start = datetime.fromtimestamp(first, tz=timezone.utc)
     markers: tuple[Marker, ...] = ()
-    if descr.get("marker_channel") is not None:
-        row = raw[int(descr["marker_channel"])]
+    if board.marker is not None:
+        row = raw[board.marker]
         hits = np.flatnonzero(np.isfinite(row) & (row != 0))
         markers = tuple(Marker(k / fs, None, f"{row[k]:g}") for k in hits)
     stream = Stream(board_name(bid), fs, tuple(c for c, _ in channels), data)
