@@ -343,6 +343,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     if not args.quiet:
         sinks.append(StdoutSink(every=args.print_every))
     with tempfile.TemporaryDirectory(prefix="edge_emotion_") as tmp:
+        source = None
         try:
             source, description = open_source(args, bundle, Path(tmp))
             if description.startswith("firmware bridge") and not args.no_downlink:
@@ -363,6 +364,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
                     LslSink(args.lsl, list(bundle.targets), args.hop or bundle.feature_config.hop_s)
                 )
         except (ValueError, SourceError, OSError, ImportError) as exc:
+            _release(source, sinks)
             print(f"error: {exc}", file=sys.stderr)
             return 2
         known = getattr(source, "stream", None)  # BrainFlow boards: known before start
@@ -370,6 +372,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
             try:
                 plan_lanes((known,), bundle.feature_config)
             except ConfigurationError as exc:
+                _release(source, sinks)
                 print(f"error: the source cannot feed this model:\n{exc}", file=sys.stderr)
                 return 2
         kind = "DEMO bundle (synthetic data; not an emotion model)" if bundle.is_demo else "bundle"
@@ -427,6 +430,16 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         print(f"error: {stats.ended_by}", file=sys.stderr)
         return 1
     return 0
+
+
+def _release(source, sinks: list) -> None:
+    """Stop the source and close the sinks opened before a start-up error: ``run`` (which
+    would do it) never gets them. Both are safe on what was never started."""
+    for close in ([source.stop] if source is not None else []) + [s.close for s in sinks]:
+        try:
+            close()
+        except Exception as exc:  # one that fails must not hide the error being reported
+            log.warning("releasing %s failed: %s", getattr(close, "__self__", close), exc)
 
 
 def _list_boards() -> int:

@@ -222,6 +222,26 @@ def test_the_run_ends_with_its_summary_when_the_output_fails(capsys):
     assert "Traceback" not in captured.err
 
 
+def test_a_source_opened_before_an_output_fails_is_stopped(tmp_path, monkeypatch, capsys):
+    import edge_emotion.run as run_cli
+
+    class OpenedSource:
+        stops = 0
+
+        def stop(self) -> None:
+            self.stops += 1
+
+    opened = OpenedSource()
+    monkeypatch.setattr(
+        run_cli, "open_source", lambda args, bundle, workdir: (opened, "firmware bridge x")
+    )
+    out = tmp_path / "absent" / "run.jsonl"  # JsonlSink refuses it after the source opened
+    argv = ["--source", "bridge:tcp://127.0.0.1:9", "--out", str(out), "--backend", "onnxruntime"]
+    assert run_cli.main(argv) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert opened.stops == 1
+
+
 def test_stdout_sink_prints_one_line_per_decision(capsys):
     sink = StdoutSink(every=1)
     sink.write(_decision(0))
