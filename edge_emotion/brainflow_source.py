@@ -55,6 +55,10 @@ PARAM_FIELDS = (
 )
 
 
+# The boards that take their data layout from ``master_board`` (they replay another's).
+REPLAY_BOARDS = ("PLAYBACK_FILE_BOARD", "STREAMING_BOARD")
+
+
 def _brainflow():
     """brainflow's board module, loaded once without pkg_resources' deprecation warning."""
     with warnings.catch_warnings():
@@ -288,12 +292,8 @@ class BrainFlowSource:
                 value = board_id(value)
             setattr(params, key, value)
         self.params = params
-        # The playback and streaming boards take their data layout from the master board.
         self.layout_id = (
-            params.master_board
-            if self.board_id
-            in (bf.BoardIds.PLAYBACK_FILE_BOARD.value, bf.BoardIds.STREAMING_BOARD.value)
-            else self.board_id
+            params.master_board if board_name(self.board_id) in REPLAY_BOARDS else self.board_id
         )
         if self.layout_id < -50:
             raise ValueError("board params: the playback/streaming board needs master_board")

@@ -63,12 +63,44 @@ def channel_map_arg(text: str) -> dict:
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What one argument cannot say alone: options that the chosen source would ignore."""
     spec = args.source or ("board" if args.board else "demo")
-    if args.channel_map is not None and (spec == "demo" or spec.startswith("bridge:")):
+    kind = spec.partition(":")[0]
+    if args.channel_map is not None and kind in ("demo", "bridge"):
         parser.error(
-            f"argument --channel-map: the {spec.partition(':')[0]} source names its own "
-            "channels and would ignore it; use it with --board, --source playback:FILE or "
-            "--source openbci:FILE.txt"
+            f"argument --channel-map: the {kind} source names its own channels and would "
+            "ignore it; use it with --board, --source playback:FILE or --source "
+            "openbci:FILE.txt"
         )
+    plays_a_file = kind in ("playback", "openbci")
+    if args.loop and not plays_a_file:
+        parser.error(
+            f"argument --loop: the {kind} source would ignore it"
+            + (" (it loops its own recording)" if kind == "demo" else "")
+            + "; it repeats a recording given with --source playback:FILE or --source "
+            "openbci:FILE.txt"
+        )
+    replays = kind == "board" and _replays(args.board)
+    if args.master_board is not None and not (plays_a_file or replays):
+        parser.error(
+            f"argument --master-board: the {kind} source"
+            + (f" ({args.board})" if kind == "board" else "")
+            + " would ignore it; it names the board that recorded a file: use it with "
+            "--source playback:FILE, --source openbci:FILE.txt or --board "
+            "PLAYBACK_FILE_BOARD / STREAMING_BOARD"
+        )
+
+
+def _replays(board: str | None) -> bool:
+    """Whether ``--board`` is one of BrainFlow's boards that take a master board's layout.
+    An unknown name is left to the source, which names close matches."""
+    if board is None:
+        return False
+    from edge_emotion.brainflow_source import REPLAY_BOARDS, board_id, board_name
+    from edge_emotion.source import SourceError
+
+    try:
+        return board_name(board_id(board)) in REPLAY_BOARDS
+    except (ValueError, SourceError):
+        return True
 
 
 def check_hop(parser: argparse.ArgumentParser, hop_s: float | None, fc) -> None:

@@ -57,6 +57,15 @@ RUN_CASES = {
     "map case duplicate": ([*BOARD, "--channel-map", "AF3=1,ECG=16,af3=15"], "--channel-map"),
     "map one channel twice": ([*BOARD, "--channel-map", "AF3=1,F7=1"], "--channel-map"),
     "map bad row": ([*BOARD, "--channel-map", "ECG=row:x"], "--channel-map"),
+    "loop with the demo": (["--loop"], "--loop"),
+    "loop with a board": ([*BOARD, "--loop"], "--loop"),
+    "loop with LSL": (["--source", "lsl:EEG", "--loop"], "--loop"),
+    "master board with the demo": (["--master-board", "CYTON_BOARD"], "--master-board"),
+    "master board with a bridge": (
+        ["--source", "bridge:tcp:1.2.3.4:5", "--master-board", "CYTON_BOARD"],
+        "--master-board",
+    ),
+    "master board with a live board": ([*BOARD, "--master-board", "CYTON_BOARD"], "--master-board"),
 }
 
 
@@ -80,6 +89,23 @@ def test_run_rejects_a_bad_argument_with_one_line(tmp_path, capsys, case):
     captured = capsys.readouterr()
     _one_error_line(captured.err, argument)
     assert "source :" not in captured.out  # nothing started
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--source", "playback:r.csv", "--loop", "--master-board", "CYTON_BOARD"],
+        ["--source", "openbci:r.txt", "--loop", "--master-board", "CYTON_BOARD"],
+        ["--board", "STREAMING_BOARD", "--master-board", "CYTON_BOARD"],
+        ["--board", "playback-file", "--master-board", "CYTON_BOARD"],
+    ],
+)
+def test_loop_and_master_board_are_accepted_where_a_recording_is_replayed(argv):
+    from edge_emotion.run import build_parser
+    from edge_emotion.run_args import check_args
+
+    parser = build_parser()
+    check_args(parser, parser.parse_args(argv))  # no SystemExit
 
 
 TRAINING_CASES = {
