@@ -45,7 +45,9 @@ from edge_emotion.run_args import (
     channel_map_arg,
     check_args,
     check_hop,
+    fraction,
     non_empty,
+    non_negative_int,
     positive_float,
     positive_int,
 )
@@ -126,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument(
         "--connect-retries",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="quick retries of the first connection before the run fails (default 2); "
         "a stream that has started is retried for as long as the run lasts",
@@ -163,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_g.add_argument("--saturation-uv", type=positive_float, default=QualityConfig.saturation_uv)
     run_g.add_argument(
         "--max-missing",
-        type=float,
+        type=fraction,
         default=QualityConfig.max_missing_fraction,
         help="a window with more than this fraction of missing samples abstains "
         f"(default {QualityConfig.max_missing_fraction:g}); gaps up to this share of the "
