@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from collections import Counter, deque
@@ -295,10 +296,18 @@ def main(argv: list[str] | None = None) -> int:
     interrupts = Interrupts()
     interrupts.install()
     try:
-        return _main(argv, interrupts)
+        status = _main(argv, interrupts)
+        sys.stdout.flush()  # a reader that has gone shows here, not in Python's exit
+        return status
     except KeyboardInterrupt:
         print("ended: interrupted (Ctrl-C twice) during start-up", flush=True)
         return 130
+    except BrokenPipeError:
+        # Whoever read stdout stopped (`--list-boards | head`): end quietly, with the status
+        # of an output that could not be written. Python flushes stdout again at exit and
+        # would report the same error there, so stdout becomes /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         interrupts.restore()
 

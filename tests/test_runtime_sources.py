@@ -121,6 +121,22 @@ def test_list_boards():
     assert "PLAYBACK_FILE_BOARD" not in rows and len(rows) > 40
 
 
+def test_a_reader_that_stops_reading_ends_the_listing_quietly():
+    """``--list-boards | head``: the pipe is closed before the first line is written, so
+    every write fails (with or without Python's output buffer)."""
+    pytest.importorskip("brainflow")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_emotion.run", "--list-boards"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 # ------------------------------------------------------------------------------ LSL
 
 
