@@ -31,15 +31,11 @@ import sys
 import tempfile
 from collections import Counter, deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from edge_emotion.classifier import POLICIES, Classifier, LoopConfig, warm_up
-from edge_emotion.decision import Decision
-from edge_emotion.engines import BACKENDS
-from edge_emotion.lane_plan import ConfigurationError, plan_lanes
-from edge_emotion.loop import run
-from edge_emotion.quality import QualityConfig
+# Only the standard library and run_args here: main() installs the Ctrl-C handlers before
+# the runtime's imports (numpy, scipy, numba: about 2 s), so a Ctrl-C during them ends the
+# start-up quietly instead of with Python's KeyboardInterrupt traceback.
 from edge_emotion.run_args import (
     Interrupts,
     OneLineErrorParser,
@@ -52,7 +48,9 @@ from edge_emotion.run_args import (
     positive_float,
     positive_int,
 )
-from edge_emotion.source import SourceError, StreamInfo
+
+if TYPE_CHECKING:
+    from edge_emotion.decision import Decision
 
 log = logging.getLogger("edge_emotion.run")
 
@@ -77,7 +75,7 @@ class _Summary:
             self.reasons[d.reason.label] += 1
         elif "inference" in d.latency_ms:
             self.total_ms.append(d.latency_ms["total"])
-            self.features_ms.append(d.latency_ms.get("features", np.nan))
+            self.features_ms.append(d.latency_ms.get("features", float("nan")))
             self.inference_ms.append(d.latency_ms["inference"])
 
     def close(self) -> None:
@@ -94,6 +92,7 @@ class _Summary:
             )
         ]
         if self.total_ms:
+            import numpy as np
 
             def stat(q):
                 return " / ".join(
@@ -108,6 +107,10 @@ class _Summary:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge_emotion.classifier import POLICIES
+    from edge_emotion.engines import BACKENDS
+    from edge_emotion.quality import QualityConfig
+
     p = OneLineErrorParser(
         prog="python -m edge_emotion.run",
         description="Continuous arousal/valence recognition from a BrainFlow board, a "
@@ -325,8 +328,13 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         stream=sys.stderr,
     )
     from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.classifier import Classifier, LoopConfig, warm_up
     from edge_emotion.engines import create_engine
+    from edge_emotion.lane_plan import ConfigurationError, plan_lanes
+    from edge_emotion.loop import run
+    from edge_emotion.quality import QualityConfig
     from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink
+    from edge_emotion.source import SourceError, StreamInfo
 
     is_demo = (args.source or ("board" if args.board else "demo")) == "demo"
     duration = (
@@ -455,6 +463,7 @@ def _release(source, sinks: list) -> None:
 
 def _list_boards() -> int:
     from edge_emotion.brainflow_source import board_layouts
+    from edge_emotion.source import SourceError
 
     try:
         layouts = board_layouts()

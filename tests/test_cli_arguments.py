@@ -154,6 +154,7 @@ def test_the_torch_backend_refusing_a_pickle_is_an_error_not_a_traceback(tmp_pat
 # presses Ctrl-C itself, at a known point of the start-up.
 CTRL_C = """
 import os, signal, sys
+import edge_emotion.classifier as classifier
 import edge_emotion.run as run
 
 class Finaliser:
@@ -172,7 +173,7 @@ def pressing_ctrl_c(bundle, engine):
         f = Finaliser()
         del f
 
-run.warm_up = pressing_ctrl_c
+classifier.warm_up = pressing_ctrl_c
 sys.exit(run.main(["--quiet", "--duration", "5"]))
 """
 
@@ -193,3 +194,48 @@ def test_a_double_ctrl_c_during_start_up_ends_quietly(how, code, ended):
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
     assert "KeyboardInterrupt" not in proc.stderr
     assert "started PLAYBACK_FILE_BOARD" not in proc.stderr  # the board never started
+
+
+# Ctrl-C while main imports the runtime (numpy, scipy, numba: the first seconds of every
+# run): an import hook presses it when the kernels start to load.
+CTRL_C_DURING_IMPORTS = """
+import os, signal, sys
+import edge_emotion.run as run
+
+assert not any(m.split(".")[0] in ("numpy", "scipy", "numba") for m in sys.modules), (
+    "importing edge_emotion.run must not load the runtime before main installs its handlers"
+)
+
+class PressCtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "edge_emotion.kernels":
+            sys.meta_path.remove(self)
+            for _ in range(int(sys.argv[1])):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):
+                    pass
+        return None
+
+sys.meta_path.insert(0, PressCtrlC())
+sys.exit(run.main(["--quiet", "--duration", "5"]))
+"""
+
+
+@pytest.mark.parametrize(
+    "presses, code, ended",
+    [
+        (1, 0, "ended: interrupted (Ctrl-C) during start-up"),
+        (2, 130, "ended: interrupted (Ctrl-C twice) during start-up"),
+    ],
+)
+def test_ctrl_c_while_the_runtime_is_imported_ends_quietly(presses, code, ended):
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_IMPORTS, str(presses)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert ended in proc.stdout
+    assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr
+    assert "started PLAYBACK_FILE_BOARD" not in proc.stderr
