@@ -203,6 +203,7 @@ if [ "$RUN_TESTS" = 1 ]; then
 fi
 
 say "summary (aarch64 under QEMU vs this x86-64 host; logs in $OUT)"
+grep -E '^(reference on|[0-9]+ decisions per engine)' "$OUT/reference.log" || true
 grep -E '^(compare on|demo generator|features of|engines|decisions|PASSED|FAILED)' \
     "$OUT/compare.log" || true
 if [ "$RUN_TESTS" = 1 ]; then
