@@ -29,9 +29,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections import Counter, deque
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 # Only the standard library and run_args here: main() installs the Ctrl-C handlers before
 # the runtime's imports (numpy, scipy, numba: about 2 s), so a Ctrl-C during them ends the
@@ -49,61 +47,9 @@ from edge_emotion.run_args import (
     positive_int,
 )
 
-if TYPE_CHECKING:
-    from edge_emotion.decision import Decision
-
 log = logging.getLogger("edge_emotion.run")
 
 DEMO_DURATION_S = 25.0
-
-
-class _Summary:
-    """Counts and recent latencies for the end-of-run summary (bounded memory)."""
-
-    def __init__(self, keep: int = 20_000) -> None:
-        self.records = 0
-        self.abstained = 0
-        self.reasons: Counter = Counter()
-        self.total_ms: deque = deque(maxlen=keep)
-        self.features_ms: deque = deque(maxlen=keep)
-        self.inference_ms: deque = deque(maxlen=keep)
-
-    def write(self, d: Decision) -> None:
-        self.records += 1
-        if d.abstained:
-            self.abstained += 1
-            self.reasons[d.reason.label] += 1
-        elif "inference" in d.latency_ms:
-            self.total_ms.append(d.latency_ms["total"])
-            self.features_ms.append(d.latency_ms.get("features", float("nan")))
-            self.inference_ms.append(d.latency_ms["inference"])
-
-    def close(self) -> None:
-        pass
-
-    def lines(self) -> list[str]:
-        out = [
-            f"{self.records} decisions, {self.records - self.abstained} classified, "
-            f"{self.abstained} abstained"
-            + (
-                " (" + ", ".join(f"{r}: {c}" for r, c in self.reasons.most_common(4)) + ")"
-                if self.reasons
-                else ""
-            )
-        ]
-        if self.total_ms:
-            import numpy as np
-
-            def stat(q):
-                return " / ".join(
-                    f"{np.percentile(np.asarray(v), q):.3f}"
-                    for v in (self.features_ms, self.inference_ms, self.total_ms)
-                )
-
-            out.append(
-                f"latency ms (features / inference / total): median {stat(50)}, p99 {stat(99)}"
-            )
-        return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,7 +279,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     from edge_emotion.lane_plan import ConfigurationError, plan_lanes
     from edge_emotion.loop import run
     from edge_emotion.quality import QualityConfig
-    from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink
+    from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink, SummarySink
     from edge_emotion.source import SourceError, StreamInfo
 
     is_demo = (args.source or ("board" if args.board else "demo")) == "demo"
@@ -357,7 +303,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     if interrupts.requested:
         print(f"ended: {interrupts.why} during start-up")
         return 0
-    summary = _Summary()
+    summary = SummarySink()
     sinks: list = [summary]
     if not args.quiet:
         sinks.append(StdoutSink(every=args.print_every))

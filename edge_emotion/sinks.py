@@ -1,4 +1,5 @@
-"""Where decisions go: the terminal, a JSON-lines file, a Lab Streaming Layer outlet.
+"""Where decisions go: the terminal, a JSON-lines file, a Lab Streaming Layer outlet, and
+the counts of the run's end-of-run summary.
 
 Each sink has ``write(decision)`` and ``close()``. The JSONL file is written through
 (no buffer) after every record, so a run that is killed loses nothing already decided; a
@@ -11,8 +12,11 @@ import math
 import os
 import stat
 import sys
+from collections import Counter, deque
 from pathlib import Path
 from typing import Protocol, TextIO
+
+import numpy as np
 
 from edge_emotion.decision import Decision
 
@@ -138,3 +142,52 @@ class LslSink:
 
     def close(self) -> None:
         self._outlet = None
+
+
+class SummarySink:
+    """Counts and recent latencies for the run's end-of-run summary (:meth:`lines`); memory
+    bounded by ``keep`` latencies."""
+
+    def __init__(self, keep: int = 20_000) -> None:
+        self.records = 0
+        self.abstained = 0
+        self.reasons: Counter = Counter()
+        self.total_ms: deque = deque(maxlen=keep)
+        self.features_ms: deque = deque(maxlen=keep)
+        self.inference_ms: deque = deque(maxlen=keep)
+
+    def write(self, d: Decision) -> None:
+        self.records += 1
+        if d.abstained:
+            self.abstained += 1
+            self.reasons[d.reason.label] += 1
+        elif "inference" in d.latency_ms:
+            self.total_ms.append(d.latency_ms["total"])
+            self.features_ms.append(d.latency_ms.get("features", np.nan))
+            self.inference_ms.append(d.latency_ms["inference"])
+
+    def close(self) -> None:
+        pass
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.records} decisions, {self.records - self.abstained} classified, "
+            f"{self.abstained} abstained"
+            + (
+                " (" + ", ".join(f"{r}: {c}" for r, c in self.reasons.most_common(4)) + ")"
+                if self.reasons
+                else ""
+            )
+        ]
+        if self.total_ms:
+
+            def stat(q):
+                return " / ".join(
+                    f"{np.percentile(np.asarray(v), q):.3f}"
+                    for v in (self.features_ms, self.inference_ms, self.total_ms)
+                )
+
+            out.append(
+                f"latency ms (features / inference / total): median {stat(50)}, p99 {stat(99)}"
+            )
+        return out

@@ -196,9 +196,9 @@ def test_feature_failure_has_its_code():
 
 
 def test_run_summary_counts_by_code():
-    from edge_emotion.run import _Summary
+    from edge_emotion.sinks import SummarySink
 
-    s = _Summary()
+    s = SummarySink()
     for hop in range(3):
         s.write(Decision(hop=hop, window_end_s=0.25, reason=3, detail=f"warming up ({hop})"))
     s.write(Decision(hop=3, window_end_s=1.0, reason=5, detail="eeg bad: 5% samples missing"))
