@@ -131,6 +131,10 @@ class BoardRows:
     eeg_names: tuple[str, ...] = ()  # the board's own electrode names, if it has them
     marker: int | None = None  # the row of insert_marker's values, if the board has one
 
+    @property
+    def name(self) -> str:
+        return board_name(self.board_id)
+
 
 def board_rows(board: str | int) -> BoardRows:
     """The :class:`BoardRows` of a board given by name or id (see :func:`board_id`)."""
@@ -411,44 +415,31 @@ class BrainFlowSource:
                 log.warning("release_session failed: %s", exc)
 
 
-@dataclass(frozen=True)
-class BoardLayout:
-    """What BrainFlow says about a board: id, name, ExG inputs and sampling rate (Hz)."""
-
-    board_id: int
-    name: str
-    exg_channels: int
-    sampling_rate: float
-
-
-def board_layouts() -> list[BoardLayout]:
-    """Every BrainFlow board with a data layout (the playback and streaming boards take
-    theirs from a master board and are left out), by id."""
+def board_layouts() -> list[BoardRows]:
+    """Every BrainFlow board with a data layout of its own (the playback and streaming
+    boards take theirs from a master board and are left out), by id."""
     bf = _brainflow()
     out = []
     for b in sorted(bf.BoardIds, key=lambda b: b.value):
         try:
-            descr = bf.BoardShim.get_board_descr(b.value)
-            exg = bf.BoardShim.get_exg_channels(b.value)
-        except bf.BrainFlowError:  # no layout of its own (NO_BOARD, PLAYBACK, STREAMING)
+            rows = board_rows(b.value)
+        except (bf.BrainFlowError, KeyError):  # no layout of its own (NO_BOARD, PLAYBACK...)
             continue
-        if "sampling_rate" not in descr:
-            continue
-        out.append(BoardLayout(b.value, b.name, len(exg), float(descr["sampling_rate"])))
+        out.append(rows)
     return out
 
 
 def layout_for(
     sampling_rate: float, n_channels: int, prefer: int | None = None
-) -> BoardLayout | None:
+) -> BoardRows | None:
     """A board layout that can hold ``n_channels`` ExG channels at ``sampling_rate`` (Hz)
     — ``prefer`` if it can, else the fewest spare ExG inputs — or None."""
     fits = [
         b
         for b in board_layouts()
-        if abs(b.sampling_rate - sampling_rate) < 1e-6 and b.exg_channels >= n_channels
+        if abs(b.sampling_rate - sampling_rate) < 1e-6 and len(b.exg) >= n_channels
     ]
     for b in fits:
         if b.board_id == prefer:
             return b
-    return min(fits, key=lambda b: (b.exg_channels, abs(b.board_id))) if fits else None
+    return min(fits, key=lambda b: (len(b.exg), abs(b.board_id))) if fits else None

@@ -48,7 +48,7 @@ class _StreamFile:
     """One stream written as a BrainFlow file in a master board's layout."""
 
     def __init__(self, path: Path, stream: StreamInfo, prefer_board: int | None) -> None:
-        from edge_emotion.brainflow_source import _brainflow, layout_for
+        from edge_emotion.brainflow_source import layout_for
 
         n = len(stream.channels)
         layout = layout_for(stream.sampling_rate, n, prefer_board)
@@ -58,15 +58,13 @@ class _StreamFile:
                 f"{stream.sampling_rate:g} Hz, so the recording could not be replayed; "
                 "record with a source at 125, 200, 250, 256, 500 or 1000 Hz"
             )
-        descr = _brainflow().BoardShim.get_board_descr(layout.board_id)
-        exg = list(_brainflow().BoardShim.get_exg_channels(layout.board_id))
         self.path = path
         self.stream = stream
         self.layout = layout
-        self.rows = exg[:n]
-        self.num_rows = int(descr["num_rows"])
-        self.ts_row = int(descr["timestamp_channel"])
-        self.pkg_row = descr.get("package_num_channel")
+        self.rows = list(layout.exg[:n])
+        self.num_rows = layout.num_rows
+        self.ts_row = layout.timestamp
+        self.pkg_row = layout.package_num
         self.buffer: list[np.ndarray] = []
         self.buffered = 0
         self.written = 0
@@ -98,11 +96,11 @@ class _StreamFile:
     def flush(self) -> None:
         if not self.buffer:
             return
-        from edge_emotion.brainflow_source import _data_filter
+        from edge_emotion.brainflow_source import write_brainflow_file
 
-        data = np.ascontiguousarray(np.concatenate(self.buffer, axis=1))
+        data = np.concatenate(self.buffer, axis=1)
         self.buffer, self.buffered = [], 0
-        _data_filter().write_file(data, str(self.path), "a")
+        write_brainflow_file(data, self.path, append=True)
         self.written += data.shape[1]
         fd = os.open(self.path, os.O_RDONLY)
         try:

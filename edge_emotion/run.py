@@ -418,7 +418,7 @@ def _list_boards() -> int:
         return 2
     print(f"{'id':>4}  {'board':<34} {'ExG':>4} {'rate (Hz)':>10}")
     for b in layouts:
-        print(f"{b.board_id:>4}  {b.name:<34} {b.exg_channels:>4} {b.sampling_rate:>10g}")
+        print(f"{b.board_id:>4}  {b.name:<34} {len(b.exg):>4} {b.sampling_rate:>10g}")
     print(
         f"{len(layouts)} boards. Use --board NAME (or id) with its connection options; "
         "PLAYBACK_FILE_BOARD and STREAMING_BOARD take the layout of --master-board."
