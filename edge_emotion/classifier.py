@@ -336,7 +336,7 @@ class Classifier:
         if features is not None:
             de_map, hrv = features
             if q["ecg"].ok:
-                assess_heart(hrv, q["ecg"], self.config.quality)
+                assess_heart(hrv, q["ecg"], self.config.quality, self.extractor.n_artefacts)
             assess_features(de_map, hrv, q)
         quality = {m: qm.to_dict() for m, qm in q.items()}
         if outcome is None:

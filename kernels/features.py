@@ -91,6 +91,7 @@ def trial_features(
     config: FeatureConfig,
     window_ends_s,
     return_beats: bool = False,
+    return_artefacts: bool = False,
 ):
     """Model inputs for windows of one trial (the training path).
 
@@ -113,11 +114,15 @@ def trial_features(
             leave a full window (``end_s >= window_s``) and lie within the signals.
         return_beats: also return ``n_beats`` (W,) int64, the beats inside each ECG window
             (a quality gate abstains when there are too few; zeros without ECG).
+        return_artefacts: also return ``n_artefacts`` (W,) int64, the RR intervals of each
+            window that the artefact correction replaced (the device's
+            ``StreamingFeatureExtractor.n_artefacts``; zeros without ECG).
 
     Returns:
         ``(de_maps (W, bands, channels, subwindows) float32, hrv (W, hrv_length) float32)``,
-        plus ``n_beats`` when asked; the features of a modality the config does not take
-        are ``None``. DE in nats of the band-passed signal's unit; HRV in s.
+        plus ``n_beats`` and ``n_artefacts`` when asked, in that order; the features of a
+        modality the config does not take are ``None``. DE in nats of the band-passed
+        signal's unit; HRV in s.
     """
     config = _check_config(config)
     x = _check_eeg(eeg, config, "eeg") if config.has_eeg else None
@@ -135,6 +140,7 @@ def trial_features(
         )
     de_maps = hrv = None
     n_beats = np.zeros(n_w, np.int64)
+    n_artefacts = np.zeros(n_w, np.int64)
     if x is not None:
         eeg_ends = np.array([samples_before(t, config.eeg_fs) for t in ends_s], dtype=np.int64)
         if n_w and eeg_ends.min() < config.eeg_window_samples:
@@ -170,10 +176,15 @@ def trial_features(
             )
             for w in range(n_w):
                 a, b = ecg_window(int(ecg_ends[w]), delay, config.ecg_window_samples)
-                hrv[w], n_beats[w], _ = hrv_window(
+                hrv[w], n_beats[w], n_artefacts[w] = hrv_window(
                     peaks, config.ecg_fs, a, b, config.hrv_length, config.rr_correction
                 )
-    return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
+    out = (de_maps, hrv)
+    if return_beats:
+        out += (n_beats,)
+    if return_artefacts:
+        out += (n_artefacts,)
+    return out
 
 
 class StreamingFeatureExtractor:
