@@ -170,12 +170,13 @@ def assess_heart(
 
 
 def assess_features(
-    de_map: np.ndarray, hrv: np.ndarray, qualities: Mapping[str, ModalityQuality]
+    de_map: np.ndarray | None, hrv: np.ndarray | None, qualities: Mapping[str, ModalityQuality]
 ) -> None:
-    """Mark a modality whose features came out NaN/inf (the engine refuses them)."""
-    if not np.isfinite(de_map).all():
+    """Mark a modality whose features came out NaN/inf (the engine refuses them); a
+    modality the bundle does not take (``None``, no verdict) is skipped."""
+    if de_map is not None and "eeg" in qualities and not np.isfinite(de_map).all():
         qualities["eeg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite EEG features")
-    if not np.isfinite(hrv).all():
+    if hrv is not None and "ecg" in qualities and not np.isfinite(hrv).all():
         qualities["ecg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite HRV features")
 
 
