@@ -8,7 +8,9 @@ resampler to the bundle's rate, block statistics for the quality checks) and one
 scheduled on the data clock: hop ``k`` ends when every lane has produced
 ``k * hop_s * fs_model`` model-rate samples, so replay speed does not change the records.
 Each hop: quality checks, features, the engine (or the reason it abstains), the bundle's
-thresholds, one frozen :class:`~edge_emotion.decision.Decision`.
+thresholds, one frozen :class:`~edge_emotion.decision.Decision`
+(:mod:`edge_emotion.window_model`, which also keeps a session-baseline bundle's running
+baseline). A bundle of one modality (EEG only, ECG only) gets one lane.
 
 Gaps. Samples lost for up to ``max_fill_s`` (default: as long as the missing-sample
 check tolerates in a window, ``max_missing_fraction × window_s``) are filled in place
@@ -28,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -41,7 +42,6 @@ from edge_emotion.kernels.resample import StreamingResampler
 from edge_emotion.lane import FILLS, Break, Lane
 from edge_emotion.lane_plan import ConfigurationError, plan_lanes
 from edge_emotion.quality import (
-    ModalityQuality,
     QualityConfig,
     abstention,
     assess_features,
@@ -50,6 +50,7 @@ from edge_emotion.quality import (
     missing_fraction,
 )
 from edge_emotion.source import Chunk, StreamInfo
+from edge_emotion.window_model import Outcome, Predictor, WindowModel
 
 log = logging.getLogger("edge_emotion.run")
 
@@ -58,14 +59,6 @@ POLICIES = ("abstain", "fallback")
 MAX_PENDING_MARKERS = 256
 
 ExtractorFactory = Callable[[FeatureConfig], StreamingFeatureExtractor]
-
-
-class Predictor(Protocol):
-    """What the classifier needs of an engine (:class:`edge_emotion.engines.Engine`)."""
-
-    name: str
-
-    def predict(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -106,9 +99,10 @@ class Classifier:
     """Feed chunks, get decisions (see the module docstring).
 
     ``engine`` has ``.name`` and ``.predict(eeg (1,bands,ch,sub), ecg (1,1,L)) ->
-    (1, n_targets)``. ``fallback_engines`` maps a modality (``"eeg"``/``"ecg"``) to a
-    callable taking that modality's features alone and returning (1, n_targets)
-    probabilities; used only with ``policy="fallback"``.
+    (1, n_targets)`` (``None`` for an input the bundle does not take).
+    ``fallback_engines`` maps a modality (``"eeg"``/``"ecg"``) to a callable taking that
+    modality's features alone and returning (1, n_targets) probabilities; used only with
+    ``policy="fallback"`` on a bundle of both modalities.
     """
 
     def __init__(
@@ -127,6 +121,11 @@ class Classifier:
         self.fc = bundle.feature_config
         self.targets = tuple(bundle.targets)
         self.fallback_engines = dict(fallback_engines or {})
+        if self.config.policy == "fallback" and len(self.fc.modalities) < 2:
+            raise ConfigurationError(
+                f"policy 'fallback' needs a bundle of EEG and ECG; this one takes "
+                f"{self.fc.modalities[0]} only — use --on-bad-modality abstain"
+            )
         if self.config.policy == "fallback":
             lacking = [m for m in ("eeg", "ecg") if m not in self.fallback_engines]
             if lacking:
@@ -136,6 +135,9 @@ class Classifier:
                 )
         self.hop_s = float(self.config.hop_s or self.fc.hop_s)
         self.plans = plan_lanes(tuple(streams), self.fc)
+        self.model = WindowModel(
+            bundle, engine, self.config.policy == "fallback", self.fallback_engines, self.hop_s
+        )
         self.hop_samples: dict[str, int] = {}
         for m, plan in self.plans.items():
             hs = self.hop_s * plan.fs_out
@@ -288,14 +290,14 @@ class Classifier:
     def _decide(self, targets: dict[str, int]) -> Decision:
         clock = self._clock
         t0 = clock()
-        eeg_lane, ecg_lane = self.lanes["eeg"], self.lanes["ecg"]
-        eeg_new = eeg_lane.take(targets["eeg"])
-        ecg_new = ecg_lane.take(targets["ecg"])
-        arrival = max(eeg_lane.last_arrival, ecg_lane.last_arrival)
+        new = {m: lane.take(targets[m]) for m, lane in self.lanes.items()}
+        arrival = max(lane.last_arrival for lane in self.lanes.values())
         latency: dict[str, float] = {}
         try:
-            self.extractor.push_eeg(eeg_new)
-            self.extractor.push_ecg(ecg_new[0])
+            if "eeg" in new:
+                self.extractor.push_eeg(new["eeg"])
+            if "ecg" in new:
+                self.extractor.push_ecg(new["ecg"][0])
         except ValueError as exc:  # the extractor refused the data: restart it
             log.warning("feature extractor refused data (%s); restarting filters", exc)
             self.extractor = self._extractor_factory(self.fc)
@@ -315,77 +317,43 @@ class Classifier:
             detail = f"warming up ({warm * self.fc.window_s:.2f}/{self.fc.window_s:g} s of data)"
             missing = max(missing_fraction(w) for w in windows.values())
             return self._record(
-                _Outcome.abstain(AbstainReason.NOT_ENOUGH_DATA, detail), {}, latency, missing
+                Outcome.abstain(AbstainReason.NOT_ENOUGH_DATA, detail), {}, latency, missing
             )
-        q = {
-            m: assess_signal(windows[m], self._names[m], self.config.quality)
-            for m, lane in self.lanes.items()
-        }
+        q = {m: assess_signal(windows[m], self._names[m], self.config.quality) for m in self.lanes}
         t_q = clock()
         features = None
         outcome = None
-        if q["eeg"].ok or q["ecg"].ok:
+        if any(qm.ok for qm in q.values()):
             try:
-                de_map, hrv = self.extractor.features()
-                features = (np.asarray(de_map), np.asarray(hrv))
+                features = self.extractor.features()
             except (ValueError, RuntimeError, FloatingPointError) as exc:
-                outcome = _Outcome.abstain(AbstainReason.FEATURES_FAILED, f"features failed: {exc}")
+                outcome = Outcome.abstain(AbstainReason.FEATURES_FAILED, f"features failed: {exc}")
         t_f = clock()
         latency["features"] = 1e3 * ((t_push - t0) + (t_f - t_q))
         latency["quality"] = 1e3 * (t_q - t_push)
         if features is not None:
             de_map, hrv = features
-            if q["ecg"].ok:
-                assess_heart(hrv, q["ecg"], self.config.quality)
+            if "ecg" in q and q["ecg"].ok:
+                assess_heart(hrv, q["ecg"], self.config.quality, self.extractor.n_artefacts)
             assess_features(de_map, hrv, q)
         quality = {m: qm.to_dict() for m, qm in q.items()}
         if outcome is None:
             if features is not None:
-                outcome = self._infer(q, features)
+                outcome = self.model.outcome(q, *features)
             else:
-                outcome = _Outcome.abstain(*abstention(q))
+                outcome = Outcome.abstain(*abstention(q))
         t_end = clock()
         latency["inference"] = 1e3 * (t_end - t_f)
         latency["total"] = 1e3 * (t_end - arrival)
         missing = max(qm.missing_fraction for qm in q.values())
         return self._record(outcome, quality, latency, missing)
 
-    def _infer(self, q: dict[str, ModalityQuality], features) -> _Outcome:
-        de_map, hrv = features
-        eeg_in = np.ascontiguousarray(de_map[None], dtype=np.float32)
-        ecg_in = np.ascontiguousarray(hrv.reshape(1, 1, -1), dtype=np.float32)
-        good = tuple(m for m in ("eeg", "ecg") if q[m].ok)
-        try:
-            if len(good) == 2:
-                probs = self.engine.predict(eeg_in, ecg_in)
-            elif len(good) == 1 and self.config.policy == "fallback":
-                m = good[0]
-                probs = self.fallback_engines[m](eeg_in if m == "eeg" else ecg_in)
-            else:
-                return _Outcome.abstain(*abstention(q))
-        except (ValueError, RuntimeError) as exc:
-            log.warning("inference failed at hop %d: %s", self.hop, exc)
-            return _Outcome.abstain(AbstainReason.MODEL_ERROR, f"inference failed: {exc}")
-        p = np.asarray(probs, dtype=np.float64).reshape(-1)
-        if p.size != len(self.targets) or not np.isfinite(p).all():
-            return _Outcome.abstain(
-                AbstainReason.INVALID_OUTPUT, f"engine returned invalid probabilities {p.tolist()}"
-            )
-        high = self.bundle.decide(p)
-        return _Outcome(
-            AbstainReason.NONE,
-            None,
-            {t: float(v) for t, v in zip(self.targets, p, strict=True)},
-            {t: "high" if h else "low" for t, h in zip(self.targets, high, strict=True)},
-            good,
-        )
-
     def _window_end(self) -> float:
         return self._t_base + (self.hop - self._base_hop + 1) * self.hop_s
 
     def _record(
         self,
-        outcome: _Outcome,
+        outcome: Outcome,
         quality: dict[str, dict],
         latency: dict[str, float],
         missing: float,
@@ -393,7 +361,7 @@ class Classifier:
         return Decision(
             hop=self.hop,
             window_end_s=self._window_end(),
-            window_end_ts=self.lanes["eeg"].last_ts_consumed,
+            window_end_ts=next(iter(self.lanes.values())).last_ts_consumed,
             probabilities=outcome.probabilities,
             labels=outcome.labels,
             reason=outcome.reason,
@@ -408,20 +376,6 @@ class Classifier:
         )
 
 
-class _Outcome(NamedTuple):
-    """What a hop concluded, before it becomes a :class:`Decision`."""
-
-    reason: AbstainReason
-    detail: str | None = None
-    probabilities: dict[str, float] | None = None
-    labels: dict[str, str] | None = None
-    modalities: tuple[str, ...] = ()
-
-    @classmethod
-    def abstain(cls, reason: AbstainReason, detail: str) -> _Outcome:
-        return cls(reason, detail)
-
-
 def warm_up(
     bundle: Bundle, engine: Predictor, extractor_factory: ExtractorFactory | None = None
 ) -> None:
@@ -433,11 +387,14 @@ def warm_up(
     """
     fc = bundle.feature_config
     engine.predict(
-        np.zeros((1, *fc.eeg_shape), np.float32), np.zeros((1, 1, *fc.hrv_shape), np.float32)
+        np.zeros((1, *fc.eeg_shape), np.float32) if fc.has_eeg else None,
+        np.zeros((1, 1, *fc.hrv_shape), np.float32) if fc.has_ecg else None,
     )
     extractor = (extractor_factory or StreamingFeatureExtractor)(fc)
-    extractor.push_eeg(np.zeros((len(fc.eeg_channels), round(fc.window_s * fc.eeg_fs))))
-    extractor.push_ecg(np.zeros(round(fc.window_s * fc.ecg_fs)))
+    if fc.has_eeg:
+        extractor.push_eeg(np.zeros((len(fc.eeg_channels), round(fc.window_s * fc.eeg_fs))))
+    if fc.has_ecg:
+        extractor.push_ecg(np.zeros(round(fc.window_s * fc.ecg_fs)))
     extractor.features()
     StreamingResampler(250.0, fc.eeg_fs, 2).process(np.zeros((2, 300)))
     stats = BlockStatistics(2, 4, 1.0)

@@ -55,6 +55,7 @@ class AbstainReason(IntEnum):
     FEATURES_FAILED = 10  # the feature computation raised
     INVALID_OUTPUT = 11  # the engine's probabilities had the wrong size or were not finite
     GAP = 12  # the stream broke: a long gap or a resync; one record, then the filters restart
+    BEATS_UNRELIABLE = 13  # too many of the window's RR intervals were corrected as artefacts
     OTHER = 255  # anything else (not sent by this runtime)
 
     @property
@@ -77,18 +78,21 @@ _LABELS = {
     AbstainReason.FEATURES_FAILED: "features failed",
     AbstainReason.INVALID_OUTPUT: "invalid model output",
     AbstainReason.GAP: "gap in the stream",
+    AbstainReason.BEATS_UNRELIABLE: "unreliable beats",
     AbstainReason.OTHER: "other",
 }
 
 # When a window has several signal problems (in one modality or both) its code is the
 # first of these; the detail text lists them all. Each is ordered before the symptoms it
 # causes: missing samples are held at the last value and an input at its rail sits at a
-# constant, so both also look flat; a lead off leaves no beats to count.
+# constant, so both also look flat; a lead off leaves no beats to count; spurious or
+# missed R-peaks (artefacts) give an implausible rate.
 QUALITY_PRECEDENCE = (
     AbstainReason.SAMPLES_MISSING,
     AbstainReason.SATURATED,
     AbstainReason.LEAD_OFF,
     AbstainReason.NON_FINITE_FEATURES,
+    AbstainReason.BEATS_UNRELIABLE,
     AbstainReason.HEART_RATE_IMPLAUSIBLE,
     AbstainReason.TOO_FEW_BEATS,
 )

@@ -5,7 +5,8 @@ samples arrive (:class:`edge_emotion.kernels.blockstats.BlockStatistics`). Check
 missing samples (NaN/inf from the board, or gaps filled after a disconnect), flat lines
 (lead-off, a dead channel: the window, or more than ``max_flat_fraction`` of its hop
 blocks, with a standard deviation under ``flat_std_uv``), saturation (the amplifier at
-its rail), and for ECG an implausible heart rate or too few beats in the window.
+its rail), and for ECG an implausible heart rate, too few beats in the window, or too many
+RR intervals corrected as artefacts (spurious or missed R-peaks of a noisy ECG).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class QualityConfig:
     set it to your amplifier's input range. ``max_missing_fraction`` (10 %) comes from
     ``scripts/packet_loss.py``: up to that share of missing (linearly filled) samples the
     decisions kept ≥ 80 % agreement with a loss-free run (README, "Packet loss").
+    ``max_artefact_fraction`` (30 %): on PhysioNet eegmat, the three recordings whose ECG
+    is unusable have 51–72 % of their RR intervals corrected on average (88–100 % of their
+    windows above 30 %), the 45 others at most 4 % (no window of 42 of them above 30 %;
+    README, "Real data: eegmat").
     """
 
     max_missing_fraction: float = 0.1
@@ -38,9 +43,15 @@ class QualityConfig:
     min_heart_rate_bpm: float = 35.0
     max_heart_rate_bpm: float = 200.0
     min_beats: int = 5
+    max_artefact_fraction: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("max_missing_fraction", "max_saturated_fraction", "max_flat_fraction"):
+        for name in (
+            "max_missing_fraction",
+            "max_saturated_fraction",
+            "max_flat_fraction",
+            "max_artefact_fraction",
+        ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {v!r}")
@@ -126,8 +137,15 @@ def assess_signal(
     return q
 
 
-def assess_heart(rr_s: np.ndarray, quality: ModalityQuality, config: QualityConfig) -> None:
-    """Add heart-rate plausibility to an ECG verdict, from the window's RR series (s).
+def assess_heart(
+    rr_s: np.ndarray,
+    quality: ModalityQuality,
+    config: QualityConfig,
+    n_artefacts: int | None = None,
+) -> None:
+    """Add heart-rate plausibility to an ECG verdict, from the window's RR series (s) and,
+    when given, the number of its intervals the artefact correction replaced
+    (``StreamingFeatureExtractor.n_artefacts``).
 
     The HRV feature is zero-embedded, so only positive entries are beats.
     """
@@ -135,8 +153,15 @@ def assess_heart(rr_s: np.ndarray, quality: ModalityQuality, config: QualityConf
     quality.n_beats = int(rr.size)
     if rr.size:
         quality.heart_rate_bpm = float(60.0 / rr.mean())
+    share = (n_artefacts or 0) / max(int(rr.size), 1)
     if rr.size < config.min_beats:
         quality.add(AbstainReason.TOO_FEW_BEATS, f"too few beats ({rr.size} < {config.min_beats})")
+    elif share > config.max_artefact_fraction:
+        quality.add(
+            AbstainReason.BEATS_UNRELIABLE,
+            f"{100 * share:.0f}% of RR intervals corrected as artefacts "
+            f"(> {100 * config.max_artefact_fraction:.0f}%)",
+        )
     elif not (config.min_heart_rate_bpm <= quality.heart_rate_bpm <= config.max_heart_rate_bpm):
         quality.add(
             AbstainReason.HEART_RATE_IMPLAUSIBLE,
@@ -145,12 +170,13 @@ def assess_heart(rr_s: np.ndarray, quality: ModalityQuality, config: QualityConf
 
 
 def assess_features(
-    de_map: np.ndarray, hrv: np.ndarray, qualities: Mapping[str, ModalityQuality]
+    de_map: np.ndarray | None, hrv: np.ndarray | None, qualities: Mapping[str, ModalityQuality]
 ) -> None:
-    """Mark a modality whose features came out NaN/inf (the engine refuses them)."""
-    if not np.isfinite(de_map).all():
+    """Mark a modality whose features came out NaN/inf (the engine refuses them); a
+    modality the bundle does not take (``None``, no verdict) is skipped."""
+    if de_map is not None and "eeg" in qualities and not np.isfinite(de_map).all():
         qualities["eeg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite EEG features")
-    if not np.isfinite(hrv).all():
+    if hrv is not None and "ecg" in qualities and not np.isfinite(hrv).all():
         qualities["ecg"].add(AbstainReason.NON_FINITE_FEATURES, "non-finite HRV features")
 
 

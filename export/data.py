@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from edge_emotion.normalization import Normalization
-from edge_emotion.training.data import LabelConfig, read_cache, resolve_cache
 from edge_emotion.training.datasets.eav_layout import MODALITIES
+from edge_emotion.training.feature_cache import LabelConfig, read_cache, resolve_cache
 
 
 class InputSet:

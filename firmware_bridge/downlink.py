@@ -12,24 +12,41 @@ from edge_emotion.decision import Decision as RuntimeDecision
 from edge_emotion.firmware_bridge.protocol import Decision
 from edge_emotion.firmware_bridge.source import BridgeSource
 
+SLOTS = ("arousal", "valence")  # the frame's two probability slots, in order
+
+
+def wire_slots(targets) -> dict[str, str]:
+    """Which of a model's targets each of the frame's two slots carries: ``arousal`` and
+    ``valence`` their own slots, any other target the first slot left free, in the model's
+    order (a third target has no slot and is not sent). A slot no target fills carries 0
+    and a clear label bit (PROTOCOL.md §3.3)."""
+    slots = {s: s for s in SLOTS if s in targets}
+    free = [s for s in SLOTS if s not in slots]
+    for t in targets:
+        if t not in SLOTS and free:
+            slots[free.pop(0)] = t
+    return slots
+
 
 def to_wire_decision(record: RuntimeDecision) -> Decision:
     """A runtime decision record -> the protocol's :class:`Decision`.
 
-    The abstention code is the record's own ``edge_emotion.decision.AbstainReason`` (the
-    protocol's codes are its values). The bridge source's timestamps are the device
-    clock in seconds, so ``window_end_ts`` maps back to the device's ``timestamp_us``
-    (modulo 2^32).
+    The record's targets go to the frame's slots by :func:`wire_slots`. The abstention
+    code is the record's own ``edge_emotion.decision.AbstainReason`` (the protocol's codes
+    are its values). The bridge source's timestamps are the device clock in seconds, so
+    ``window_end_ts`` maps back to the device's ``timestamp_us`` (modulo 2^32).
     """
     probs = record.probabilities or {}
     labels = record.labels or {}
+    slots = wire_slots(list(probs))
     ts = record.window_end_ts
     end_us = round(ts * 1e6) & 0xFFFFFFFF if ts is not None else 0
+    nan = float("nan")
     return Decision(
-        p_arousal=float(probs.get("arousal", float("nan"))),
-        p_valence=float(probs.get("valence", float("nan"))),
-        arousal_high=labels.get("arousal") == "high",
-        valence_high=labels.get("valence") == "high",
+        p_arousal=float(probs.get(slots.get("arousal", ""), nan)),
+        p_valence=float(probs.get(slots.get("valence", ""), nan)),
+        arousal_high=labels.get(slots.get("arousal", "")) == "high",
+        valence_high=labels.get(slots.get("valence", "")) == "high",
         abstained=record.abstained,
         reason=record.reason,
         window_end_us=end_us,

@@ -8,7 +8,16 @@ features it would compute differently: the JSON form and the digest are part of 
 bundle format and must not change.
 
 Montages (electrode lists in model order) live here too: ``EMOTIV_EPOC_CHANNELS``, the
-14 Emotiv EPOC positions of AMIGOS and the default model.
+14 Emotiv EPOC positions of AMIGOS and the default model; ``OPENBCI_CYTON_CHANNELS`` and
+``OPENBCI_CYTON_DAISY_CHANNELS``, the positions OpenBCI's documentation wires to a Cyton's
+inputs N1P..N8P (and a Daisy's) on its Ultracortex Mark IV headset, in input order; and
+``MONTAGES``, all of them by name (the training CLI's ``--eeg-channels cyton``).
+
+Modalities. A config names the modalities its model takes (``modalities``): EEG and ECG
+(the default), EEG only or ECG only. The fields of a modality the model does not take keep
+their defaults and are ignored; an ECG-only config has no EEG channels. The JSON form of
+a config with both modalities has no ``modalities`` key, so the digests of configs written
+before the key existed (and of every bundle shipped with one) are unchanged.
 
 Choice of ``hrv_length = 32``: a 10-s window at 190 bpm (the upper end of exercise heart
 rates in the AMIGOS/DEAP age groups) holds 10 * 190 / 60 = 31.7 beats, so at most 31
@@ -47,6 +56,29 @@ EMOTIV_EPOC_CHANNELS: tuple[str, ...] = (
     "AF4",
 )
 
+# OpenBCI's Ultracortex Mark IV wiring (docs.openbci.com, "Ultracortex Mark IV": "Channel
+# 1(N1P) - Fp1 ... Channel 8(N8P) - O2"; the Daisy's N1P..N8P: F7, F8, F3, F4, T7, T8, P3,
+# P4), which the OpenBCI GUI's head plot also assumes.
+OPENBCI_CYTON_CHANNELS: tuple[str, ...] = ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2")
+OPENBCI_CYTON_DAISY_CHANNELS: tuple[str, ...] = (
+    *OPENBCI_CYTON_CHANNELS,
+    "F7",
+    "F8",
+    "F3",
+    "F4",
+    "T7",
+    "T8",
+    "P3",
+    "P4",
+)
+MONTAGES: dict[str, tuple[str, ...]] = {
+    "emotiv-epoc": EMOTIV_EPOC_CHANNELS,
+    "cyton": OPENBCI_CYTON_CHANNELS,
+    "cyton-daisy": OPENBCI_CYTON_DAISY_CHANNELS,
+}
+
+MODALITIES: tuple[str, ...] = ("eeg", "ecg")  # every modality, in model-input order
+
 CONFIG_FORMAT = "edge_emotion.feature_config/1"
 
 # Limits on what a configuration may ask for: configs arrive in bundle manifests, and the
@@ -84,10 +116,12 @@ class FeatureConfig:
         subwindow_s: DE sub-window length in seconds; ``window_s`` must be a whole
             multiple of it.
         hrv_length: slots of the zero-embedded RR series (see the module docstring).
-        eeg_channels: EEG electrode names, in model order.
+        eeg_channels: EEG electrode names, in model order (empty for an ECG-only config).
         ecg_channel: name of the ECG channel.
         rr_correction: RR artefact handling, ``"local_median"`` (default, see
             :func:`edge_emotion.kernels.hrv.clean_rr`) or ``"none"``.
+        modalities: what the model takes, a non-empty subset of ``("eeg", "ecg")`` in that
+            order (see the module docstring).
     """
 
     eeg_fs: float = 128.0
@@ -100,8 +134,10 @@ class FeatureConfig:
     eeg_channels: tuple[str, ...] = EMOTIV_EPOC_CHANNELS
     ecg_channel: str = "ECG"
     rr_correction: str = "local_median"
+    modalities: tuple[str, ...] = MODALITIES
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "modalities", self._check_modalities(self.modalities))
         # Normalise types first (lists from JSON, ints for rates) so equality and the
         # digest do not depend on how the config was spelled.
         for name in ("eeg_fs", "ecg_fs", "window_s", "hop_s", "subwindow_s"):
@@ -166,7 +202,9 @@ class FeatureConfig:
                 f"FeatureConfig.hrv_length must be between 2 and {MAX_HRV_LENGTH}, "
                 f"got {self.hrv_length}"
             )
-        object.__setattr__(self, "eeg_channels", self._check_channels(self.eeg_channels))
+        object.__setattr__(
+            self, "eeg_channels", self._check_channels(self.eeg_channels, "eeg" in self.modalities)
+        )
         padded_channels = -(-len(self.eeg_channels) // 16) * 16
         de_state = self.eeg_window_samples * len(self.bands) * padded_channels
         if de_state > MAX_DE_STATE:
@@ -180,7 +218,7 @@ class FeatureConfig:
             raise ValueError(
                 f"FeatureConfig.ecg_channel must be a non-empty string, got {self.ecg_channel!r}"
             )
-        if self.ecg_channel in self.eeg_channels:
+        if self.has_ecg and self.ecg_channel in self.eeg_channels:
             raise ValueError(
                 f"FeatureConfig.ecg_channel {self.ecg_channel!r} is also listed in eeg_channels"
             )
@@ -227,13 +265,30 @@ class FeatureConfig:
         return tuple(out)
 
     @staticmethod
-    def _check_channels(channels: Any) -> tuple[str, ...]:
+    def _check_modalities(modalities: Any) -> tuple[str, ...]:
+        if isinstance(modalities, str):
+            modalities = (modalities,)
+        if not hasattr(modalities, "__iter__"):
+            raise ValueError(
+                f"FeatureConfig.modalities must be a sequence of {MODALITIES}, got {modalities!r}"
+            )
+        given = tuple(modalities)
+        unknown = [m for m in given if m not in MODALITIES]
+        if unknown or not given or len(set(given)) != len(given):
+            raise ValueError(
+                f"FeatureConfig.modalities must be distinct names from {MODALITIES}, "
+                f"got {list(given)}"
+            )
+        return tuple(m for m in MODALITIES if m in given)
+
+    @staticmethod
+    def _check_channels(channels: Any, needed: bool = True) -> tuple[str, ...]:
         if isinstance(channels, (str, bytes)) or not hasattr(channels, "__iter__"):
             raise ValueError(
                 f"FeatureConfig.eeg_channels must be a sequence of names, got {channels!r}"
             )
         out = tuple(channels)
-        if not out:
+        if not out and needed:
             raise ValueError("FeatureConfig.eeg_channels must name at least one channel")
         if len(out) > MAX_EEG_CHANNELS:
             raise ValueError(
@@ -251,6 +306,21 @@ class FeatureConfig:
         return out
 
     # -- derived sizes ---------------------------------------------------------------
+
+    @property
+    def has_eeg(self) -> bool:
+        return "eeg" in self.modalities
+
+    @property
+    def has_ecg(self) -> bool:
+        return "ecg" in self.modalities
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Model inputs of one window by modality, in input order: ``eeg`` (bands,
+        channels, subwindows), ``ecg`` (1, hrv_length)."""
+        shapes = {"eeg": self.eeg_shape, "ecg": (1, *self.hrv_shape)}
+        return {m: shapes[m] for m in self.modalities}
 
     @property
     def n_subwindows(self) -> int:
@@ -293,6 +363,10 @@ class FeatureConfig:
                 value = [[name, low, high] for name, low, high in value]
             elif f.name == "eeg_channels":
                 value = list(value)
+            elif f.name == "modalities":
+                if value == MODALITIES:
+                    continue  # absent means both: older configs keep their digest
+                value = list(value)
             d[f.name] = value
         return d
 
@@ -320,6 +394,8 @@ class FeatureConfig:
             d["bands"] = tuple(tuple(b) if isinstance(b, (list, tuple)) else b for b in d["bands"])
         if "eeg_channels" in d and isinstance(d["eeg_channels"], list):
             d["eeg_channels"] = tuple(d["eeg_channels"])
+        if "modalities" in d and isinstance(d["modalities"], list):
+            d["modalities"] = tuple(d["modalities"])
         return cls(**d)
 
     def to_json(self) -> str:

@@ -11,6 +11,9 @@ Modality Aware Attention Network", NeurIPS 2023 workshop):
 - ECG -> R-peaks -> RR intervals (s) -> artefact correction -> zero-embedded to a fixed
   length ``hrv_length``.
 
+A config may take one modality only (``FeatureConfig.modalities``): then the other's
+signal is not needed (pass ``None``) and its features come back as ``None``.
+
 Both paths are made of the kernels' public functions only: training uses
 :func:`~edge_emotion.kernels.de.band_de_windows`, the device
 :class:`~edge_emotion.kernels.de_stream.StreamingBandDE`, and both
@@ -88,6 +91,7 @@ def trial_features(
     config: FeatureConfig,
     window_ends_s,
     return_beats: bool = False,
+    return_artefacts: bool = False,
 ):
     """Model inputs for windows of one trial (the training path).
 
@@ -102,63 +106,85 @@ def trial_features(
             ``config.eeg_channels`` order, from the start of the stream (the filters
             start in the steady state for each channel's sample 0, so an electrode
             offset needs no lead-in; changes after sample 0 still ring the filters in).
-        ecg: ``(n_ecg,)`` at ``config.ecg_fs``, starting at the same instant as ``eeg``.
+            ``None`` (ignored) when the config takes no EEG.
+        ecg: ``(n_ecg,)`` at ``config.ecg_fs``, starting at the same instant as ``eeg``;
+            ``None`` (ignored) when the config takes no ECG.
         config: the :class:`FeatureConfig`.
         window_ends_s: ``(W,)`` window end times in seconds from the trial start; each must
-            leave a full EEG window (``end_s >= window_s``) and lie within both signals.
+            leave a full window (``end_s >= window_s``) and lie within the signals.
         return_beats: also return ``n_beats`` (W,) int64, the beats inside each ECG window
-            (a quality gate abstains when there are too few).
+            (a quality gate abstains when there are too few; zeros without ECG).
+        return_artefacts: also return ``n_artefacts`` (W,) int64, the RR intervals of each
+            window that the artefact correction replaced (the device's
+            ``StreamingFeatureExtractor.n_artefacts``; zeros without ECG).
 
     Returns:
         ``(de_maps (W, bands, channels, subwindows) float32, hrv (W, hrv_length) float32)``,
-        plus ``n_beats`` when asked. DE in nats of the band-passed signal's unit; HRV in s.
+        plus ``n_beats`` and ``n_artefacts`` when asked, in that order; the features of a
+        modality the config does not take are ``None``. DE in nats of the band-passed
+        signal's unit; HRV in s.
     """
     config = _check_config(config)
-    x = _check_eeg(eeg, config, "eeg")
-    e = as_signal(ecg, "ecg", ndim=1, min_samples=0)
+    x = _check_eeg(eeg, config, "eeg") if config.has_eeg else None
+    e = as_signal(ecg, "ecg", ndim=1, min_samples=0) if config.has_ecg else None
     ends_s = np.asarray(window_ends_s, dtype=np.float64)
     if ends_s.ndim != 1 or not np.isfinite(ends_s).all():
         raise ValueError(
             f"window_ends_s must be a 1-D array of finite times in s, got shape {ends_s.shape}"
         )
-    eeg_ends = np.array([samples_before(t, config.eeg_fs) for t in ends_s], dtype=np.int64)
-    ecg_ends = np.array([samples_before(t, config.ecg_fs) for t in ends_s], dtype=np.int64)
     n_w = ends_s.shape[0]
-    if n_w and eeg_ends.min() < config.eeg_window_samples:
+    if n_w and ends_s.min() < config.window_s - _TIME_EPS / max(config.eeg_fs, config.ecg_fs):
         raise ValueError(
-            f"window_ends_s must be >= window_s = {config.window_s:g} s (a full EEG window), "
+            f"window_ends_s must be >= window_s = {config.window_s:g} s (a full window), "
             f"got {ends_s.min():g} s"
         )
-    if n_w and eeg_ends.max() > x.shape[1]:
-        raise ValueError(
-            f"window_ends_s reaches {ends_s.max():g} s but eeg holds only "
-            f"{x.shape[1] / config.eeg_fs:g} s ({x.shape[1]} samples at {config.eeg_fs:g} Hz)"
-        )
-    if n_w and ecg_ends.max() > e.shape[0]:
-        raise ValueError(
-            f"window_ends_s reaches {ends_s.max():g} s but ecg holds only "
-            f"{e.shape[0] / config.ecg_fs:g} s ({e.shape[0]} samples at {config.ecg_fs:g} Hz)"
-        )
-
-    # Causal DE of the whole trial at once; it also checks the EEG's range (EEG_MAX_ABS).
-    de_maps = band_de_windows(
-        x, config.eeg_fs, eeg_ends, config.bands, config.window_s, config.subwindow_s
-    ).astype(np.float32)
-    hrv = np.zeros((n_w, config.hrv_length), np.float32)
+    de_maps = hrv = None
     n_beats = np.zeros(n_w, np.int64)
-    if n_w == 0:
-        return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
-
-    delay = StreamingRPeakDetector(config.ecg_fs).delay_samples
-    n_ecg = int(ecg_ends.max())
-    min_len = math.ceil(config.ecg_fs)  # detect_rpeaks needs 1 s
-    peaks = detect_rpeaks(e[:n_ecg], config.ecg_fs) if n_ecg >= min_len else np.zeros(0, np.int64)
-    for w in range(n_w):
-        a, b = ecg_window(int(ecg_ends[w]), delay, config.ecg_window_samples)
-        hrv[w], n_beats[w], _ = hrv_window(
-            peaks, config.ecg_fs, a, b, config.hrv_length, config.rr_correction
-        )
-    return (de_maps, hrv, n_beats) if return_beats else (de_maps, hrv)
+    n_artefacts = np.zeros(n_w, np.int64)
+    if x is not None:
+        eeg_ends = np.array([samples_before(t, config.eeg_fs) for t in ends_s], dtype=np.int64)
+        if n_w and eeg_ends.min() < config.eeg_window_samples:
+            raise ValueError(
+                f"window_ends_s must be >= window_s = {config.window_s:g} s (a full EEG "
+                f"window), got {ends_s.min():g} s"
+            )
+        if n_w and eeg_ends.max() > x.shape[1]:
+            raise ValueError(
+                f"window_ends_s reaches {ends_s.max():g} s but eeg holds only "
+                f"{x.shape[1] / config.eeg_fs:g} s ({x.shape[1]} samples at {config.eeg_fs:g} Hz)"
+            )
+        # Causal DE of the whole trial at once; it also checks the EEG's range (EEG_MAX_ABS).
+        de_maps = band_de_windows(
+            x, config.eeg_fs, eeg_ends, config.bands, config.window_s, config.subwindow_s
+        ).astype(np.float32)
+    if e is not None:
+        ecg_ends = np.array([samples_before(t, config.ecg_fs) for t in ends_s], dtype=np.int64)
+        if n_w and ecg_ends.max() > e.shape[0]:
+            raise ValueError(
+                f"window_ends_s reaches {ends_s.max():g} s but ecg holds only "
+                f"{e.shape[0] / config.ecg_fs:g} s ({e.shape[0]} samples at {config.ecg_fs:g} Hz)"
+            )
+        hrv = np.zeros((n_w, config.hrv_length), np.float32)
+        if n_w:
+            delay = StreamingRPeakDetector(config.ecg_fs).delay_samples
+            n_ecg = int(ecg_ends.max())
+            min_len = math.ceil(config.ecg_fs)  # detect_rpeaks needs 1 s
+            peaks = (
+                detect_rpeaks(e[:n_ecg], config.ecg_fs)
+                if n_ecg >= min_len
+                else np.zeros(0, np.int64)
+            )
+            for w in range(n_w):
+                a, b = ecg_window(int(ecg_ends[w]), delay, config.ecg_window_samples)
+                hrv[w], n_beats[w], n_artefacts[w] = hrv_window(
+                    peaks, config.ecg_fs, a, b, config.hrv_length, config.rr_correction
+                )
+    out = (de_maps, hrv)
+    if return_beats:
+        out += (n_beats,)
+    if return_artefacts:
+        out += (n_artefacts,)
+    return out
 
 
 class StreamingFeatureExtractor:
@@ -181,8 +207,17 @@ class StreamingFeatureExtractor:
     def __init__(self, config: FeatureConfig) -> None:
         self.config = _check_config(config)
         c = self.config
-        self._de = StreamingBandDE(
-            c.eeg_fs, len(c.eeg_channels), c.bands, window_s=c.window_s, subwindow_s=c.subwindow_s
+        # A modality the config does not take gets no filters; its push_* refuses data.
+        self._de = (
+            StreamingBandDE(
+                c.eeg_fs,
+                len(c.eeg_channels),
+                c.bands,
+                window_s=c.window_s,
+                subwindow_s=c.subwindow_s,
+            )
+            if c.has_eeg
+            else None
         )
         self._det = StreamingRPeakDetector(c.ecg_fs)
         self.delay_samples: int = int(self._det.delay_samples)
@@ -195,7 +230,8 @@ class StreamingFeatureExtractor:
 
     def reset(self) -> None:
         """Forget all data: the next samples start a new stream (filters restarted)."""
-        self._de.reset()
+        if self._de is not None:
+            self._de.reset()
         self._det.reset()
         self._n_peaks = 0
         self._n_eeg = 0
@@ -212,11 +248,16 @@ class StreamingFeatureExtractor:
 
     @property
     def ready(self) -> bool:
-        """True once a full EEG window has been pushed (``features()`` works)."""
+        """True once a full window has been pushed (``features()`` works): EEG, or ECG for
+        an ECG-only config."""
+        if self._de is None:
+            return self._det.samples_seen >= self.config.ecg_window_samples
         return self._n_eeg >= self.config.eeg_window_samples
 
     def push_eeg(self, chunk) -> None:
         """Append EEG samples: ``(channels, n)`` in ``config.eeg_channels`` order, finite."""
+        if self._de is None:
+            raise ValueError("this feature configuration takes no EEG (modalities: ecg)")
         if (
             type(chunk) is np.ndarray
             and chunk.dtype == np.float64
@@ -233,6 +274,8 @@ class StreamingFeatureExtractor:
 
     def push_ecg(self, chunk) -> None:
         """Append ECG samples: ``(n,)`` (or ``(1, n)``) at ``config.ecg_fs``, finite."""
+        if not self.config.has_ecg:
+            raise ValueError("this feature configuration takes no ECG (modalities: eeg)")
         arr = np.asarray(chunk)
         if arr.ndim == 2 and arr.shape[0] == 1:
             arr = arr[0]
@@ -260,18 +303,24 @@ class StreamingFeatureExtractor:
         self._peaks[keep : keep + new.size] = new
         self._n_peaks = keep + new.size
 
-    def features(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(de_map (bands, channels, subwindows) float32, hrv (hrv_length,) float32)``.
+    def features(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(de_map (bands, channels, subwindows) float32, hrv (hrv_length,) float32)``;
+        ``None`` for a modality the config does not take.
 
-        Raises ``RuntimeError`` before a full EEG window has been pushed (see ``ready``).
+        Raises ``RuntimeError`` before a full window has been pushed (see ``ready``).
         """
         c = self.config
         if not self.ready:
+            what = "EEG" if self._de is not None else "ECG"
+            got = self._n_eeg if self._de is not None else self._det.samples_seen
+            need = c.eeg_window_samples if self._de is not None else c.ecg_window_samples
             raise RuntimeError(
-                f"StreamingFeatureExtractor needs {c.window_s:g} s of EEG "
-                f"({c.eeg_window_samples} samples) before features(), got {self._n_eeg}"
+                f"StreamingFeatureExtractor needs {c.window_s:g} s of {what} "
+                f"({need} samples) before features(), got {got}"
             )
-        de_map = np.asarray(self._de.de_map(), dtype=np.float32)
+        de_map = np.asarray(self._de.de_map(), dtype=np.float32) if self._de is not None else None
+        if not c.has_ecg:
+            return de_map, None
         a, b = ecg_window(self._det.samples_seen, self.delay_samples, c.ecg_window_samples)
         hrv, n_beats, n_art = hrv_window(
             self._peaks[: self._n_peaks], c.ecg_fs, a, b, c.hrv_length, c.rr_correction

@@ -26,6 +26,7 @@ RUNTIME_CONTRACTS = (
     "edge_emotion.engines",  # BACKENDS, create_engine
     "edge_emotion.synthetic",  # synthetic ECG/EEG for generated datasets
     "edge_emotion.lane",  # how the device fills missing samples; recordings are filled alike
+    "edge_emotion.quality",  # the device's window checks; training drops what it abstains on
     "edge_emotion.brainflow_source",  # BrainFlow board layouts and file I/O (recordings)
     "edge_emotion.out_dir",  # output folders that keep users' files (export --out, synth)
 )

@@ -114,9 +114,14 @@ def test_missing_samples_are_held_and_marked():
     assert np.all(np.diff(marked) == 1)
     assert sig.eeg_missing[0, :3].all() and not sig.eeg_missing[0, 64:].any()
     assert 0 < sig.missing_fraction < 0.05
-    # Missing samples hold the channel's last good value.
-    held = sig.eeg[1, 1300:1390]
-    assert np.ptp(held) < 1e-9
+    # Missing samples are filled as the device fills them (edge_emotion.lane): on the line
+    # between the good samples around the gap, so the model-rate samples inside it are
+    # (after the low-pass) a straight line.
+    filled = sig.eeg[1, 1300:1390]
+    line = np.polyval(np.polyfit(np.arange(filled.size), filled, 1), np.arange(filled.size))
+    assert np.max(np.abs(filled - line)) < 1e-6
+    good = (eeg[1, 2559], eeg[1, 2816])  # the samples either side of the gap
+    assert min(good) - 1e-6 <= filled.min() and filled.max() <= max(good) + 1e-6
 
 
 def test_missing_mask_matches_where_resampled_nan_would_spread():

@@ -107,7 +107,7 @@ def test_binary_metrics_match_sklearn():
 def test_normalization_uses_training_statistics():
     eeg, ecg, _, _ = planted(64)
     norm = Normalization.fit(eeg * 3 + 2, ecg)
-    e, _ = normalized_tensors(norm, eeg * 3 + 2, ecg)
+    e, _ = normalized_tensors(norm, {"eeg": eeg * 3 + 2, "ecg": ecg})
     assert norm.eeg_mean.shape == (4, 14)
     np.testing.assert_allclose(e.numpy().mean(axis=(0, 3)), 0, atol=1e-4)
     np.testing.assert_allclose(e.numpy().std(axis=(0, 3)), 1, atol=1e-3)
@@ -177,9 +177,8 @@ def test_run_cv_reports_and_plots(tmp_path):
     eeg, ecg, y, subjects = planted(120)
     cvc = CVConfig(protocol="subject", n_folds=3, models=("base", "maan"))
     tcfg = TrainConfig(epochs=6, batch_size=16, lr=5e-3, device="cpu")
-    results = run_cv(
-        eeg, ecg, y, subjects, cvc, tcfg, tmp_path, model_overrides=TINY, progress=False
-    )
+    inputs = {"eeg": eeg, "ecg": ecg}
+    results = run_cv(inputs, y, subjects, cvc, tcfg, tmp_path, model_overrides=TINY, progress=False)
     assert set(results["models"]) == {"base", "maan"}
     for res in results["models"].values():
         assert len(res["folds"]) == 3
@@ -194,10 +193,10 @@ def test_run_cv_reports_and_plots(tmp_path):
     payload = json.loads(paths[1].read_text())
     assert [r["model"] for r in payload["table1"]] == ["base", "maan"]
     # A second call finds every fold on disk and trains nothing.
-    again = run_cv(eeg, ecg, y, subjects, cvc, tcfg, tmp_path, model_overrides=TINY, progress=False)
+    again = run_cv(inputs, y, subjects, cvc, tcfg, tmp_path, model_overrides=TINY, progress=False)
     assert again["models"]["maan"]["summary"] == results["models"]["maan"]["summary"]
     with pytest.raises(ValueError, match="different model_overrides, train_config"):
-        run_cv(eeg, ecg, y, subjects, cvc, TrainConfig(epochs=7, device="cpu"), tmp_path)
+        run_cv(inputs, y, subjects, cvc, TrainConfig(epochs=7, device="cpu"), tmp_path)
     emb = {}
     for name in ("base", "maan"):
         with np.load(tmp_path / f"embeddings-{name}.npz") as z:

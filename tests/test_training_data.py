@@ -11,12 +11,9 @@ from scipy.signal import welch
 
 from edge_emotion.training.data import (
     DatasetConfig,
-    LabelConfig,
-    binarize_ratings,
     cache_path,
     load_feature_arrays,
     prepare_features,
-    read_cache,
     window_ends,
 )
 from edge_emotion.training.datasets.amigos import (
@@ -36,6 +33,7 @@ from edge_emotion.training.datasets.synthetic import (
     is_synthetic,
     write_amigos_layout,
 )
+from edge_emotion.training.feature_cache import LabelConfig, binarize_ratings, read_cache
 
 SMALL = SyntheticConfig(n_subjects=3, n_trials=3, min_trial_s=16.0, max_trial_s=22.0, seed=7)
 

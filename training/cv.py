@@ -10,8 +10,11 @@ Protocols:
   are in exactly one test fold and never in its training folds.
 
 Normalisation statistics (per band x channel for EEG, scalar for ECG) are fitted on each
-training fold only. Every finished fold is written to ``<out>/folds/*.json``; an
-interrupted run resumes at the first unfinished fold, mid-fold from the last epoch.
+training fold only (after each session's baseline correction when the normalisation mode
+is ``session_baseline``, which the dataset applies: it needs no labels). Models take the
+inputs the data holds (EEG and ECG, or one of them) and give one logit per target. Every
+finished fold is written to ``<out>/folds/*.json``; an interrupted run resumes at the
+first unfinished fold, mid-fold from the last epoch.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import numpy as np
 import torch
 
 from edge_emotion.normalization import Normalization
+from edge_emotion.training.baseline import LOGREG, baseline_config, fit_baseline_fold
 from edge_emotion.training.families import EEG_ECG
 from edge_emotion.training.loop import TrainConfig, binary_loss, fit, is_main_process, predict
 from edge_emotion.training.metrics import multitarget_binary_metrics, summarize_folds
+from edge_emotion.training.models.maan import fit_depth
 
 
 def segment_folds(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -75,12 +80,11 @@ def make_folds(
     raise ValueError(f"protocol must be one of {EEG_ECG.protocols}, got {protocol!r}")
 
 
-def normalized_tensors(
-    norm: Normalization, eeg: np.ndarray, ecg: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``norm.apply`` (the runtime engines' step) as float32 tensors for the model."""
-    e, c = norm.apply(eeg, ecg)
-    return torch.from_numpy(np.ascontiguousarray(e)), torch.from_numpy(np.ascontiguousarray(c))
+def normalized_tensors(norm: Normalization, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+    """``norm.apply`` (the runtime engines' step) as float32 tensors, in input order."""
+    e, c = norm.apply(inputs.get("eeg"), inputs.get("ecg"))
+    out = {"eeg": e, "ecg": c}
+    return [torch.from_numpy(np.ascontiguousarray(out[m])) for m in inputs]
 
 
 def pos_weight(labels: np.ndarray) -> list[float]:
@@ -91,11 +95,44 @@ def pos_weight(labels: np.ndarray) -> list[float]:
     return [float(n / p) if p > 0 and n > 0 else 1.0 for n, p in zip(neg, pos, strict=True)]
 
 
+def input_shapes(inputs: dict[str, np.ndarray], n_targets: int) -> dict[str, Any]:
+    """The model config's shape fields for ``inputs`` (by name) and ``n_targets``."""
+    shapes: dict[str, Any] = {"modalities": list(inputs), "n_targets": int(n_targets)}
+    if "eeg" in inputs:
+        _, b, c, s = inputs["eeg"].shape
+        shapes.update(n_bands=int(b), n_channels=int(c), n_subwindows=int(s))
+    else:
+        shapes["n_channels"] = 0
+    if "ecg" in inputs:
+        shapes["hrv_length"] = int(inputs["ecg"].shape[2])
+    return shapes
+
+
+def fit_model_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with its U-Net depth lowered to what its input shapes allow (a depth
+    asked for by the user is the most it gets), and a one-modality model named ``base``."""
+    cfg = EEG_ECG.config_dict({**config, "depth": 0})  # fills defaults; depth 0 always fits
+    depth = fit_depth(
+        int(config.get("depth", 2)),
+        cfg["n_channels"],
+        cfg["n_subwindows"],
+        cfg["hrv_length"],
+        cfg["modalities"],
+    )
+    return {**config, "depth": depth}
+
+
 @dataclass
 class FoldData:
-    eeg: np.ndarray
-    ecg: np.ndarray
+    """Raw model inputs by name (``eeg``, ``ecg``, in input order) and (N, targets) labels."""
+
+    inputs: dict[str, np.ndarray]
     labels: np.ndarray
+
+    @classmethod
+    def of(cls, arrays: Any, labels: np.ndarray, rows: np.ndarray) -> FoldData:
+        """The windows ``rows`` of a dataset's FeatureArrays."""
+        return cls(arrays.inputs(rows), labels[rows])
 
 
 def train_one(
@@ -108,25 +145,28 @@ def train_one(
     state_path: Path | None = None,
     progress: bool = False,
     desc: str = "train",
+    normalization_mode: tuple[str, float | None] = ("global", None),
 ) -> tuple[torch.nn.Module, Normalization, dict[str, Any]]:
     """Fit the normalisation, build, train; returns ``(model, normalization, fit result)``.
 
     When ``test`` is given its loss and accuracies are recorded per epoch (curves only).
+    ``normalization_mode``: ``(mode, baseline_s)`` recorded in the normalisation (the
+    inputs are already baseline-corrected in session-baseline mode).
     """
-    norm = Normalization.fit(train.eeg, train.ecg)
-    x_eeg, x_ecg = normalized_tensors(norm, train.eeg, train.ecg)
+    norm = Normalization.fit(train.inputs.get("eeg"), train.inputs.get("ecg"), *normalization_mode)
+    x = normalized_tensors(norm, train.inputs)
     y = torch.from_numpy(np.asarray(train.labels, np.float32))
     torch.manual_seed(train_config.seed)
     model = EEG_ECG.build(model_config)
     loss_fn = binary_loss(pos_weight(train.labels))
     evaluate: Callable | None = None
     if test is not None:
-        t_eeg, t_ecg = normalized_tensors(norm, test.eeg, test.ecg)
+        t_x = normalized_tensors(norm, test.inputs)
         t_y = torch.from_numpy(np.asarray(test.labels, np.float32))
 
         def evaluate(m: torch.nn.Module) -> dict[str, float]:
             logits = torch.from_numpy(
-                predict(m, (t_eeg, t_ecg), device=train_config.device, amp=train_config.amp)
+                predict(m, t_x, device=train_config.device, amp=train_config.amp)
             )
             out = {"test_loss": float(loss_fn(logits, t_y))}
             acc = ((logits > 0).float() == t_y).float().mean(dim=0)
@@ -136,7 +176,7 @@ def train_one(
 
     result = fit(
         model,
-        (x_eeg, x_ecg, y),
+        (*x, y),
         loss_fn,
         train_config,
         evaluate=evaluate,
@@ -190,8 +230,7 @@ def _check_run_identity(path: Path, identity: dict[str, Any]) -> None:
 
 
 def run_cv(
-    eeg: np.ndarray,
-    ecg: np.ndarray,
+    inputs: dict[str, np.ndarray],
     labels: np.ndarray,
     subjects: np.ndarray,
     cv_config: CVConfig,
@@ -201,8 +240,14 @@ def run_cv(
     model_overrides: dict[str, Any] | None = None,
     targets: Sequence[str] = ("arousal", "valence"),
     progress: bool = True,
+    normalization_mode: tuple[str, float | None] = ("global", None),
 ) -> dict[str, Any]:
     """Cross-validate every model in ``cv_config.models`` on the same folds.
+
+    ``inputs``: raw model inputs by name (``eeg`` (N, bands, channels, subwindows),
+    ``ecg`` (N, 1, L), or one of them); the models take exactly those. The name
+    ``"logreg"`` in ``cv_config.models`` is the simple feature baseline
+    (:mod:`edge_emotion.training.baseline`), fitted on the same folds.
 
     Writes ``<out>/folds/<model>-fold<k>.json`` (metrics, history, timing), resume states
     in ``<out>/state/`` and the t-SNE inputs ``<out>/embeddings-<model>.npz``. Returns
@@ -219,17 +264,12 @@ def run_cv(
             },
             "train_config": train_config.to_dict(),
             "model_overrides": model_overrides or {},
-            "data_sha256": _data_digest(eeg, ecg, labels, subjects),
+            "data_sha256": _data_digest(*inputs.values(), labels, subjects),
+            "normalization_mode": list(normalization_mode),
         },
     )
     folds = make_folds(cv_config.protocol, cv_config.n_folds, subjects, cv_config.seed)
-    shapes = {
-        "n_bands": int(eeg.shape[1]),
-        "n_channels": int(eeg.shape[2]),
-        "n_subwindows": int(eeg.shape[3]),
-        "hrv_length": int(ecg.shape[2]),
-        "n_targets": int(labels.shape[1]),
-    }
+    shapes = input_shapes(inputs, labels.shape[1])
     results: dict[str, Any] = {
         "protocol": cv_config.protocol,
         "n_folds": len(folds),
@@ -237,7 +277,12 @@ def run_cv(
         "models": {},
     }
     for name in cv_config.models:
-        mcfg = EEG_ECG.config_dict({**(model_overrides or {}), **shapes, "name": name})
+        if name == LOGREG:
+            mcfg = {"name": LOGREG, **baseline_config(normalization_mode)}
+        else:
+            mcfg = EEG_ECG.config_dict(
+                fit_model_config({**(model_overrides or {}), **shapes, "name": name})
+            )
         fold_records = []
         for k, (tr, te) in enumerate(folds):
             rec_path = out / "folds" / f"{name}-fold{k}.json"
@@ -245,8 +290,16 @@ def run_cv(
                 fold_records.append(json.loads(rec_path.read_text()))
                 continue
             t0 = time.perf_counter()
-            train = FoldData(eeg[tr], ecg[tr], labels[tr])
-            test = FoldData(eeg[te], ecg[te], labels[te])
+            train = FoldData({m: x[tr] for m, x in inputs.items()}, labels[tr])
+            test = FoldData({m: x[te] for m, x in inputs.items()}, labels[te])
+            if name == LOGREG:
+                record = {"model": name, "fold": k, "n_train": len(tr), "n_test": len(te)}
+                record.update(fit_baseline_fold(train, test, targets, mcfg))
+                record["fold_seconds"] = time.perf_counter() - t0
+                if is_main_process():
+                    rec_path.write_text(json.dumps(record, indent=1))
+                fold_records.append(record)
+                continue
             tcfg = TrainConfig(**{**train_config.to_dict(), "seed": train_config.seed + k})
             model, norm, fit_result = train_one(
                 mcfg,
@@ -257,15 +310,16 @@ def run_cv(
                 state_path=out / "state" / f"{name}-fold{k}.pt",
                 progress=progress,
                 desc=f"{name} fold {k + 1}/{len(folds)}",
+                normalization_mode=normalization_mode,
             )
-            t_eeg, t_ecg = normalized_tensors(norm, test.eeg, test.ecg)
-            logits = predict(model, (t_eeg, t_ecg), device=tcfg.device, amp=tcfg.amp)
+            t_x = normalized_tensors(norm, test.inputs)
+            logits = predict(model, t_x, device=tcfg.device, amp=tcfg.amp)
             probs = 1.0 / (1.0 + np.exp(-logits))
             metrics = multitarget_binary_metrics(test.labels, probs, targets)
             if k == cv_config.embed_fold:
                 sel = np.random.default_rng(0).permutation(len(te))[: cv_config.max_embed_points]
                 emb = predict(
-                    model, (t_eeg[sel], t_ecg[sel]), device=tcfg.device, method="embed", amp=False
+                    model, [t[sel] for t in t_x], device=tcfg.device, method="embed", amp=False
                 )
                 if is_main_process():
                     np.savez(out / f"embeddings-{name}.npz", embedding=emb, labels=test.labels[sel])

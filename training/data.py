@@ -1,4 +1,4 @@
-"""Segmentation, feature extraction and the on-disk feature cache.
+"""AMIGOS-layout data: segmentation, feature extraction and the on-disk feature cache.
 
 Trials are cut into windows of ``FeatureConfig.window_s`` (10 s) every
 ``segment_hop_s`` seconds of stimulus time; features come ONLY from
@@ -6,10 +6,11 @@ Trials are cut into windows of ``FeatureConfig.window_s`` (10 s) every
 trial is filtered causally from its first sample, baseline included, so the filter and
 R-peak detector have settled (5 s of AMIGOS baseline) before the first window starts.
 
-The cache is one ``.npz`` (no pickles) plus a ``.json`` manifest per (feature config,
-segmentation, data identity): the file name holds ``FeatureConfig.digest()`` and a hash
-of the input files (names, sizes, modification times) and of the segmentation settings,
-so a changed config or changed data never reuses stale features.
+The cache (:mod:`edge_emotion.training.feature_cache`, which also holds the arrays, labels
+and the parallel feature path every dataset shares) is named by ``FeatureConfig.digest()``
+and a hash of the input files (names, sizes, modification times) and of the segmentation
+settings, so a changed config or changed data never reuses stale features. Users'
+recordings with a labels table: :mod:`edge_emotion.training.recording_data`.
 
 For the export stage (INT8 calibration): :func:`load_feature_arrays`.
 """
@@ -20,10 +21,8 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -37,52 +36,16 @@ from edge_emotion.training.datasets.amigos import (
     load_amigos,
 )
 from edge_emotion.training.datasets.synthetic import SYNTHETIC_MARKER, is_synthetic
-
-TARGETS = ("arousal", "valence")
-LABEL_METHODS = ("fixed", "subject_mean", "subject_median")
-FEATURE_CACHE_FORMAT = "edge_emotion.feature_cache/1"
-
-
-@dataclass(frozen=True)
-class LabelConfig:
-    """Binarisation of 1–9 ratings into low (0) / high (1).
-
-    ``method="fixed"``: high when rating >= ``threshold`` (default 5). ``"subject_mean"`` /
-    ``"subject_median"``: high when rating >= that participant's mean / median rating over
-    their usable trials (removes personal use of the scale).
-    """
-
-    method: str = "fixed"
-    threshold: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.method not in LABEL_METHODS:
-            raise ValueError(f"label method must be one of {LABEL_METHODS}, got {self.method!r}")
-        if not 1.0 <= float(self.threshold) <= 9.0:
-            raise ValueError(f"label threshold must be on the 1–9 scale, got {self.threshold}")
-
-
-def binarize_ratings(ratings: np.ndarray, groups: np.ndarray, config: LabelConfig) -> np.ndarray:
-    """(N, targets) ratings -> int64 labels; ``groups`` (N,) are subject ids.
-
-    Per-subject thresholds are computed over the distinct (subject, rating) rows given, so
-    pass one row per trial (segments of one trial share the trial's rating).
-    """
-    ratings = np.asarray(ratings, dtype=np.float64)
-    groups = np.asarray(groups)
-    if ratings.ndim != 2 or groups.shape != (ratings.shape[0],):
-        raise ValueError(
-            f"ratings must be (N, targets) and groups (N,), got {ratings.shape}, {groups.shape}"
-        )
-    if config.method == "fixed":
-        return (ratings >= config.threshold).astype(np.int64)
-    out = np.zeros(ratings.shape, dtype=np.int64)
-    reduce = np.mean if config.method == "subject_mean" else np.median
-    for g in np.unique(groups):
-        rows = groups == g
-        thr = reduce(ratings[rows], axis=0)
-        out[rows] = ratings[rows] >= thr
-    return out
+from edge_emotion.training.feature_cache import (
+    FEATURE_CACHE_FORMAT,
+    TARGETS,
+    FeatureArrays,
+    LabelConfig,
+    compute_features,
+    read_cache,
+    resolve_cache,
+    write_cache,
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +74,10 @@ class DatasetConfig:
     def __post_init__(self) -> None:
         if not self.segment_hop_s > 0:
             raise ValueError(f"segment_hop_s must be > 0 s, got {self.segment_hop_s}")
+        if not 1.0 <= float(self.labels.threshold) <= 9.0:
+            raise ValueError(
+                f"label threshold must be on AMIGOS's 1-9 scale, got {self.labels.threshold}"
+            )
 
     def amigos(self, window_s: float) -> AmigosConfig:
         return AmigosConfig(
@@ -120,35 +87,6 @@ class DatasetConfig:
             min_duration_s=AMIGOS_BASELINE_S + window_s,
             subjects=self.subjects,
         )
-
-
-@dataclass
-class FeatureArrays:
-    """Segments of a dataset: features, ratings and where each segment came from."""
-
-    eeg: np.ndarray  # (N, bands, channels, subwindows) float32
-    ecg: np.ndarray  # (N, 1, hrv_length) float32
-    ratings: np.ndarray  # (N, 2) float32, arousal then valence
-    subject: np.ndarray  # (N,) int64 index into subject_names
-    trial: np.ndarray  # (N,) int64 global trial id (unique per subject x trial)
-    window_end_s: np.ndarray  # (N,) float32, seconds from trial start (baseline included)
-    subject_names: list[str]
-    meta: dict[str, Any]
-
-    def __len__(self) -> int:
-        return int(self.eeg.shape[0])
-
-    def labels(self, config: LabelConfig | None = None) -> np.ndarray:
-        """(N, 2) int64 binary labels; per-subject thresholds use one row per trial."""
-        config = config or LabelConfig()
-        _, first = np.unique(self.trial, return_index=True)
-        per_trial = binarize_ratings(self.ratings[first], self.subject[first], config)
-        lookup = dict(zip(self.trial[first].tolist(), range(len(first)), strict=True))
-        return per_trial[[lookup[t] for t in self.trial.tolist()]]
-
-    @property
-    def synthetic(self) -> bool:
-        return bool(self.meta.get("synthetic", False))
 
 
 def window_ends(
@@ -163,21 +101,13 @@ def window_ends(
     return first + hop_s * np.arange(count)
 
 
-def _trial_job(eeg: np.ndarray, ecg: np.ndarray, config_dict: dict, ends: np.ndarray):
-    from edge_emotion.kernels.config import FeatureConfig
-    from edge_emotion.kernels.features import trial_features
-
-    config = FeatureConfig.from_dict(config_dict)
-    return trial_features(eeg, ecg, config, ends)
-
-
 def _check_compatible(feature_config, fs: float = AMIGOS_FS) -> None:
     if feature_config.eeg_fs != fs or feature_config.ecg_fs != fs:
         raise ValueError(
             f"feature_config rates must match AMIGOS ({fs:g} Hz); got eeg_fs="
             f"{feature_config.eeg_fs:g}, ecg_fs={feature_config.ecg_fs:g}"
         )
-    if tuple(feature_config.eeg_channels) != AMIGOS_EEG_CHANNELS:
+    if feature_config.has_eeg and tuple(feature_config.eeg_channels) != AMIGOS_EEG_CHANNELS:
         raise ValueError(
             f"feature_config.eeg_channels must be the AMIGOS montage {AMIGOS_EEG_CHANNELS}, "
             f"got {feature_config.eeg_channels}"
@@ -223,7 +153,6 @@ def extract_features(
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per trial: ``(de_maps (W,b,c,s), hrv (W,L), window ends (W,))``, in trial order."""
     _check_compatible(feature_config)
-    cfg = feature_config.to_dict()
     jobs = [
         (
             t.eeg,
@@ -234,40 +163,8 @@ def extract_features(
         )
         for t in trials
     ]
-    results: list = [None] * len(jobs)
-    bar = _bar(len(jobs), progress)
-    try:
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {
-                    pool.submit(_trial_job, eeg, ecg, cfg, ends): i
-                    for i, (eeg, ecg, ends) in enumerate(jobs)
-                    if len(ends)
-                }
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    results[i] = (*fut.result(), jobs[i][2])
-                    bar.update(1)
-        else:
-            for i, (eeg, ecg, ends) in enumerate(jobs):
-                if len(ends):
-                    results[i] = (*_trial_job(eeg, ecg, cfg, ends), ends)
-                bar.update(1)
-    finally:
-        bar.close()
-    b, c, s = feature_config.eeg_shape
-    empty = (
-        np.zeros((0, b, c, s), np.float32),
-        np.zeros((0, feature_config.hrv_length), np.float32),
-        np.zeros(0),
-    )
-    return [r if r is not None else empty for r in results]
-
-
-def _bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="features", unit="trial", disable=not enabled)
+    results = compute_features(jobs, feature_config, workers, progress)
+    return [(de, hrv, job[2]) for (de, hrv, *_), job in zip(results, jobs, strict=True)]
 
 
 def prepare_features(
@@ -296,16 +193,16 @@ def prepare_features(
     index = {n: i for i, n in enumerate(names)}
     eeg, ecg, ratings, subj, trial_id, ends = [], [], [], [], [], []
     for tid, (t, (de, hrv, we)) in enumerate(zip(trials, per_trial, strict=True)):
-        w = de.shape[0]
-        eeg.append(np.asarray(de, np.float32))
-        ecg.append(np.asarray(hrv, np.float32))
+        w = len(we)
+        eeg.append(None if de is None else np.asarray(de, np.float32))
+        ecg.append(None if hrv is None else np.asarray(hrv, np.float32))
         ratings.append(np.tile(np.float32([t.arousal, t.valence]), (w, 1)))
         subj.append(np.full(w, index[t.subject], np.int64))
         trial_id.append(np.full(w, tid, np.int64))
         ends.append(np.asarray(we, np.float32))
     arrays = FeatureArrays(
-        eeg=np.concatenate(eeg),
-        ecg=np.concatenate(ecg)[:, None, :],
+        eeg=np.concatenate(eeg) if feature_config.has_eeg else None,
+        ecg=np.concatenate(ecg)[:, None, :] if feature_config.has_ecg else None,
         ratings=np.concatenate(ratings),
         subject=np.concatenate(subj),
         trial=np.concatenate(trial_id),
@@ -318,6 +215,7 @@ def prepare_features(
             "synthetic": is_synthetic(dataset.root),
             "feature_config": feature_config.to_dict(),
             "feature_digest": feature_config.digest(),
+            "targets": list(TARGETS),
             "data_identity": data_identity(dataset),
             "segmentation": {
                 "window_s": feature_config.window_s,
@@ -341,71 +239,18 @@ def prepare_features(
     return arrays, path, False
 
 
-def write_cache(arrays: FeatureArrays, path: str | os.PathLike) -> Path:
-    """Write ``path`` (.npz, no pickles) and its ``.json`` manifest atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(
-        tmp,
-        eeg=arrays.eeg,
-        ecg=arrays.ecg,
-        ratings=arrays.ratings,
-        subject=arrays.subject,
-        trial=arrays.trial,
-        window_end_s=arrays.window_end_s,
-    )
-    os.replace(tmp, path)
-    manifest = {**arrays.meta, "subject_names": arrays.subject_names, "n_segments": len(arrays)}
-    path.with_suffix(".json").write_text(json.dumps(manifest, indent=1))
-    return path
-
-
-def read_cache(path: str | os.PathLike) -> FeatureArrays:
-    """Read a cache file written by :func:`write_cache` (``allow_pickle=False``)."""
-    path = Path(path)
-    manifest_path = path.with_suffix(".json")
-    if not path.is_file() or not manifest_path.is_file():
-        raise ValueError(f"feature cache {path} (and its .json manifest) not found")
-    meta = json.loads(manifest_path.read_text())
-    if meta.get("format") != FEATURE_CACHE_FORMAT:
-        raise ValueError(f"{manifest_path} is not an {FEATURE_CACHE_FORMAT} manifest")
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
-    names = meta.pop("subject_names")
-    meta.pop("n_segments", None)
-    return FeatureArrays(subject_names=names, meta=meta, **data)
-
-
-def resolve_cache(source: str | os.PathLike) -> Path:
-    """The cache ``.npz`` of a file, or the newest cache in a folder (``.npz`` with its
-    ``.json`` manifest of this cache format)."""
-    p = Path(source)
-    candidates = sorted(p.glob("*.npz"), key=lambda q: q.stat().st_mtime) if p.is_dir() else [p]
-    for c in reversed(candidates):
-        meta = c.with_suffix(".json")
-        if c.is_file() and meta.is_file():
-            try:
-                fmt = json.loads(meta.read_text()).get("format", "")
-            except (OSError, ValueError):
-                continue
-            if fmt == FEATURE_CACHE_FORMAT:
-                return c
-    raise ValueError(f"{p} is not a training feature cache (.npz with its .json manifest)")
-
-
 def load_feature_arrays(
     source: str | os.PathLike | DatasetConfig,
     labels: LabelConfig | None = None,
     feature_config=None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
     """Cached features for calibration/evaluation: ``(eeg, ecg, labels)``.
 
     ``source`` is a cache ``.npz`` file, a cache folder (its newest cache is used), or a
     :class:`DatasetConfig` (features are computed and cached first if needed, with
     ``feature_config`` or the default). Returns EEG ``(N, bands, channels, subwindows)``
-    float32, ECG ``(N, 1, hrv_length)`` float32 (raw, not normalised) and labels ``(N, 2)``
-    int64 (arousal, valence; 1 = high).
+    float32, ECG ``(N, 1, hrv_length)`` float32 (raw, not normalised; ``None`` for a
+    modality the features do not hold) and labels ``(N, targets)`` int64 (1 = high).
     """
     if isinstance(source, DatasetConfig):
         arrays, _, _ = prepare_features(source, feature_config, progress=False)
@@ -413,32 +258,3 @@ def load_feature_arrays(
     else:
         arrays = read_cache(resolve_cache(source))
     return arrays.eeg, arrays.ecg, arrays.labels(labels)
-
-
-def class_balance(labels: np.ndarray) -> dict[str, dict[str, float]]:
-    """Share of high labels per target, and counts."""
-    labels = np.asarray(labels)
-    return {
-        t: {
-            "high": int(labels[:, i].sum()),
-            "low": int((1 - labels[:, i]).sum()),
-            "high_fraction": float(labels[:, i].mean()) if len(labels) else float("nan"),
-        }
-        for i, t in enumerate(TARGETS)
-    }
-
-
-def describe(arrays: FeatureArrays, labels: LabelConfig | None = None) -> dict[str, Any]:
-    """Summary printed by the CLI and stored in reports."""
-    y = arrays.labels(labels)
-    return {
-        "segments": len(arrays),
-        "subjects": len(arrays.subject_names),
-        "trials": len(np.unique(arrays.trial)),
-        "synthetic": arrays.synthetic,
-        "class_balance": class_balance(y),
-        "load_summary": {
-            k: v for k, v in arrays.meta.get("load_summary", {}).items() if k != "skipped"
-        },
-        "labels": asdict(labels or LabelConfig()),
-    }

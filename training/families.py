@@ -6,14 +6,15 @@ evaluation protocols. Each implements the same fields (:class:`ModelFamily`):
 ==============  =====================  ========================  ============================
 family          models                 inputs (``forward``)      checkpoint format
 ==============  =====================  ========================  ============================
-``eeg-ecg``     ``maan``, ``base``     ``eeg``, ``ecg``          ``edge_emotion.checkpoint/1``
+``eeg-ecg``     ``maan``, ``base``     ``eeg``, ``ecg`` (or one) ``edge_emotion.checkpoint/1``
 ``eav-fusion``  EAV variants           ``eeg audio video mask``  ``edge_emotion.eav_checkpoint/1``
 ==============  =====================  ========================  ============================
 
 - ``build(config)``: the model a config describes (its checkpoint/manifest JSON form or the
   family's typed config), freshly initialised, reading no external weights;
 - ``example_inputs(config, batch)``: named input tensors, for FLOP counting and for
-  tracing the ONNX export;
+  tracing the ONNX export; their names (:meth:`ModelFamily.inputs_of`) are the exported
+  graph's inputs: an EEG-only or ECG-only model of the ``eeg-ecg`` family takes one;
 - :meth:`ModelFamily.make_checkpoint` / :meth:`ModelFamily.load_model`: the family's
   checkpoint (fields: :mod:`edge_emotion.training.checkpoint`) and back;
 - ``protocols``: how its experiments split data (``cv`` for EEG+ECG, ``eav run`` for EAV).
@@ -74,10 +75,15 @@ class ModelFamily:
     checkpoint_format: str
     protocols: tuple[str, ...]  # evaluation protocols of its experiments
     model_names: tuple[str, ...]  # names its builder is registered under (entry points)
-    input_names: tuple[str, ...]  # forward()'s inputs = the exported graph's, in order
+    input_names: tuple[str, ...]  # every input forward() may take, in order (see inputs_of)
     config_dict: Callable[[Any], dict[str, Any]]  # config -> checked JSON form
     build: Callable[[Any], nn.Module]
     example_inputs: Callable[[Any, int], dict[str, torch.Tensor]]
+
+    def inputs_of(self, config: Any) -> tuple[str, ...]:
+        """The inputs of the model ``config`` describes, in ``forward``'s order (a subset of
+        ``input_names``): the exported graph's inputs."""
+        return tuple(self.example_inputs(config, 1))
 
     def input_shapes(self, config: Any) -> dict[str, tuple[int, ...]]:
         """Shapes of one window's inputs (no batch axis), by name in ``forward``'s order."""

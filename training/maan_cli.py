@@ -1,12 +1,20 @@
-"""``python -m edge_emotion.training {synth,prepare,info,train,cv}``: the EEG+ECG family.
+"""``python -m edge_emotion.training {synth,prepare,info,train,cv,evaluate}``: the EEG+ECG
+family.
 
 - ``synth OUT``: write a synthetic AMIGOS-layout dataset (NOT emotion data).
-- ``prepare --data ROOT``: compute (or reuse) the feature cache; print counts and balance.
+- ``prepare --data ROOT [--labels FILE]``: compute (or reuse) the feature cache; print
+  counts and balance.
 - ``info``: parameters and FLOPs of the base and MAAN models.
 - ``train --data ROOT --out DIR``: train one model, hold out subjects for an honest score,
   write the export checkpoint ``model.pt`` (``edge_emotion.checkpoint/1``).
-- ``cv --data ROOT --out DIR``: cross-validate base vs MAAN; Table 1 (Markdown, JSON),
-  t-SNE / curves / confusion PNGs.
+- ``cv --data ROOT --out DIR``: cross-validate base vs MAAN (and the logistic-regression
+  baseline, ``--models base,maan,logreg``); Table 1 (Markdown, JSON), t-SNE / curves /
+  confusion PNGs.
+- ``evaluate --checkpoint model.pt | --bundle DIR --data DIR --out DIR``: score a trained
+  model on other recordings (:mod:`.evaluate_cli`).
+
+Data options (AMIGOS layout, or recordings with ``--labels``; modalities, channels,
+normalisation): :mod:`.dataset_cli`.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_emotion.training import evaluate_cli
 from edge_emotion.training.cli_options import add_train_args, train_config_from_args
+from edge_emotion.training.dataset_cli import LoadedData, add_data_args, describe_line, load_data
 from edge_emotion.training.families import EEG_ECG
 
 
@@ -46,7 +56,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_synth)
 
     p = sub.add_parser("prepare", help="compute or reuse the feature cache and summarise it")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--force", action="store_true", help="recompute even if cached")
     p.set_defaults(run=cmd_prepare)
 
@@ -71,35 +81,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cv.add_argument("--out", required=True, help="run folder (reports, figures, fold states)")
     cv.add_argument("--protocol", choices=EEG_ECG.protocols, default="segment")
     cv.add_argument("--folds", type=int, default=10)
-    cv.add_argument("--models", default="base,maan", help="comma-separated: base,maan")
+    cv.add_argument(
+        "--models",
+        help="comma-separated: base, maan, logreg (the feature baseline); default base,maan "
+        "(base for one modality)",
+    )
     cv.set_defaults(run=cmd_cv, distributed=True)
+    evaluate_cli.add_command(sub)
 
 
 def _add_option_groups(p: argparse.ArgumentParser, data: bool = True) -> None:
     if data:
-        _add_data_args(p)
+        add_data_args(p)
     add_train_args(p)
     _add_model_args(p)
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, help="AMIGOS preprocessed folder (real or synthetic)")
-    g.add_argument("--cache-dir", default="feature_cache", help="feature cache folder")
-    g.add_argument(
-        "--segment-hop", type=float, default=2.0, help="seconds between 10-s training windows"
-    )
-    g.add_argument("--ecg-lead", choices=("right", "left"), default="right")
-    g.add_argument("--trials", choices=("short", "long", "all"), default="short")
-    g.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
-    g.add_argument(
-        "--feature-config", help="JSON file with a FeatureConfig.to_dict() (default: defaults)"
-    )
-    g.add_argument(
-        "--label-method", choices=("fixed", "subject_mean", "subject_median"), default="fixed"
-    )
-    g.add_argument("--threshold", type=float, default=5.0, help="rating >= threshold is high")
-    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -121,28 +116,6 @@ def _model_overrides(args) -> dict[str, Any]:
     }
 
 
-def _feature_config(args):
-    from edge_emotion.kernels.config import FeatureConfig
-
-    if not args.feature_config:
-        return FeatureConfig()
-    return FeatureConfig.from_dict(json.loads(Path(args.feature_config).read_text()))
-
-
-def _dataset(args):
-    from edge_emotion.training.data import DatasetConfig, LabelConfig
-
-    return DatasetConfig(
-        root=args.data,
-        cache_dir=args.cache_dir,
-        segment_hop_s=args.segment_hop,
-        ecg_lead=args.ecg_lead,
-        trials=args.trials,
-        labels=LabelConfig(args.label_method, args.threshold),
-        workers=args.workers,
-    )
-
-
 def _log(*parts: Any) -> None:
     from edge_emotion.training.loop import is_main_process
 
@@ -150,37 +123,20 @@ def _log(*parts: Any) -> None:
         print(*parts, flush=True)
 
 
-def _load(args):
+def _load(args) -> LoadedData:
     import torch.distributed as dist
 
-    from edge_emotion.training.data import describe, prepare_features
-
-    dataset = _dataset(args)
-    fc = _feature_config(args)
     if dist.is_initialized():
         # Rank 0 computes and writes the cache; the others read it once it is complete.
         if dist.get_rank() == 0:
-            prepare_features(dataset, fc, progress=not args.no_progress)
+            load_data(args, say=_log)
         dist.barrier()
-    arrays, path, cached = prepare_features(dataset, fc, progress=not args.no_progress)
-    info = describe(arrays, dataset.labels)
-    _log(f"features: {path} ({'reused' if cached else 'written'})")
-    _log(_describe_line(info))
-    if arrays.synthetic:
+    data = load_data(args, say=_log)
+    _log(f"features: {data.cache} ({'reused' if data.cached else 'written'})")
+    _log(describe_line(data.info))
+    if data.arrays.synthetic:
         _log("note: SYNTHETIC data - accuracies are pipeline checks, not emotion results")
-    return dataset, fc, arrays, path, info
-
-
-def _describe_line(info: dict) -> str:
-    cb = info["class_balance"]
-    ls = info["load_summary"]
-    return (
-        f"data: {info['segments']} segments, {info['trials']} trials, {info['subjects']} subjects; "
-        f"skipped trials: {ls.get('trials_skipped', 0)} {ls.get('skipped_by_reason', {})}; "
-        f"other ECG lead (chosen lead NaN): {ls.get('ecg_lead_fallback', 0)} trials; "
-        f"high arousal {cb['arousal']['high_fraction']:.1%}, "
-        f"high valence {cb['valence']['high_fraction']:.1%}"
-    )
+    return data
 
 
 def cmd_synth(args) -> int:
@@ -209,21 +165,19 @@ def cmd_synth(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from edge_emotion.training.data import prepare_features
-
-    dataset = _dataset(args)
-    fc = _feature_config(args)
     t0 = time.perf_counter()
-    arrays, path, cached = prepare_features(
-        dataset, fc, progress=not args.no_progress, force=args.force
+    data = load_data(args, force=args.force)
+    verb = "reused" if data.cached else "wrote"
+    print(f"{verb} {data.cache}")
+    print(f"{verb} {data.cache.with_suffix('.json')}")
+    print(describe_line(data.info))
+    shapes = ", ".join(f"{m} {x.shape}" for m, x in data.arrays.inputs().items())
+    fc = data.feature_config
+    print(
+        f"{shapes}; EEG {len(fc.eeg_channels)} channels at {fc.eeg_fs:g} Hz "
+        f"({', '.join(fc.eeg_channels) or 'none'}), ECG at {fc.ecg_fs:g} Hz; "
+        f"{time.perf_counter() - t0:.1f} s"
     )
-    from edge_emotion.training.data import describe
-
-    info = describe(arrays, dataset.labels)
-    print(f"{'reused' if cached else 'wrote'} {path}")
-    print(f"{'reused' if cached else 'wrote'} {path.with_suffix('.json')}")
-    print(_describe_line(info))
-    print(f"eeg {arrays.eeg.shape}, ecg {arrays.ecg.shape}, {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -247,14 +201,19 @@ def cmd_info(args) -> int:
 
 def cmd_train(args) -> int:
     from edge_emotion.training.checkpoint import save_checkpoint
-    from edge_emotion.training.cv import FoldData, normalized_tensors, train_one
-    from edge_emotion.training.data import TARGETS
+    from edge_emotion.training.cv import (
+        FoldData,
+        fit_model_config,
+        input_shapes,
+        normalized_tensors,
+        train_one,
+    )
     from edge_emotion.training.loop import is_main_process, predict
     from edge_emotion.training.metrics import multitarget_binary_metrics
     from edge_emotion.training.plots import plot_curves
 
-    dataset, fc, arrays, cache, info = _load(args)
-    labels = arrays.labels(dataset.labels)
+    data = _load(args)
+    arrays, labels, targets = data.arrays, data.labels, data.arrays.targets
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     subjects = np.unique(arrays.subject)
@@ -267,38 +226,39 @@ def cmd_train(args) -> int:
     held = np.random.default_rng(args.seed).permutation(subjects)[:n_hold]
     test_mask = np.isin(arrays.subject, held)
     tr, te = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
-    b, c, s = arrays.eeg.shape[1:]
     mcfg = EEG_ECG.config_dict(
-        {
-            **_model_overrides(args),
-            "name": args.model,
-            "n_bands": b,
-            "n_channels": c,
-            "n_subwindows": s,
-            "hrv_length": arrays.ecg.shape[2],
-        }
+        fit_model_config(
+            {
+                **_model_overrides(args),
+                **input_shapes(arrays.inputs(), len(targets)),
+                "name": _model_name(args.model, arrays.modalities),
+            }
+        )
     )
     tcfg = train_config_from_args(args)
-    test = FoldData(arrays.eeg[te], arrays.ecg[te], labels[te]) if te.size else None
+    test = FoldData.of(arrays, labels, te) if te.size else None
     model, norm, result = train_one(
         mcfg,
-        FoldData(arrays.eeg[tr], arrays.ecg[tr], labels[tr]),
+        FoldData.of(arrays, labels, tr),
         tcfg,
         test=test,
+        targets=targets,
         state_path=out / "resume.pt",
         progress=not args.no_progress,
-        desc=args.model,
+        desc=mcfg["name"],
+        normalization_mode=data.normalization_mode,
     )
     metrics: dict[str, Any] = {
         "train_segments": int(tr.size),
         "segments_per_second": result["segments_per_second"],
     }
     if test is not None:
-        t_eeg, t_ecg = normalized_tensors(norm, test.eeg, test.ecg)
-        logits = predict(model, (t_eeg, t_ecg), device=tcfg.device, amp=tcfg.amp)
+        logits = predict(
+            model, normalized_tensors(norm, test.inputs), device=tcfg.device, amp=tcfg.amp
+        )
         metrics["holdout_subjects"] = [arrays.subject_names[i] for i in held]
         metrics["holdout"] = multitarget_binary_metrics(
-            test.labels, 1 / (1 + np.exp(-logits)), TARGETS
+            test.labels, 1 / (1 + np.exp(-logits)), targets
         )
     if not is_main_process():
         return 0
@@ -306,19 +266,11 @@ def cmd_train(args) -> int:
         model,
         mcfg,
         metrics=metrics,
-        dataset={
-            "name": "amigos-synthetic" if arrays.synthetic else "amigos",
-            "synthetic": arrays.synthetic,
-            "root": arrays.meta.get("root", ""),
-            "segments": len(arrays),
-            "labels": asdict(dataset.labels),
-            "segment_hop_s": dataset.segment_hop_s,
-            "feature_cache": str(cache),
-        },
-        feature_config=fc.to_dict(),
+        dataset=data.dataset_record,
+        feature_config=data.feature_config.to_dict(),
         normalization=norm.to_dict(),
-        targets=list(TARGETS),
-        thresholds={t: 0.5 for t in TARGETS},
+        targets=list(targets),
+        thresholds={t: 0.5 for t in targets},
     )
     written = [save_checkpoint(ckpt, out / "model.pt")]
     summary = {
@@ -326,96 +278,120 @@ def cmd_train(args) -> int:
         "train": {k: v for k, v in result.items() if k != "history"},
         "history": result["history"],
         "metrics": metrics,
-        "data": info,
+        "data": data.info,
         "train_config": tcfg.to_dict(),
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     written.append(out / "metrics.json")
     written.append(
         plot_curves(
-            {args.model: {"folds": [result]}},
+            {mcfg["name"]: {"folds": [result]}},
             out / "curves.png",
             chance=0.5,
-            title=f"Training curves ({args.model}; test = held-out subjects)",
+            title=f"Training curves ({mcfg['name']}; test = held-out subjects)",
             synthetic=arrays.synthetic,
         )
     )
     for p in written:
         print(f"wrote {p}")
+    fc = data.feature_config
     print(
-        f"trained {args.model} on {tr.size} segments in {result['seconds']:.1f} s "
-        f"({result['segments_per_second']:.0f} segments/s, {result['device']})"
+        f"trained {mcfg['name']} ({'+'.join(fc.modalities)}, {len(fc.eeg_channels)} EEG "
+        f"channels, depth {mcfg['depth']}) on {tr.size} windows in {result['seconds']:.1f} s "
+        f"({result['segments_per_second']:.0f} windows/s, {result['device']})"
     )
     if "holdout" in metrics:
         h = metrics["holdout"]
+        scores = ", ".join(
+            f"{t} accuracy {h[t]['accuracy']:.3f} balanced {h[t]['balanced_accuracy']:.3f}"
+            for t in targets
+        )
         print(
-            f"held-out subjects {metrics['holdout_subjects']}: accuracy arousal "
-            f"{h['arousal']['accuracy']:.3f}, valence {h['valence']['accuracy']:.3f}"
+            f"held-out subjects {metrics['holdout_subjects']}: {scores}"
             + (" (SYNTHETIC data, not emotion results)" if arrays.synthetic else "")
         )
     return 0
 
 
+def _model_name(asked: str, modalities: tuple[str, ...]) -> str:
+    """``maan`` needs both modalities: with one, the model is ``base`` (said so)."""
+    if asked == "maan" and len(modalities) < 2:
+        _log(f"note: one modality ({modalities[0]}): training the base model (MAAN needs two)")
+        return "base"
+    return asked
+
+
 def cmd_cv(args) -> int:
+    from edge_emotion.training.baseline import LOGREG
     from edge_emotion.training.cv import CVConfig, run_cv
     from edge_emotion.training.loop import is_main_process
     from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
     from edge_emotion.training.reports import write_cv_report
 
-    dataset, _fc, arrays, cache, info = _load(args)
-    labels = arrays.labels(dataset.labels)
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    data = _load(args)
+    arrays, targets = data.arrays, data.arrays.targets
+    default = "base,maan" if len(arrays.modalities) == 2 else "base"
+    models = tuple(m.strip() for m in (args.models or default).split(",") if m.strip())
+    if "maan" in models and len(arrays.modalities) < 2:
+        raise ValueError(
+            f"--models maan needs EEG and ECG; the data holds {arrays.modalities[0]} only "
+            "(use base, logreg)"
+        )
     cvc = CVConfig(protocol=args.protocol, n_folds=args.folds, models=models, seed=args.seed)
     tcfg = train_config_from_args(args)
     t0 = time.perf_counter()
     results = run_cv(
-        arrays.eeg,
-        arrays.ecg,
-        labels,
+        arrays.inputs(),
+        data.labels,
         arrays.subject,
         cvc,
         tcfg,
         args.out,
         model_overrides=_model_overrides(args),
+        targets=targets,
         progress=not args.no_progress,
+        normalization_mode=data.normalization_mode,
     )
     wall = time.perf_counter() - t0
     if not is_main_process():
         return 0
     out = Path(args.out)
-    sizes = {name: model_summary(res["model_config"]) for name, res in results["models"].items()}
+    deep = {n: r for n, r in results["models"].items() if n != LOGREG}
+    sizes = {name: model_summary(res["model_config"]) for name, res in deep.items()}
+    fc = data.feature_config
     meta = {
-        "dataset": "amigos-synthetic" if arrays.synthetic else "amigos",
+        "dataset": data.dataset_record["name"],
         "synthetic": arrays.synthetic,
         "segments": len(arrays),
-        "data": info,
-        "cache": str(cache),
+        "data": data.info,
+        "cache": str(data.cache),
+        "feature_config": fc.to_dict(),
+        "normalization_mode": list(data.normalization_mode),
         "train_config": tcfg.to_dict(),
         "cv_config": asdict(cvc),
         "model_sizes": sizes,
         "wall_seconds": wall,
     }
-    written = write_cv_report(results, out, meta)
+    written = write_cv_report(results, out, meta, targets)
     embeddings = {}
-    for name in results["models"]:
+    for name in deep:
         f = out / f"embeddings-{name}.npz"
         if f.is_file():
             with np.load(f, allow_pickle=False) as z:
                 embeddings[name] = (z["embedding"], z["labels"])
     synthetic = arrays.synthetic
     if embeddings and min(len(v[0]) for v in embeddings.values()) >= 5:
-        written.append(plot_tsne(embeddings, out / "tsne.png", synthetic=synthetic))
+        written.append(plot_tsne(embeddings, out / "tsne.png", targets, synthetic=synthetic))
+    if deep:
+        written.append(plot_curves(deep, out / "curves.png", chance=0.5, synthetic=synthetic))
     written.append(
-        plot_curves(results["models"], out / "curves.png", chance=0.5, synthetic=synthetic)
+        plot_confusions(results["models"], out / "confusion.png", targets, synthetic=synthetic)
     )
-    written.append(plot_confusions(results["models"], out / "confusion.png", synthetic=synthetic))
     for p in written:
         print(f"wrote {p}")
     print((out / "table1.md").read_text())
     seen = sum(
-        f["segments_per_second"] * f["train_seconds"]
-        for m in results["models"].values()
-        for f in m["folds"]
+        f["segments_per_second"] * f["train_seconds"] for m in deep.values() for f in m["folds"]
     )
-    print(f"cv wall time {wall:.1f} s; {seen / max(wall, 1e-9):.0f} training segments/s overall")
+    print(f"cv wall time {wall:.1f} s; {seen / max(wall, 1e-9):.0f} training windows/s overall")
     return 0

@@ -2,8 +2,10 @@
 
 Binary metrics follow the paper's Table 1 (Woo et al. 2023): accuracy, sensitivity
 (recall of the high class, TP/(TP+FN)), specificity (TN/(TN+FP)), precision (positive
-predictive rate, "PPR", TP/(TP+FP)) and F1. A ratio with an empty denominator is
-reported as 0.0 (and the confusion matrix shows why).
+predictive rate, "PPR", TP/(TP+FP)) and F1; plus balanced accuracy, the mean of
+sensitivity and specificity (chance is 0.5 whatever the class balance, where plain
+accuracy rewards always answering the larger class). A ratio with an empty denominator
+is reported as 0.0 (and the confusion matrix shows why).
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-BINARY_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1")
+BINARY_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "f1",
+)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -33,14 +42,17 @@ def binary_confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy, sensitivity, specificity, precision (PPR), F1 of 0/1 predictions."""
+    """Accuracy, balanced accuracy, sensitivity, specificity, precision (PPR), F1 of 0/1
+    predictions."""
     (tn, fp), (fn, tp) = binary_confusion(y_true, y_pred)
     sens = _ratio(tp, tp + fn)
+    spec = _ratio(tn, tn + fp)
     prec = _ratio(tp, tp + fp)
     return {
         "accuracy": _ratio(tp + tn, tn + fp + fn + tp),
+        "balanced_accuracy": (sens + spec) / 2,
         "sensitivity": sens,
-        "specificity": _ratio(tn, tn + fp),
+        "specificity": spec,
         "precision": prec,
         "f1": _ratio(2 * prec * sens, prec + sens),
     }

@@ -16,12 +16,17 @@ from edge_emotion.training.metrics import BINARY_METRICS
 
 COLUMN_NAMES = {
     "accuracy": "Acc",
+    "balanced_accuracy": "BAcc",
     "sensitivity": "Sens",
     "specificity": "Spec",
     "precision": "PPR",
     "f1": "F1",
 }
-MODEL_LABELS = {"base": "Base model", "maan": "Proposed (MAAN)"}
+MODEL_LABELS = {
+    "base": "Base model",
+    "maan": "Proposed (MAAN)",
+    "logreg": "Logistic regression (features)",
+}
 SYNTHETIC_NOTE = (
     "**SYNTHETIC data** — generated physiology, NOT emotion recordings: these numbers only "
     "show that the pipeline learns the effects planted by the generator; they are not "

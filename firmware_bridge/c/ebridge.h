@@ -74,6 +74,7 @@ enum eb_reason {
     EB_REASON_FEATURES_FAILED = 10,
     EB_REASON_INVALID_OUTPUT = 11,
     EB_REASON_GAP = 12, /* the stream broke (long gap, resync); the host restarts */
+    EB_REASON_BEATS_UNRELIABLE = 13, /* too many RR intervals corrected as artefacts */
     EB_REASON_OTHER = 255
 };
 

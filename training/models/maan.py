@@ -27,6 +27,16 @@ outputs straight to the same classifier.
 in every checkpoint and bundle manifest); its ``forward(eeg, ecg)`` takes EEG
 ``(B, bands, channels, subwindows)`` and ECG ``(B, 1, hrv_length)`` float32 tensors and
 returns logits ``(B, n_targets)``.
+
+Single-modality models. ``modalities`` in the config (``["eeg"]`` or ``["ecg"]``; absent
+means both) builds the base model's one branch and its classifier; ``forward`` then takes
+that modality's tensor alone. MAAN's attention mixes two modalities, so ``"maan"`` needs
+both.
+
+Depth. Each U-Net level halves the map (electrodes x sub-windows for EEG, the RR series
+for ECG), so ``depth`` must leave at least one row: ``2**depth <=`` the smallest axis.
+:func:`fit_depth` picks the deepest depth up to a wanted one that the shapes allow (depth
+0 is one block without down-sampling, for a map of one electrode).
 """
 
 from __future__ import annotations
@@ -171,12 +181,14 @@ class MAAN(nn.Module):
 
     ``forward(eeg, ecg)`` returns logits ``(B, n_targets)``; ``embed(eeg, ecg)`` returns the
     features just before the classifier ``(B, embedding_dim)`` (used for the paper's Fig. 2).
+    With one modality (``modalities``), one branch is built and both take its tensor alone.
     """
 
     def __init__(
         self,
         *,
         fusion: bool,
+        modalities: tuple[str, ...] = ("eeg", "ecg"),
         n_bands: int,
         n_channels: int,
         n_subwindows: int,
@@ -192,14 +204,24 @@ class MAAN(nn.Module):
     ) -> None:
         super().__init__()
         self.fusion = fusion
+        self.modalities = tuple(modalities)
+        use_eeg, use_ecg = "eeg" in self.modalities, "ecg" in self.modalities
         self.input_shapes = ((n_bands, n_channels, n_subwindows), (1, hrv_length))
-        self.eeg_net = SEAttentionUNet(n_bands, eeg_width, depth, dims=2, reduction=reduction)
-        self.ecg_net = SEAttentionUNet(1, ecg_width, depth, dims=1, reduction=reduction)
+        self.eeg_net = (
+            SEAttentionUNet(n_bands, eeg_width, depth, dims=2, reduction=reduction)
+            if use_eeg
+            else None
+        )
+        self.ecg_net = (
+            SEAttentionUNet(1, ecg_width, depth, dims=1, reduction=reduction) if use_ecg else None
+        )
         self.attention = ModalityAwareAttention(eeg_width, ecg_width, reduction) if fusion else None
         # Electrode identity matters for emotion (e.g. frontal alpha asymmetry), so the EEG
         # map is pooled over sub-windows only; the ECG series is pooled to a few segments.
         self.ecg_pool = nn.AdaptiveAvgPool1d(ecg_pool)
-        self.embedding_dim = eeg_width * n_channels + ecg_width * ecg_pool
+        self.embedding_dim = (eeg_width * n_channels if use_eeg else 0) + (
+            ecg_width * ecg_pool if use_ecg else 0
+        )
         self.classifier = nn.Sequential(
             nn.Linear(self.embedding_dim, hidden),
             nn.ReLU(inplace=True),
@@ -208,19 +230,49 @@ class MAAN(nn.Module):
         )
 
     def embed(self, eeg: torch.Tensor, ecg: torch.Tensor) -> torch.Tensor:
-        eeg_map = self.eeg_net(eeg)
-        ecg_map = self.ecg_net(ecg)
+        return self._embed({"eeg": eeg, "ecg": ecg})
+
+    def forward(self, eeg: torch.Tensor, ecg: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self._embed({"eeg": eeg, "ecg": ecg}))
+
+    def _embed(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.eeg_net is None:
+            return self.ecg_pool(self.ecg_net(x["ecg"])).flatten(1)
+        eeg_map = self.eeg_net(x["eeg"])
+        if self.ecg_net is None:
+            return eeg_map.mean(dim=3).flatten(1)
+        ecg_map = self.ecg_net(x["ecg"])
         if self.attention is not None:
             eeg_map, ecg_map = self.attention(eeg_map, ecg_map)
         eeg_vec = eeg_map.mean(dim=3).flatten(1)
         ecg_vec = self.ecg_pool(ecg_map).flatten(1)
         return torch.cat([eeg_vec, ecg_vec], dim=1)
 
-    def forward(self, eeg: torch.Tensor, ecg: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.embed(eeg, ecg))
+
+class EEGOnly(MAAN):
+    """The base model's EEG branch and classifier: ``forward(eeg)`` (named so the exported
+    graph's one input is ``eeg``)."""
+
+    def embed(self, eeg: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self._embed({"eeg": eeg})
+
+    def forward(self, eeg: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.classifier(self._embed({"eeg": eeg}))
+
+
+class ECGOnly(MAAN):
+    """The base model's ECG branch and classifier: ``forward(ecg)``."""
+
+    def embed(self, ecg: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self._embed({"ecg": ecg})
+
+    def forward(self, ecg: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.classifier(self._embed({"ecg": ecg}))
 
 
 MODEL_NAMES = ("maan", "base")
+MODALITIES = ("eeg", "ecg")
+MAX_DEPTH = 3
 
 DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "name": "maan",
@@ -236,6 +288,7 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "hidden": 64,
     "dropout": 0.3,
     "ecg_pool": 8,
+    "modalities": list(MODALITIES),
 }
 
 _INT_KEYS = (
@@ -251,6 +304,20 @@ _INT_KEYS = (
     "hidden",
     "ecg_pool",
 )
+
+
+def fit_depth(
+    wanted: int, n_channels: int, n_subwindows: int, hrv_length: int, modalities=MODALITIES
+) -> int:
+    """The deepest U-Net depth ``<= wanted`` whose halvings leave every axis of the inputs
+    of ``modalities`` at least one row (see the module docstring)."""
+    axes = ([n_channels, n_subwindows] if "eeg" in modalities else []) + (
+        [hrv_length] if "ecg" in modalities else []
+    )
+    depth = max(0, min(int(wanted), MAX_DEPTH))
+    while depth > 0 and min(axes) < 2**depth:
+        depth -= 1
+    return depth
 
 
 def model_config(name: str = "maan", **overrides: Any) -> dict[str, Any]:
@@ -274,21 +341,41 @@ def validate_model_config(config: dict[str, Any]) -> dict[str, Any]:
     cfg = {**DEFAULT_MODEL_CONFIG, **config}
     if cfg["name"] not in MODEL_NAMES:
         raise ValueError(f"model_config['name'] must be one of {MODEL_NAMES}, got {cfg['name']!r}")
+    modalities = cfg["modalities"]
+    if (
+        isinstance(modalities, str)
+        or not isinstance(modalities, (list, tuple))
+        or not modalities
+        or any(m not in MODALITIES for m in modalities)
+        or len(set(modalities)) != len(modalities)
+    ):
+        raise ValueError(
+            f"model_config['modalities'] must list distinct names from {MODALITIES}, "
+            f"got {modalities!r}"
+        )
+    cfg["modalities"] = [m for m in MODALITIES if m in modalities]
+    if cfg["name"] == "maan" and len(cfg["modalities"]) < 2:
+        raise ValueError(
+            "model 'maan' mixes EEG and ECG in its modality-aware attention; a model of one "
+            f"modality ({cfg['modalities'][0]}) is 'base'"
+        )
     for key in _INT_KEYS:
         value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"model_config[{key!r}] must be a positive int, got {value!r}")
-    if cfg["depth"] > 3:
-        raise ValueError(f"model_config['depth'] must be 1..3, got {cfg['depth']}")
-    if cfg["n_subwindows"] < 2 ** cfg["depth"] or cfg["n_channels"] < 2 ** cfg["depth"]:
+        low = 0 if key in ("depth", "n_channels") else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"model_config[{key!r}] must be an int >= {low}, got {value!r}")
+    if "eeg" in cfg["modalities"] and cfg["n_channels"] < 1:
+        raise ValueError("model_config['n_channels'] must be >= 1 for a model that takes EEG")
+    if cfg["depth"] > MAX_DEPTH:
+        raise ValueError(f"model_config['depth'] must be 0..{MAX_DEPTH}, got {cfg['depth']}")
+    fits = fit_depth(
+        cfg["depth"], cfg["n_channels"], cfg["n_subwindows"], cfg["hrv_length"], cfg["modalities"]
+    )
+    if fits != cfg["depth"]:
         raise ValueError(
-            "model_config['depth'] is too deep for the EEG map: need n_channels and "
-            f"n_subwindows >= 2**depth = {2 ** cfg['depth']}"
-        )
-    if cfg["hrv_length"] < 2 ** cfg["depth"]:
-        raise ValueError(
-            f"model_config['hrv_length'] must be >= 2**depth = {2 ** cfg['depth']}, "
-            f"got {cfg['hrv_length']}"
+            f"model_config['depth'] {cfg['depth']} is too deep for the inputs (each level "
+            f"halves them; n_channels {cfg['n_channels']}, n_subwindows {cfg['n_subwindows']}, "
+            f"hrv_length {cfg['hrv_length']}): use depth {fits} or less"
         )
     dropout = cfg["dropout"]
     if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
@@ -304,15 +391,18 @@ def build_model(model_config: dict[str, Any]) -> nn.Module:
     training mode with freshly initialised weights (seed torch first for reproducibility).
     """
     cfg = validate_model_config(model_config)
-    kwargs = {k: cfg[k] for k in cfg if k != "name"}
-    return MAAN(fusion=cfg["name"] == "maan", **kwargs)
+    kwargs = {k: cfg[k] for k in cfg if k not in ("name", "modalities")}
+    modalities = tuple(cfg["modalities"])
+    cls = {("eeg",): EEGOnly, ("ecg",): ECGOnly}.get(modalities, MAAN)
+    return cls(fusion=cfg["name"] == "maan", modalities=modalities, **kwargs)
 
 
 def example_inputs(config: dict[str, Any], batch: int = 1) -> dict[str, torch.Tensor]:
     """Zero tensors of the model's inputs by name, in ``forward``'s order (FLOP counting,
     tracing for export)."""
     cfg = validate_model_config(config)
-    return {
+    inputs = {
         "eeg": torch.zeros(batch, cfg["n_bands"], cfg["n_channels"], cfg["n_subwindows"]),
         "ecg": torch.zeros(batch, 1, cfg["hrv_length"]),
     }
+    return {m: inputs[m] for m in cfg["modalities"]}

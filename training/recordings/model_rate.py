@@ -114,11 +114,11 @@ class ModelRateSignals:
     """A recording's segment at the model's rates (µV); sample ``k`` of a modality is at
     recording time ``<modality>_start_s + k / <modality>_fs``."""
 
-    eeg: np.ndarray  # (channels, n_eeg) float64
-    eeg_missing: np.ndarray  # (channels, n_eeg) bool
+    eeg: np.ndarray | None  # (channels, n_eeg) float64, None when not asked for
+    eeg_missing: np.ndarray | None  # (channels, n_eeg) bool
     eeg_channels: tuple[str, ...]
     eeg_fs: float
-    eeg_start_s: float
+    eeg_start_s: float | None
     ecg: np.ndarray | None  # (n_ecg,) float64, None when not asked for
     ecg_missing: np.ndarray | None
     ecg_channel: str | None
@@ -127,14 +127,19 @@ class ModelRateSignals:
     source_rates: dict[str, float]  # rate in the file, per modality
 
     @property
+    def start_s(self) -> float:
+        """Recording time of the first sample (EEG's, or ECG's when EEG was not asked for)."""
+        return self.eeg_start_s if self.eeg_start_s is not None else float(self.ecg_start_s)
+
+    @property
     def duration_s(self) -> float:
-        eeg = self.eeg.shape[1] / self.eeg_fs
-        return eeg if self.ecg is None else min(eeg, self.ecg.shape[0] / self.ecg_fs)
+        pairs = ((self.eeg, self.eeg_fs), (self.ecg, self.ecg_fs))
+        return min(x.shape[-1] / fs for x, fs in pairs if x is not None)
 
     @property
     def missing_fraction(self) -> float:
         """Share of model-rate samples (all channels) marked missing."""
-        masks = [self.eeg_missing] + ([self.ecg_missing] if self.ecg_missing is not None else [])
+        masks = [m for m in (self.eeg_missing, self.ecg_missing) if m is not None]
         total = sum(m.size for m in masks)
         return float(sum(int(m.sum()) for m in masks) / total) if total else 0.0
 
@@ -169,6 +174,7 @@ def model_rate_signals(
     ecg_channel: str | None = None,
     start_s: float | None = None,
     end_s: float | None = None,
+    need_eeg: bool = True,
 ) -> ModelRateSignals:
     """EEG (and ECG) of ``recording`` over ``[start_s, end_s)`` at the model's rates.
 
@@ -181,14 +187,18 @@ def model_rate_signals(
         eeg_fs, ecg_fs: the model's rates (Hz), e.g. ``FeatureConfig.eeg_fs``/``ecg_fs``.
         start_s, end_s: the segment on the recording's time axis; ``None``: from where all
             needed channels have started / to where the first of them ends.
+        need_eeg: ``False`` for ECG alone (a model without EEG): ``eeg`` is then ``None``
+            and the recording needs no EEG channel.
 
     Raises :class:`~.recording.RecordingError` (:class:`~.recording.ChannelNotFound` for a
     missing channel) naming the file, for a segment outside the recording, or a rate with
     no rational ratio to the model's.
     """
-    eeg = recording.eeg(eeg_channels)
+    if not (need_eeg or need_ecg):
+        raise ValueError("model_rate_signals: ask for EEG, ECG or both")
+    eeg = recording.eeg(eeg_channels) if need_eeg else None
     ecg = recording.ecg(ecg_channel) if need_ecg else None
-    parts = [eeg] + ([ecg] if ecg is not None else [])
+    parts = [p for p in (eeg, ecg) if p is not None]
     span0 = max(p.start_s for p in parts)
     span1 = min(p.start_s + p.data.shape[1] / p.sampling_rate for p in parts)
     t0 = span0 if start_s is None else float(start_s)
@@ -201,21 +211,23 @@ def model_rate_signals(
         )
     t0, t1 = max(t0, span0), min(t1, span1)
     try:
-        eeg_x, eeg_m, eeg_t = _cut(eeg, eeg_fs, t0, t1)
+        eeg_cut = _cut(eeg, eeg_fs, t0, t1) if eeg is not None else None
         ecg_cut = _cut(ecg, ecg_fs, t0, t1) if ecg is not None else None
     except ValueError as exc:
         if isinstance(exc, RecordingError):
             raise
         raise RecordingError(f"{recording.path}: {exc}") from None
-    rates = {"eeg": eeg.sampling_rate}
+    rates = {}
+    if eeg is not None:
+        rates["eeg"] = eeg.sampling_rate
     if ecg is not None:
         rates["ecg"] = ecg.sampling_rate
     return ModelRateSignals(
-        eeg=eeg_x,
-        eeg_missing=eeg_m,
-        eeg_channels=eeg.names,
+        eeg=eeg_cut[0] if eeg_cut else None,
+        eeg_missing=eeg_cut[1] if eeg_cut else None,
+        eeg_channels=eeg.names if eeg is not None else (),
         eeg_fs=float(eeg_fs),
-        eeg_start_s=eeg_t,
+        eeg_start_s=eeg_cut[2] if eeg_cut else None,
         ecg=ecg_cut[0][0] if ecg_cut else None,
         ecg_missing=ecg_cut[1][0] if ecg_cut else None,
         ecg_channel=ecg.names[0] if ecg is not None else None,

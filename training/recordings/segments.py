@@ -50,6 +50,8 @@ class SegmentRequest:
         eeg_channels: electrodes in model order (e.g. ``FeatureConfig.eeg_channels``), or
             ``None``: every EEG channel of the first recording read, required of all others.
         need_ecg: also read the ECG channel.
+        need_eeg: read the EEG channels (``False`` for an ECG-only model: recordings then
+            need no EEG).
         eeg_fs, ecg_fs: the model's rates in Hz.
         ecg_channel: the ECG channel's name; ``None``: the one channel of kind ``ecg``.
         threshold: ratings ``>=`` it are high (1); 0/1 targets need none.
@@ -63,6 +65,7 @@ class SegmentRequest:
 
     eeg_channels: tuple[str, ...] | None
     need_ecg: bool = True
+    need_eeg: bool = True
     eeg_fs: float = 128.0
     ecg_fs: float = 128.0
     ecg_channel: str | None = None
@@ -74,6 +77,8 @@ class SegmentRequest:
     channel_map: str | None = None
 
     def __post_init__(self) -> None:
+        if not (self.need_eeg or self.need_ecg):
+            raise ValueError("a segment request needs EEG, ECG or both")
         if self.eeg_channels is not None:
             object.__setattr__(self, "eeg_channels", tuple(self.eeg_channels))
             if not self.eeg_channels:
@@ -208,7 +213,7 @@ def load_labelled_segments(
             + (" ..." if len(unknown) > _MAX_LISTED else "")
         )
     summary = RecordingsSummary(targets=table.targets)
-    summary.model_rates = {"eeg": request.eeg_fs} | (
+    summary.model_rates = ({"eeg": request.eeg_fs} if request.need_eeg else {}) | (
         {"ecg": request.ecg_fs} if request.need_ecg else {}
     )
     eeg_channels = request.eeg_channels
@@ -243,6 +248,7 @@ def load_labelled_segments(
                     ecg_channel=request.ecg_channel,
                     start_s=start,
                     end_s=end,
+                    need_eeg=request.need_eeg,
                 )
             except ChannelNotFound as exc:
                 summary.skipped.append((name, row.line, "missing_channel", str(exc)))
@@ -250,7 +256,7 @@ def load_labelled_segments(
             except RecordingError as exc:
                 summary.skipped.append((name, row.line, "unusable", str(exc)))
                 continue
-            if eeg_channels is None:
+            if eeg_channels is None and request.need_eeg:
                 eeg_channels = summary.eeg_channels = sig.eeg_channels
             if not counted:
                 for modality, rate in sig.source_rates.items():
@@ -274,8 +280,8 @@ def load_labelled_segments(
                     name,
                     row.subject,
                     row.line,
-                    sig.eeg_start_s,
-                    sig.eeg_start_s + sig.duration_s,
+                    sig.start_s,
+                    sig.start_s + sig.duration_s,
                     binary[i],
                     row.values,
                     sig,

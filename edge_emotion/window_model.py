@@ -1,0 +1,131 @@
+"""What the classifier does with one window once its features and quality are known.
+
+:class:`WindowModel` holds the engine, the single-modality fallbacks and, for a bundle
+whose normalisation mode is ``session_baseline``, the session's running baseline
+(:class:`edge_emotion.normalization.SessionBaseline`): while it collects the baseline
+(the first ``baseline_s`` seconds of windows that pass the quality checks) every window
+abstains with ``NOT_ENOUGH_DATA``, then each window's features are expressed against it
+(:func:`edge_emotion.normalization.baseline_correct`) before the engine sees them, as
+training did. The result of a hop is an :class:`Outcome`, which the classifier turns
+into a :class:`~edge_emotion.decision.Decision`.
+
+Modalities: a bundle takes EEG and ECG, or one of them (``FeatureConfig.modalities``);
+engines get ``None`` for the input a bundle does not take.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from edge_emotion.bundle import Bundle
+from edge_emotion.decision import AbstainReason
+from edge_emotion.normalization import MODE_SESSION_BASELINE, SessionBaseline, baseline_correct
+from edge_emotion.quality import ModalityQuality, abstention
+
+log = logging.getLogger("edge_emotion.run")
+
+
+class Predictor(Protocol):
+    """What the classifier needs of an engine (:class:`edge_emotion.engines.Engine`):
+    raw features of the bundle's inputs (``None`` for an input it does not take) in,
+    ``(batch, n_targets)`` probabilities out."""
+
+    name: str
+
+    def predict(self, eeg: np.ndarray | None, ecg: np.ndarray | None) -> np.ndarray: ...
+
+
+class Outcome(NamedTuple):
+    """What a hop concluded, before it becomes a :class:`Decision`."""
+
+    reason: AbstainReason
+    detail: str | None = None
+    probabilities: dict[str, float] | None = None
+    labels: dict[str, str] | None = None
+    modalities: tuple[str, ...] = ()
+
+    @classmethod
+    def abstain(cls, reason: AbstainReason, detail: str) -> Outcome:
+        return cls(reason, detail)
+
+
+class WindowModel:
+    """Engine, fallbacks and session baseline of one run (see the module docstring).
+
+    ``fallback_engines`` maps a modality to a callable taking that modality's features
+    alone and returning (1, n_targets) probabilities; used when ``fallback`` is true and
+    exactly one of a two-modality bundle's modalities is bad.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        engine: Predictor,
+        fallback: bool = False,
+        fallback_engines: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+        hop_s: float | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.engine = engine
+        self.targets = tuple(bundle.targets)
+        self.modalities = tuple(bundle.feature_config.modalities)
+        self.fallback = fallback
+        self.fallback_engines = dict(fallback_engines or {})
+        norm = bundle.normalization
+        self.baseline: SessionBaseline | None = None
+        if norm.mode == MODE_SESSION_BASELINE:
+            hop = float(hop_s or bundle.feature_config.hop_s)
+            self.baseline = SessionBaseline(max(1, round(float(norm.baseline_s) / hop)))
+
+    def outcome(
+        self, q: Mapping[str, ModalityQuality], de_map: np.ndarray | None, hrv: np.ndarray | None
+    ) -> Outcome:
+        """The outcome of a window whose quality verdicts ``q`` and raw features are known."""
+        good = tuple(m for m in self.modalities if q[m].ok)
+        if self.baseline is not None and not self.baseline.ready:
+            if len(good) < len(self.modalities):
+                return Outcome.abstain(*abstention(q))
+            self.baseline.add(de_map, hrv)
+            b = self.baseline
+            return Outcome.abstain(
+                AbstainReason.NOT_ENOUGH_DATA,
+                f"collecting the session baseline ({b.count}/{b.n_windows} windows)",
+            )
+        if self.baseline is not None:
+            e, c = baseline_correct(
+                None if de_map is None else de_map[None],
+                None if hrv is None else hrv.reshape(1, 1, -1),
+                self.baseline.baseline,
+            )
+            de_map = None if e is None else e[0]
+            hrv = None if c is None else c[0, 0]
+        eeg_in = None if de_map is None else np.ascontiguousarray(de_map[None], dtype=np.float32)
+        ecg_in = None if hrv is None else np.ascontiguousarray(hrv.reshape(1, 1, -1), np.float32)
+        try:
+            if len(good) == len(self.modalities):
+                probs = self.engine.predict(eeg_in, ecg_in)
+            elif len(good) == 1 and self.fallback:
+                m = good[0]
+                probs = self.fallback_engines[m](eeg_in if m == "eeg" else ecg_in)
+            else:
+                return Outcome.abstain(*abstention(q))
+        except (ValueError, RuntimeError) as exc:
+            log.warning("inference failed: %s", exc)
+            return Outcome.abstain(AbstainReason.MODEL_ERROR, f"inference failed: {exc}")
+        p = np.asarray(probs, dtype=np.float64).reshape(-1)
+        if p.size != len(self.targets) or not np.isfinite(p).all():
+            return Outcome.abstain(
+                AbstainReason.INVALID_OUTPUT, f"engine returned invalid probabilities {p.tolist()}"
+            )
+        high = self.bundle.decide(p)
+        return Outcome(
+            AbstainReason.NONE,
+            None,
+            {t: float(v) for t, v in zip(self.targets, p, strict=True)},
+            {t: "high" if h else "low" for t, h in zip(self.targets, high, strict=True)},
+            good,
+        )
