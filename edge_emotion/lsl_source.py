@@ -38,24 +38,12 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo
+from edge_emotion.source import ChannelInfo, Chunk, SourceError, StreamInfo, uv_per_unit
 
 log = logging.getLogger("edge_emotion.run")
 
 SCHEME = "lsl:"
 MAX_PENDING_MARKERS = 256
-_UNIT_SCALE = {
-    "v": 1e6,
-    "volt": 1e6,
-    "volts": 1e6,
-    "mv": 1e3,
-    "millivolt": 1e3,
-    "millivolts": 1e3,
-    "uv": 1.0,
-    "µv": 1.0,
-    "microvolt": 1.0,
-    "microvolts": 1.0,
-}
 
 
 @dataclass(frozen=True)
@@ -186,9 +174,9 @@ class LslSource:
                 role = "ecg" if name.upper() in ecg or kind == "ecg" else "eeg"
                 if kind not in ("eeg", "ecg", "exg", "") and name.upper() not in ecg:
                     role = "other"
-                known = unit.strip().lower() in _UNIT_SCALE
-                chans.append(ChannelInfo(name, role, "uV" if known or not unit else unit))
-                scale.append(_UNIT_SCALE.get(unit.strip().lower(), 1.0))
+                uv = uv_per_unit(unit)
+                chans.append(ChannelInfo(name, role, "uV" if uv is not None or not unit else unit))
+                scale.append(1.0 if uv is None else uv)
             inlet.open_stream(timeout=cfg.resolve_timeout_s)
             inlets.append(inlet)
             streams.append(StreamInfo(float(full.nominal_srate()), tuple(chans)))

@@ -78,3 +78,32 @@ class Source(Protocol):
     def read(self, timeout_s: float = 0.1) -> list[Chunk]: ...
 
     def stop(self) -> None: ...
+
+
+# Physical units -> µV per unit, as file headers and LSL stream descriptions write them.
+# Keys are lower case; "µ" (U+00B5) and "μ" (U+03BC) both.
+_UV_PER_UNIT = {
+    "v": 1e6,
+    "volt": 1e6,
+    "volts": 1e6,
+    "mv": 1e3,
+    "millivolt": 1e3,
+    "millivolts": 1e3,
+    "uv": 1.0,
+    "µv": 1.0,
+    "μv": 1.0,
+    "mcv": 1.0,
+    "microvolt": 1.0,
+    "microvolts": 1.0,
+    "nv": 1e-3,
+    "nanovolt": 1e-3,
+    "nanovolts": 1e-3,
+}
+
+
+def uv_per_unit(unit: str) -> float | None:
+    """µV per ``unit`` (``"mV"`` -> 1000.0); ``None`` when ``unit`` is not a voltage this
+    module knows. Case and surrounding space are ignored."""
+    if not isinstance(unit, str):
+        return None
+    return _UV_PER_UNIT.get(unit.strip().lower())

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from edge_emotion.source import uv_per_unit
+
 ChannelKind = Literal["eeg", "ecg", "other"]
 CHANNEL_KINDS: tuple[str, ...] = ("eeg", "ecg", "other")
 
@@ -66,24 +68,6 @@ _ECG_NAME = re.compile(r"^(?:ECG|EKG)(?P<rest>.*)$")
 _DECLARED: dict[str, ChannelKind] = {"EEG": "eeg", "ECG": "ecg", "EKG": "ecg"}
 _DECLARED_OTHER = frozenset({"MISC", "AUX", "REF", "REFERENCE", "GROUND", "BIO", "NIRS"})
 
-# Physical units -> µV per unit. Keys are lower case; "µ" (U+00B5) and "μ" (U+03BC) both.
-_UV_PER_UNIT = {
-    "v": 1e6,
-    "volt": 1e6,
-    "volts": 1e6,
-    "mv": 1e3,
-    "millivolt": 1e3,
-    "millivolts": 1e3,
-    "uv": 1.0,
-    "µv": 1.0,
-    "μv": 1.0,
-    "mcv": 1.0,
-    "microvolt": 1.0,
-    "microvolts": 1.0,
-    "nv": 1e-3,
-    "nanovolt": 1e-3,
-    "nanovolts": 1e-3,
-}
 MICROVOLT = "uV"
 
 
@@ -164,14 +148,6 @@ def classify_channel(
 def normalise_name(label: str) -> str:
     """The normalised name of ``label`` (see :func:`classify_channel`)."""
     return classify_channel(label)[0]
-
-
-def uv_per_unit(unit: str) -> float | None:
-    """µV per ``unit`` (``"mV"`` -> 1000.0); ``None`` when ``unit`` is not a voltage this
-    module knows. Case and surrounding space are ignored."""
-    if not isinstance(unit, str):
-        return None
-    return _UV_PER_UNIT.get(unit.strip().lower())
 
 
 def scale_to_uv(unit: str | None, where: str, default_unit: str | None = None) -> float:
