@@ -233,6 +233,8 @@ def test_cv_with_the_feature_baseline(dataset, tmp_path, capsys):
     # Heart rate and alpha power separate rest from task here: the baseline finds it.
     assert logreg["balanced_accuracy"]["mean"] > 0.9
     assert res["meta"]["data"]["targets"] == ["arousal"]
+    size = res["meta"]["model_sizes"]["logreg"]
+    assert size["parameters"] > 0 and size["flops_per_segment"] > 0
 
 
 def test_bad_input_is_refused_or_counted(dataset, tmp_path, capsys):

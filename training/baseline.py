@@ -56,6 +56,13 @@ def window_features(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str
     return np.concatenate(cols, axis=1), names
 
 
+def baseline_size(inputs: dict[str, np.ndarray], n_targets: int) -> dict[str, int]:
+    """Parameters (weights and bias, plus the scaler's mean and scale, per target) and
+    multiply-adds per window of the fitted baseline, for the reports' size table."""
+    n = window_features({m: x[:1] for m, x in inputs.items()})[0].shape[1]
+    return {"parameters": (3 * n + 1) * n_targets, "flops_per_segment": 4 * n * n_targets}
+
+
 def _heart(rr_row: np.ndarray) -> np.ndarray:
     beats = rr_row[rr_row > 0]
     if beats.size == 0:

@@ -322,7 +322,7 @@ def _model_name(asked: str, modalities: tuple[str, ...]) -> str:
 
 
 def cmd_cv(args) -> int:
-    from edge_emotion.training.baseline import LOGREG
+    from edge_emotion.training.baseline import LOGREG, baseline_size
     from edge_emotion.training.cv import CVConfig, run_cv
     from edge_emotion.training.loop import is_main_process
     from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
@@ -358,6 +358,8 @@ def cmd_cv(args) -> int:
     out = Path(args.out)
     deep = {n: r for n, r in results["models"].items() if n != LOGREG}
     sizes = {name: model_summary(res["model_config"]) for name, res in deep.items()}
+    if LOGREG in results["models"]:
+        sizes[LOGREG] = baseline_size(arrays.inputs(), len(targets))
     fc = data.feature_config
     meta = {
         "dataset": data.dataset_record["name"],
