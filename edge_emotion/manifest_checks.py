@@ -191,7 +191,7 @@ def check_fallback(
     where = f"{FALLBACKS_KEY}[{modality!r}]"
     if child.modalities != (modality,):
         problems.append(
-            f"{where}: the sub-bundle takes {'+'.join(child.modalities)}; a {modality} "
+            f"{where}: the sub-bundle takes {'+'.join(child.modalities)}; the {modality} "
             f"fallback must take {modality} alone (feature_config.modalities [{modality!r}])"
         )
         return
