@@ -183,4 +183,8 @@ def create_fallbacks(
             "fallback models (manifest 'fallbacks'); export them with --fallback eeg=EEG.pt "
             "--fallback ecg=ECG.pt, or use --on-bad-modality abstain"
         )
-    return {m: FallbackModel(bundle, m, create_engine(sub)) for m, sub in bundle.fallbacks.items()}
+    return {
+        m: FallbackModel(bundle, m, create_engine(bundle.fallbacks[m]))
+        for m in bundle.feature_config.modalities
+        if m in bundle.fallbacks
+    }
