@@ -23,7 +23,8 @@ def write_checkpoint(
 ) -> Path:
     """A contract checkpoint (edge_emotion.checkpoint/1) of a small random MAAN, or with
     ``modality`` ("eeg"/"ecg") of a small random one-modality model (the ``base`` model,
-    as the training CLI's ``--modalities`` writes; ``channels``: its EEG channels)."""
+    as the training CLI's ``--modalities`` writes; ``channels``: its EEG channels);
+    ``thresholds``: the targets' decision thresholds."""
     import torch
 
     from edge_emotion.kernels.config import FeatureConfig
@@ -34,6 +35,7 @@ def write_checkpoint(
 
     torch.manual_seed(seed)
     channels = overrides.pop("channels", None)
+    thresholds = overrides.pop("thresholds", {"arousal": 0.5, "valence": 0.45})
     fc = FeatureConfig()
     name = "maan"
     if modality is not None:
@@ -59,7 +61,7 @@ def write_checkpoint(
         feature_config=fc.to_dict(),
         normalization=norm,
         targets=["arousal", "valence"],
-        thresholds={"arousal": 0.5, "valence": 0.45},
+        thresholds=thresholds,
     )
     return save_checkpoint(ckpt, path)
 

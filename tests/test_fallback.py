@@ -27,12 +27,15 @@ from edge_emotion.classifier import Classifier, LoopConfig
 from edge_emotion.decision import AbstainReason
 from edge_emotion.engines import create_engine
 from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.quality import ModalityQuality
 from edge_emotion.source import Chunk
-from edge_emotion.window_model import FallbackModel, create_fallbacks
+from edge_emotion.window_model import FallbackModel, WindowModel, create_fallbacks
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
 
 EEG_SUBSET = ("AF3", "F3", "O1", "O2")  # the EEG fallback's electrodes: a subset
+# The EEG fallback's own thresholds: its P(high) (near 0.5) reads arousal low, valence high.
+EEG_THRESHOLDS = {"arousal": 0.99, "valence": 0.01}
 FLAT = (20.0, 32.0)  # seconds of the recording during which the ECG lead is off
 
 
@@ -43,13 +46,15 @@ def exported(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("fallback")
     main_ckpt = write_checkpoint(root / "main.pt")
-    eeg = write_checkpoint(root / "eeg.pt", seed=1, modality="eeg", channels=EEG_SUBSET)
+    eeg = write_checkpoint(
+        root / "eeg.pt", seed=1, modality="eeg", channels=EEG_SUBSET, thresholds=EEG_THRESHOLDS
+    )
     ecg = write_checkpoint(root / "ecg.pt", seed=2, modality="ecg")
     argv = [str(main_ckpt), "--out", str(root / "bundle"), "--fallback", f"eeg={eeg}"]
     argv += ["--fallback", f"ecg={ecg}", "--n-calibration", "16", "--n-heldout", "32"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = main([*argv, "--no-torch-state"])
+        rc = main(argv)
     assert rc == 0, out.getvalue()
     return root / "bundle", out.getvalue()
 
@@ -184,6 +189,44 @@ def test_replacing_a_bundle_keeps_what_its_fallback_folders_hold_besides(exporte
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bundle")]
 
 
+@pytest.mark.parametrize("modality", ["eeg", "ecg"])
+def test_one_modality_engines_agree_across_backends(exported, modality):
+    sub = load_bundle(exported[0]).fallbacks[modality]
+    fc = sub.feature_config
+    rng = np.random.default_rng(0)
+    eeg = rng.normal(1.0, 0.3, (3, *fc.eeg_shape)) if modality == "eeg" else None
+    ecg = rng.uniform(0.6, 1.0, (3, 1, *fc.hrv_shape)) if modality == "ecg" else None
+    torch_p = create_engine(sub, "torch").predict(eeg, ecg)
+    fp32_p = create_engine(sub, "onnxruntime-fp32").predict(eeg, ecg)
+    assert torch_p.shape == (3, 2) and np.allclose(torch_p, fp32_p, atol=1e-5)
+    with pytest.raises(ValueError, match=f"this model takes {modality}; {modality} is missing"):
+        create_engine(sub, "onnxruntime").predict(None, None)
+
+
+def test_only_the_good_modalitys_fallback_decides_and_with_its_own_thresholds(exported):
+    bundle = load_bundle(exported[0])
+    fallbacks = create_fallbacks(bundle, lambda sub: create_engine(sub, "onnxruntime"))
+    model = WindowModel(bundle, _Recorder(), True, {"eeg": fallbacks["eeg"]})
+    fc = bundle.feature_config
+    de_map, hrv = np.ones(fc.eeg_shape), np.full(fc.hrv_length, 0.8)
+
+    def quality(bad: str) -> dict:
+        q = {"eeg": ModalityQuality(), "ecg": ModalityQuality()}
+        q[bad].add(AbstainReason.LEAD_OFF, f"flat/lead-off: {bad.upper()}")
+        return q
+
+    decided = model.outcome(quality("ecg"), de_map, hrv)
+    assert decided.model == "fallback:eeg" and decided.modalities == ("eeg",)
+    sub = bundle.fallbacks["eeg"]
+    p = np.array([decided.probabilities[t] for t in sub.targets])
+    assert sub.thresholds == EEG_THRESHOLDS and p.min() > 0.01 and p.max() < 0.99
+    assert decided.labels == {"arousal": "low", "valence": "high"}
+    # EEG bad, and no ECG fallback given: the window abstains with the EEG's reason.
+    abstained = model.outcome(quality("eeg"), de_map, hrv)
+    assert abstained.reason is AbstainReason.LEAD_OFF and abstained.model is None
+    assert abstained.detail == "eeg bad: flat/lead-off: EEG"
+
+
 class _Recorder:
     name = "recorder"
 
@@ -241,6 +284,7 @@ def test_lead_off_ecg_falls_back_to_the_eeg_model_or_abstains(exported, tmp_path
     for f, a in ecg_off:
         assert not f.abstained and f.model == "fallback:eeg" and f.modalities == ("eeg",)
         assert not f.quality["ecg"]["ok"] and f.quality["eeg"]["ok"]
+        assert f.labels == {"arousal": "low", "valence": "high"}  # the fallback's thresholds
         assert f.to_dict()["model"] == "fallback:eeg" and "[eeg fallback]" in f.format_line()
         assert a.abstained and a.reason is AbstainReason.LEAD_OFF and a.model is None
         assert a.detail.startswith("ecg bad: flat/lead-off: ECG")
