@@ -18,7 +18,7 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
-from edge_emotion.decision import Decision
+from edge_emotion.decision import MODEL_MAIN, Decision
 
 
 class SinkError(OSError):
@@ -162,7 +162,7 @@ class SummarySink:
         self.records += 1
         self.fallback_policy |= d.policy == "fallback"
         if not d.abstained:
-            self.models[d.model or "main"] += 1
+            self.models[d.model or MODEL_MAIN] += 1
         if d.abstained:
             self.abstained += 1
             self.reasons[d.reason.label] += 1
