@@ -7,6 +7,13 @@ A bundle is a directory written by ``python -m edge_emotion.export``::
     model.int8.onnx    INT8 ONNX in explicit Q/DQ form (TensorRT / onnxruntime)
     model.pt           the torch state dict (optional; torch backend only)
     parity.json/.md    ONNX-vs-torch and INT8-vs-fp32 parity report
+    fallback_eeg/      optional: a complete EEG-only bundle (manifest "fallbacks")
+    fallback_ecg/      optional: a complete ECG-only bundle
+
+A bundle's model takes EEG and ECG, or one of them (``feature_config.modalities``; the
+channels, normalisation and inputs are then those of that modality). A bundle of both may
+carry single-modality fallbacks, loaded and checked with it (:attr:`Bundle.fallbacks`;
+the rules in :mod:`edge_emotion.manifest_checks`).
 
 Loading validates everything before any engine is built: schema version, required keys,
 the feature configuration (rebuilt through :class:`FeatureConfig`), channel names and
@@ -41,6 +48,18 @@ from typing import Any
 import numpy as np
 
 from edge_emotion.kernels.config import FeatureConfig
+from edge_emotion.manifest_checks import BATCH_DIM as BATCH_DIM
+from edge_emotion.manifest_checks import (
+    FALLBACKS_KEY,
+    check_channels,
+    check_fallback,
+    check_io,
+    check_targets,
+    fallback_folders,
+)
+from edge_emotion.manifest_checks import INPUT_ECG as INPUT_ECG
+from edge_emotion.manifest_checks import INPUT_EEG as INPUT_EEG
+from edge_emotion.manifest_checks import OUTPUT_LOGITS as OUTPUT_LOGITS
 from edge_emotion.normalization import Normalization
 
 SCHEMA = "edge_emotion.bundle/1"
@@ -66,10 +85,6 @@ KNOWN_KINDS = (KIND_EEG_ECG, KIND_EAV)
 # 256-channel, 16-band model is ~0.2 MB; model files are protobufs (< 2 GiB by format).
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_FILE_BYTES = 2 << 30
-INPUT_EEG = "eeg"
-INPUT_ECG = "ecg"
-OUTPUT_LOGITS = "logits"
-BATCH_DIM = "batch"
 
 REQUIRED_KEYS = (
     "schema",
@@ -112,6 +127,8 @@ class Bundle:
     targets: tuple[str, ...]
     thresholds: dict[str, float]
     files: dict[str, Path] = field(default_factory=dict)  # file name -> absolute path
+    # modality -> the single-modality bundle of the manifest's "fallbacks" (validated)
+    fallbacks: dict[str, Bundle] = field(default_factory=dict)
 
     @property
     def is_demo(self) -> bool:
@@ -119,8 +136,10 @@ class Bundle:
         return bool(self.manifest.get("demo")) or bool(self.manifest.get("synthetic"))
 
     @property
-    def input_names(self) -> tuple[str, str]:
-        return (self.manifest["inputs"][0]["name"], self.manifest["inputs"][1]["name"])
+    def input_names(self) -> tuple[str, ...]:
+        """The model's inputs in order: ``("eeg", "ecg")``, or the one a bundle of one
+        modality takes."""
+        return tuple(entry["name"] for entry in self.manifest["inputs"])
 
     @property
     def output_name(self) -> str:
@@ -228,22 +247,24 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
     targets: tuple[str, ...] = ()
     thresholds: dict[str, float] = {}
     if feature_config is not None:
-        _check_channels(manifest["channels"], feature_config, problems)
+        check_channels(manifest["channels"], feature_config, problems)
         try:
             normalization = Normalization.from_dict(
                 manifest["normalization"],
                 n_bands=len(feature_config.bands),
                 n_channels=len(feature_config.eeg_channels),
+                modalities=feature_config.modalities,
             )
         except ValueError as exc:
             problems.append(str(exc))
-    targets, thresholds = _check_targets(manifest, problems)
+    targets, thresholds = check_targets(manifest, problems)
     if feature_config is not None and targets:
-        _check_io(manifest, feature_config, len(targets), problems)
+        check_io(manifest, feature_config, len(targets), problems)
     for key in ("demo", "synthetic"):
         if not isinstance(manifest[key], bool):
             problems.append(f"{key} must be true or false, got {manifest[key]!r}")
     files = check_files(path, manifest["files"], problems)
+    fallbacks = _load_fallbacks(path, manifest, feature_config, targets, normalization, problems)
 
     if problems or feature_config is None or normalization is None:
         raise BundleError(path, problems or ["bundle could not be validated"])
@@ -255,7 +276,41 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
         targets=targets,
         thresholds=thresholds,
         files=files,
+        fallbacks=fallbacks,
     )
+
+
+def _load_fallbacks(
+    root: Path,
+    manifest: dict[str, Any],
+    config: FeatureConfig | None,
+    targets: tuple[str, ...],
+    normalization: Normalization | None,
+    problems: list[str],
+) -> dict[str, Bundle]:
+    """The manifest's single-modality fallbacks, each loaded (files verified) and checked
+    against this bundle (:mod:`edge_emotion.manifest_checks`); problems prefixed."""
+    found: dict[str, Bundle] = {}
+    folders = fallback_folders(root, manifest.get(FALLBACKS_KEY), config, problems)
+    for modality, folder in folders.items():
+        where = f"{FALLBACKS_KEY}[{modality!r}] ({folder.name})"
+        try:
+            sub = load_bundle(folder)
+        except BundleError as exc:
+            problems.extend(f"{where}: {p}" for p in exc.problems)
+            continue
+        if sub.fallbacks or FALLBACKS_KEY in sub.manifest:
+            problems.append(f"{where}: a fallback carries no fallbacks of its own")
+        if config is not None and normalization is not None:
+            modes = (
+                (normalization.mode, normalization.baseline_s),
+                (sub.normalization.mode, sub.normalization.baseline_s),
+            )
+            check_fallback(
+                modality, config, sub.feature_config, (targets, sub.targets), modes, problems
+            )
+        found[modality] = sub
+    return found
 
 
 def read_manifest(folder: Path | str) -> dict[str, Any]:
@@ -307,87 +362,6 @@ def _check_feature_config(manifest: dict, problems: list[str]) -> FeatureConfig 
             f"({config.digest()!r}): the manifest was edited by hand"
         )
     return config
-
-
-def _check_channels(channels: Any, config: FeatureConfig, problems: list[str]) -> None:
-    if not isinstance(channels, list) or not all(
-        isinstance(c, dict) and isinstance(c.get("name"), str) and "role" in c for c in channels
-    ):
-        problems.append('channels must be a list of {"name": str, "role": "eeg"|"ecg"} objects')
-        return
-    eeg = [c["name"] for c in channels if c["role"] == "eeg"]
-    ecg = [c["name"] for c in channels if c["role"] == "ecg"]
-    other = sorted({c["role"] for c in channels} - {"eeg", "ecg"})
-    if other:
-        problems.append(f"channels has unknown roles {other}; expected 'eeg' or 'ecg'")
-    if tuple(eeg) != tuple(config.eeg_channels):
-        problems.append(
-            f"EEG channels {eeg} differ from feature_config.eeg_channels "
-            f"{list(config.eeg_channels)} (names and order must match)"
-        )
-    if ecg != [config.ecg_channel]:
-        problems.append(
-            f"ECG channels {ecg} differ from feature_config.ecg_channel {config.ecg_channel!r}"
-        )
-
-
-def _check_targets(manifest: dict, problems: list[str]) -> tuple[tuple[str, ...], dict]:
-    targets = manifest["targets"]
-    if (
-        not isinstance(targets, list)
-        or not targets
-        or not all(isinstance(t, str) and t for t in targets)
-        or len(set(targets)) != len(targets)
-    ):
-        problems.append(f"targets must be a non-empty list of distinct names, got {targets!r}")
-        return (), {}
-    raw = manifest["thresholds"]
-    if not isinstance(raw, dict):
-        problems.append(f"thresholds must be an object target -> probability, got {raw!r}")
-        return tuple(targets), {}
-    thresholds = {}
-    for t in targets:
-        value = raw.get(t)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not 0.0 < float(value) < 1.0
-        ):
-            problems.append(f"thresholds[{t!r}] must be a probability in (0, 1), got {value!r}")
-        else:
-            thresholds[t] = float(value)
-    extra = sorted(set(raw) - set(targets))
-    if extra:
-        problems.append(f"thresholds has entries for unknown targets {extra}")
-    return tuple(targets), thresholds
-
-
-def _check_io(manifest: dict, config: FeatureConfig, n_targets: int, problems: list[str]) -> None:
-    expected_inputs = [
-        (INPUT_EEG, [BATCH_DIM, *config.eeg_shape]),
-        (INPUT_ECG, [BATCH_DIM, 1, *config.hrv_shape]),
-    ]
-    expected_outputs = [(OUTPUT_LOGITS, [BATCH_DIM, n_targets])]
-    for key, expected in (("inputs", expected_inputs), ("outputs", expected_outputs)):
-        entries = manifest[key]
-        if not isinstance(entries, list) or len(entries) != len(expected):
-            problems.append(f"{key} must list {len(expected)} tensors, got {entries!r}")
-            continue
-        for entry, (name, shape) in zip(entries, expected, strict=True):
-            if not isinstance(entry, dict):
-                problems.append(f"{key} entries must be objects, got {entry!r}")
-                continue
-            if entry.get("name") != name:
-                problems.append(f"{key}: expected tensor {name!r}, got {entry.get('name')!r}")
-            if list(entry.get("shape", [])) != shape:
-                problems.append(
-                    f"{key}[{name!r}] shape {entry.get('shape')} does not match the feature "
-                    f"configuration: expected {shape}"
-                )
-            if entry.get("dtype") != "float32":
-                problems.append(
-                    f"{key}[{name!r}] dtype must be 'float32', got {entry.get('dtype')!r}"
-                )
 
 
 def check_files(root: Path, entries: Any, problems: list[str]) -> dict[str, Path]:

@@ -67,7 +67,8 @@ class LoopConfig:
 
     ``hop_s``: time between decisions (s); None takes the bundle's. ``policy``: what to do
     when exactly one modality is bad — ``"abstain"``, or ``"fallback"`` to a
-    single-modality model (needs one per modality in ``fallback_engines``).
+    single-modality model (at least one in ``fallback_engines``; a window whose good
+    modality has none abstains).
     ``gap_tolerance_s``: a jump in source timestamps larger than this counts as lost
     samples. ``max_fill_s``: the longest gap (s) filled in place, longer ones restart the
     stream (one ``GAP`` record); None: ``quality.max_missing_fraction`` × the window.
@@ -126,13 +127,11 @@ class Classifier:
                 f"policy 'fallback' needs a bundle of EEG and ECG; this one takes "
                 f"{self.fc.modalities[0]} only — use --on-bad-modality abstain"
             )
-        if self.config.policy == "fallback":
-            lacking = [m for m in ("eeg", "ecg") if m not in self.fallback_engines]
-            if lacking:
-                raise ConfigurationError(
-                    f"policy 'fallback' needs a single-modality model for {', '.join(lacking)}; "
-                    "this bundle has none — use --on-bad-modality abstain"
-                )
+        if self.config.policy == "fallback" and not self.fallback_engines:
+            raise ConfigurationError(
+                "policy 'fallback' needs a single-modality model (the bundle's fallbacks); "
+                "this bundle has none — use --on-bad-modality abstain"
+            )
         self.hop_s = float(self.config.hop_s or self.fc.hop_s)
         self.plans = plan_lanes(tuple(streams), self.fc)
         self.model = WindowModel(
@@ -368,6 +367,7 @@ class Classifier:
             detail=outcome.detail,
             modalities=outcome.modalities,
             policy=self.config.policy,
+            model=outcome.model,
             quality=quality,
             latency_ms=latency,
             backend=self.engine.name,

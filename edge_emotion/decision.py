@@ -12,7 +12,10 @@ Every hop yields exactly one record, built once (frozen). Fields (JSON names in
   JSON ``reason_code`` ``{"name", "number"}`` (the number is the DECISION frame's byte,
   firmware_bridge/PROTOCOL.md) and ``reason``, the readable detail (every problem found);
   ``abstained`` is ``reason != NONE``. ``modalities``: the modalities the decision used;
-  ``policy``: what the run does when one modality is bad (``abstain`` or ``fallback``).
+  ``policy``: what the run does when one modality is bad (``abstain`` or ``fallback``);
+  ``model``: which model decided, ``"main"`` (the bundle's) or ``"fallback:eeg"`` /
+  ``"fallback:ecg"`` (its single-modality fallback, when the other modality was bad);
+  ``null`` on an abstention.
 - ``quality``: per modality verdict (:class:`edge_emotion.quality.ModalityQuality`).
 - ``missing_fraction``: the window's share of missing samples (lost, NaN, filled), the
   worst channel of either modality; on every record, warm-up included (1.0 for a gap),
@@ -32,6 +35,9 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+
+MODEL_MAIN = "main"  # Decision.model of a window the bundle's own model decided
+FALLBACK_PREFIX = "fallback:"  # + modality: decided by that single-modality fallback
 
 
 class AbstainReason(IntEnum):
@@ -119,6 +125,7 @@ class Decision:
     detail: str | None = None
     modalities: tuple[str, ...] = ()
     policy: str = "abstain"
+    model: str | None = None
     quality: Mapping[str, dict] = field(default_factory=dict)
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     backend: str = ""
@@ -138,6 +145,8 @@ class Decision:
                 )
             if not self.detail:
                 raise ValueError(f"an abstention ({self.reason.name}) needs a detail text")
+            if self.model is not None:
+                raise ValueError(f"an abstention ({self.reason.name}) names no model")
         elif self.probabilities is None or self.labels is None or self.detail is not None:
             raise ValueError(
                 "a classified decision (reason NONE) needs probabilities and labels and no detail"
@@ -164,6 +173,7 @@ class Decision:
             "reason_code": {"name": self.reason.name, "number": int(self.reason)},
             "modalities": list(self.modalities),
             "policy": self.policy,
+            "model": self.model,
             "quality": dict(self.quality),
             "missing_fraction": round(float(self.missing_fraction), 4),
             "gap_s": None if self.gap_s is None else round(float(self.gap_s), 6),
@@ -188,6 +198,8 @@ class Decision:
         hr = self.quality.get("ecg", {}).get("heart_rate_bpm")
         extra = f"  HR {hr:5.1f}" if hr is not None else ""
         mods = "+".join(self.modalities)
+        if self.model and self.model != MODEL_MAIN:
+            mods += " fallback"
         lat = self.latency_ms.get("total")
         lat_s = f"  {lat:6.3f} ms" if lat is not None else ""
         return f"{head} {'  '.join(parts)}{extra}  [{mods}]{lat_s}"

@@ -7,10 +7,11 @@ Two rules, one per kind of output:
   absent, empty, or a bundle this project wrote — a manifest with our schema *and* files
   that match its table — and such a bundle is replaced only when asked (``--force``):
   the old folder is renamed aside, the new one renamed in, and the old bundle's own
-  files are deleted only then; anything in it the manifest does not list (``notes.txt``,
-  the device's ``trt_cache/``) is moved into the new bundle, never deleted. An export that
-  fails removes its staging folder; one that is killed leaves it (``.NAME.xxxxxxxx/``
-  beside ``--out``), never a half-written ``--out``.
+  files are deleted only then (those of its fallback sub-bundles too); anything in it the
+  manifests do not list (``notes.txt``, the device's ``trt_cache/``) is moved into the
+  new bundle, never deleted. An export that fails removes its staging folder; one that
+  is killed leaves it (``.NAME.xxxxxxxx/`` beside ``--out``), never a half-written
+  ``--out``.
 * **Generated data** (:class:`OwnedFolder`): a command that fills a folder with files
   (``training synth``, ``training eav synth``) records what it wrote, with sha256, in
   ``.edge_emotion_outputs.json``. It writes into a folder only if every file there is one
@@ -25,6 +26,7 @@ folder, what is in the way and what to do. No torch, no onnx: plain files only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_emotion.bundle import MANIFEST_NAME, SCHEMA, BundleError, read_manifest, sha256_file
+from edge_emotion.manifest_checks import FALLBACKS_KEY
 
 log = logging.getLogger("edge_emotion.out_dir")
 
@@ -54,10 +57,11 @@ def _listing(paths: list[str], limit: int = 3) -> str:
 # ---------------------------------------------------------------------------- bundles
 
 
-def bundle_files(folder: Path) -> list[str] | None:
-    """The file names a bundle in ``folder`` lists (manifest last), if ``folder`` holds a
-    bundle this project wrote, intact: our schema, and every listed file present with the
-    sha256 of the table. None otherwise."""
+def bundle_files(folder: Path, _top: bool = True) -> list[str] | None:
+    """The files a bundle in ``folder`` lists, as paths relative to it (manifest last; a
+    fallback sub-bundle's files as ``fallback_eeg/model.onnx`` and so on), if ``folder``
+    holds a bundle this project wrote, intact: our schema, and every listed file present
+    with the sha256 of the table. None otherwise."""
     try:
         manifest = read_manifest(folder)
     except BundleError:
@@ -66,17 +70,29 @@ def bundle_files(folder: Path) -> list[str] | None:
     if manifest.get("schema") != SCHEMA or not isinstance(table, dict) or not table:
         return None
     for name, entry in table.items():
-        if (
-            not isinstance(name, str)
-            or Path(name).name != name
-            or name in ("", ".", "..", MANIFEST_NAME)
-            or not isinstance(entry, dict)
-        ):
+        if not _plain_name(name) or name == MANIFEST_NAME or not isinstance(entry, dict):
             return None
         path = folder / name
         if path.is_symlink() or not path.is_file() or sha256_file(path) != entry.get("sha256"):
             return None
-    return [*table, MANIFEST_NAME]
+    nested: list[str] = []
+    fallbacks = manifest.get(FALLBACKS_KEY, {})
+    if not isinstance(fallbacks, dict) or (fallbacks and not _top):
+        return None
+    for sub in fallbacks.values():
+        inner = (
+            bundle_files(folder / sub, _top=False)
+            if _plain_name(sub) and not (folder / sub).is_symlink()
+            else None
+        )
+        if inner is None:
+            return None
+        nested += [f"{sub}/{rel}" for rel in inner]
+    return [*table, *nested, MANIFEST_NAME]
+
+
+def _plain_name(name: object) -> bool:
+    return isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..")
 
 
 class StagedBundle:
@@ -125,17 +141,12 @@ class StagedBundle:
         old.rmdir()
         out.rename(old)  # from here until the end, the old bundle is whole under this name
         self.path.rename(out)
-        kept, stranded = [], []
-        for entry in sorted(old.iterdir()):
-            if entry.name in listed:
-                continue
-            if (out / entry.name).exists() or (out / entry.name).is_symlink():
-                stranded.append(entry.name)  # the new bundle writes a file of that name
-            else:
-                entry.rename(out / entry.name)
-                kept.append(entry.name)
+        kept, stranded = _carry_unlisted(old, out, set(listed))
         for name in listed:
             (old / name).unlink(missing_ok=True)
+        for folder in sorted({Path(n).parent for n in listed} - {Path(".")}, reverse=True):
+            with contextlib.suppress(OSError):  # a fallback's folder, unless something is left
+                (old / folder).rmdir()
         if stranded:
             say(
                 f"replaced the bundle at {out}; kept {_listing(stranded)} (not part of the "
@@ -147,6 +158,35 @@ class StagedBundle:
                 f"replaced the bundle at {out}"
                 + (f"; kept {_listing(kept)} (not part of the bundle)" if kept else "")
             )
+
+
+def _carry_unlisted(
+    old: Path, out: Path, listed: set[str], rel: str = ""
+) -> tuple[list[str], list[str]]:
+    """Move what the old bundle in ``old`` does not list (a user's notes, a device's
+    ``trt_cache/``, also inside its fallbacks' folders) to the same place in the new one
+    at ``out``; returns (moved, left in ``old`` because the new bundle has that name)."""
+    kept, stranded = [], []
+    for entry in sorted(old.iterdir()):
+        name = rel + entry.name
+        if name in listed:
+            continue
+        if (
+            not entry.is_symlink()
+            and entry.is_dir()
+            and any(n.startswith(name + "/") for n in listed)
+        ):
+            moved, left = _carry_unlisted(entry, out / entry.name, listed, name + "/")
+            kept += moved
+            stranded += left
+        elif (
+            out.is_dir() and not (out / entry.name).exists() and not (out / entry.name).is_symlink()
+        ):
+            entry.rename(out / entry.name)
+            kept.append(name)
+        else:
+            stranded.append(name)  # the new bundle writes a file of that name
+    return kept, stranded
 
 
 def _check_bundle_destination(out: Path, force: bool) -> list[str] | None:
@@ -173,7 +213,7 @@ def _check_bundle_destination(out: Path, force: bool) -> list[str] | None:
             "refusing to write into it. Choose an empty or new folder."
         )
     if not force:
-        extra = [e for e in entries if e not in listed]
+        extra = [e for e in entries if e not in {n.split("/")[0] for n in listed}]
         raise OutputRefused(
             f"--out {out} already holds a bundle; pass --force to replace it"
             + (f" (files it does not list are kept: {_listing(extra)})" if extra else "")

@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-bad-modality",
         choices=POLICIES,
         default="abstain",
-        help="when EEG or ECG alone is bad: abstain, or a single-modality fallback model",
+        help="when EEG or ECG alone is bad: abstain, or decide with the bundle's "
+        "single-modality model of the good one (export --fallback)",
     )
     run_g.add_argument("--saturation-uv", type=positive_float, default=QualityConfig.saturation_uv)
     run_g.add_argument(
@@ -281,6 +282,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     from edge_emotion.quality import QualityConfig
     from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink, SummarySink
     from edge_emotion.source import SourceError, StreamInfo
+    from edge_emotion.window_model import create_fallbacks
 
     is_demo = (args.source or ("board" if args.board else "demo")) == "demo"
     duration = (
@@ -290,6 +292,9 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         bundle = load_bundle(args.bundle or DEMO_BUNDLE_PATH)
         check_hop(parser, args.hop, bundle.feature_config)
         engine = create_engine(bundle, args.backend)
+        fallbacks = {}
+        if args.on_bad_modality == "fallback":
+            fallbacks = create_fallbacks(bundle, lambda b: create_engine(b, args.backend))
         loop_config = LoopConfig(
             hop_s=args.hop,
             policy=args.on_bad_modality,
@@ -356,15 +361,18 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
             f"windows: {fc.window_s:g} s every {args.hop or fc.hop_s:g} s; EEG "
             f"{len(fc.eeg_channels)} ch at {fc.eeg_fs:g} Hz, ECG at {fc.ecg_fs:g} Hz; "
             f"bad modality -> {args.on_bad_modality}"
+            + "".join(f", {m} fallback on {f.name}" for m, f in fallbacks.items())
             + (f"; stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
             flush=True,
         )
 
         if not interrupts.requested:  # else the loop below ends before it starts the source
             warm_up(bundle, engine)
+            for fallback in fallbacks.values():
+                fallback.warm_up()
 
         def make_classifier(streams):
-            return Classifier(bundle, engine, streams, loop_config)
+            return Classifier(bundle, engine, streams, loop_config, fallbacks)
 
         try:
             stats = run(

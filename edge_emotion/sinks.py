@@ -18,7 +18,7 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
-from edge_emotion.decision import Decision
+from edge_emotion.decision import MODEL_MAIN, Decision
 
 
 class SinkError(OSError):
@@ -152,12 +152,17 @@ class SummarySink:
         self.records = 0
         self.abstained = 0
         self.reasons: Counter = Counter()
+        self.models: Counter = Counter()  # classified decisions by the model that decided
+        self.fallback_policy = False
         self.total_ms: deque = deque(maxlen=keep)
         self.features_ms: deque = deque(maxlen=keep)
         self.inference_ms: deque = deque(maxlen=keep)
 
     def write(self, d: Decision) -> None:
         self.records += 1
+        self.fallback_policy |= d.policy == "fallback"
+        if not d.abstained:
+            self.models[d.model or MODEL_MAIN] += 1
         if d.abstained:
             self.abstained += 1
             self.reasons[d.reason.label] += 1
@@ -179,6 +184,9 @@ class SummarySink:
                 else ""
             )
         ]
+        if self.fallback_policy:
+            counts = ", ".join(f"{m} {c}" for m, c in self.models.most_common()) or "none"
+            out.append(f"classified by model: {counts}")
         if self.total_ms:
 
             def stat(q):

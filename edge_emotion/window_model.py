@@ -11,6 +11,11 @@ into a :class:`~edge_emotion.decision.Decision`.
 
 Modalities: a bundle takes EEG and ECG, or one of them (``FeatureConfig.modalities``);
 engines get ``None`` for the input a bundle does not take.
+
+Fallbacks: with ``fallback`` on, a window of a two-modality bundle whose one modality is
+bad goes to the single-modality model of the good one, if there is one
+(:class:`FallbackModel` wraps a bundle's fallback sub-bundle and its engine), and is
+decided with that model's thresholds; the outcome names the model that decided.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from edge_emotion.bundle import Bundle
-from edge_emotion.decision import AbstainReason
+from edge_emotion.decision import FALLBACK_PREFIX, MODEL_MAIN, AbstainReason
 from edge_emotion.normalization import MODE_SESSION_BASELINE, SessionBaseline, baseline_correct
 from edge_emotion.quality import ModalityQuality, abstention
 
@@ -47,6 +52,7 @@ class Outcome(NamedTuple):
     probabilities: dict[str, float] | None = None
     labels: dict[str, str] | None = None
     modalities: tuple[str, ...] = ()
+    model: str | None = None  # which model decided (Decision.model)
 
     @classmethod
     def abstain(cls, reason: AbstainReason, detail: str) -> Outcome:
@@ -58,7 +64,9 @@ class WindowModel:
 
     ``fallback_engines`` maps a modality to a callable taking that modality's features
     alone and returning (1, n_targets) probabilities; used when ``fallback`` is true and
-    exactly one of a two-modality bundle's modalities is bad.
+    exactly one of a two-modality bundle's modalities is bad (a window whose good modality
+    has none abstains). A callable with a ``bundle`` (a :class:`FallbackModel`) is decided
+    with that bundle's thresholds, others with the main bundle's.
     """
 
     def __init__(
@@ -105,12 +113,15 @@ class WindowModel:
             hrv = None if c is None else c[0, 0]
         eeg_in = None if de_map is None else np.ascontiguousarray(de_map[None], dtype=np.float32)
         ecg_in = None if hrv is None else np.ascontiguousarray(hrv.reshape(1, 1, -1), np.float32)
+        decider, model = self.bundle, MODEL_MAIN
         try:
             if len(good) == len(self.modalities):
                 probs = self.engine.predict(eeg_in, ecg_in)
-            elif len(good) == 1 and self.fallback:
+            elif len(good) == 1 and self.fallback and good[0] in self.fallback_engines:
                 m = good[0]
-                probs = self.fallback_engines[m](eeg_in if m == "eeg" else ecg_in)
+                fallback = self.fallback_engines[m]
+                decider, model = getattr(fallback, "bundle", decider), FALLBACK_PREFIX + m
+                probs = fallback(eeg_in if m == "eeg" else ecg_in)
             else:
                 return Outcome.abstain(*abstention(q))
         except (ValueError, RuntimeError) as exc:
@@ -121,11 +132,59 @@ class WindowModel:
             return Outcome.abstain(
                 AbstainReason.INVALID_OUTPUT, f"engine returned invalid probabilities {p.tolist()}"
             )
-        high = self.bundle.decide(p)
+        high = decider.decide(p)
         return Outcome(
             AbstainReason.NONE,
             None,
             {t: float(v) for t, v in zip(self.targets, p, strict=True)},
             {t: "high" if h else "low" for t, h in zip(self.targets, high, strict=True)},
             good,
+            model,
         )
+
+
+class FallbackModel:
+    """A bundle's single-modality fallback (:attr:`Bundle.fallbacks`) with its engine, as
+    :class:`WindowModel` calls it: the window's features of that modality alone in
+    (batch 1, in the main bundle's layout), (1, n_targets) probabilities out. An EEG
+    fallback of a subset of the bundle's channels gets those rows of the DE map."""
+
+    def __init__(self, bundle: Bundle, modality: str, engine: Predictor) -> None:
+        self.modality = modality
+        self.bundle = bundle.fallbacks[modality]
+        self.engine = engine
+        self.name = engine.name
+        parent = bundle.feature_config.eeg_channels
+        self._rows = [parent.index(c) for c in self.bundle.feature_config.eeg_channels]
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        if self.modality == "eeg":
+            return self.engine.predict(np.ascontiguousarray(features[:, :, self._rows]), None)
+        return self.engine.predict(None, features)
+
+    def warm_up(self) -> None:
+        """One inference on zeros (an engine's first call optimises its graph)."""
+        fc = self.bundle.feature_config
+        if self.modality == "eeg":
+            self.engine.predict(np.zeros((1, *fc.eeg_shape), np.float32), None)
+        else:
+            self.engine.predict(None, np.zeros((1, 1, *fc.hrv_shape), np.float32))
+
+
+def create_fallbacks(
+    bundle: Bundle, create_engine: Callable[[Bundle], Predictor]
+) -> dict[str, FallbackModel]:
+    """A :class:`FallbackModel` per fallback ``bundle`` carries, each engine made by
+    ``create_engine`` (the main engine's backend choice); ``ValueError`` when it has none
+    (``--on-bad-modality fallback`` cannot work)."""
+    if not bundle.fallbacks:
+        raise ValueError(
+            f"--on-bad-modality fallback: the bundle {bundle.path} carries no single-modality "
+            "fallback models (manifest 'fallbacks'); export them with --fallback eeg=EEG.pt "
+            "--fallback ecg=ECG.pt, or use --on-bad-modality abstain"
+        )
+    return {
+        m: FallbackModel(bundle, m, create_engine(bundle.fallbacks[m]))
+        for m in bundle.feature_config.modalities
+        if m in bundle.fallbacks
+    }

@@ -4,7 +4,10 @@ The checkpoint's ``format`` picks the model family (:mod:`edge_emotion.training.
 ``edge_emotion.checkpoint/1`` (the EEG+ECG model the Jetson runtime serves;
 :mod:`edge_emotion.export.eeg_ecg_bundle`) or ``edge_emotion.eav_checkpoint/1`` (the
 EEG+audio+video fusion model; :mod:`edge_emotion.export.eav_bundle`). Both go through the
-one path of :func:`edge_emotion.export.bundle_writer.export_bundle`.
+one path of :func:`edge_emotion.export.bundle_writer.export_bundle`. ``--fallback
+eeg=EEG.pt --fallback ecg=ECG.pt`` adds one-modality models of the EEG+ECG family, each
+exported by the same steps into a sub-folder of the bundle (``fallback_eeg/``,
+``fallback_ecg/``), which ``run --on-bad-modality fallback`` switches to.
 
 Prints each step, the parity summary and the path of every file written. Exit status
 1 with a one-line message for bad input (missing checkpoint, wrong format, feature
@@ -80,12 +83,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="EAV checkpoints: calibrate and check on synthetic inputs even when a dataset "
         "folder is known",
     )
+    p.add_argument(
+        "--fallback",
+        action="append",
+        default=[],
+        metavar="MODALITY=CHECKPOINT",
+        help="also export a one-modality model (trained with --modalities eeg or ecg) into "
+        "the bundle's fallback_MODALITY/ folder, for run --on-bad-modality fallback; "
+        "repeatable (eeg=EEG.pt and ecg=ECG.pt). Calibrated and checked on the features its "
+        "checkpoint records, else draws from its normalisation statistics",
+    )
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx")
     p.add_argument("--no-torch-state", action="store_true", help="omit model.pt")
     p.add_argument("--demo", action="store_true", help="label the bundle a demo")
     p.add_argument("--name", default=None, help="bundle name in the manifest")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling/splitting features")
     return p
+
+
+def parse_fallbacks(values: list[str]) -> dict[str, Path]:
+    """``--fallback MODALITY=CHECKPOINT`` values -> {modality: checkpoint path}; ``ValueError``
+    for a value of another form, an unknown modality or a modality given twice."""
+    found: dict[str, Path] = {}
+    for value in values:
+        modality, sep, path = value.partition("=")
+        modality = modality.strip().lower()
+        if not sep or not path or modality not in ("eeg", "ecg"):
+            raise ValueError(
+                f"--fallback {value!r}: expected MODALITY=CHECKPOINT with MODALITY eeg or ecg "
+                "(e.g. --fallback eeg=runs/eeg/model.pt)"
+            )
+        if modality in found:
+            raise ValueError(f"--fallback {modality} is given twice")
+        found[modality] = Path(path)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from edge_emotion.export.bundle_content import ExportOptions
-        from edge_emotion.export.bundle_writer import content_for, export_bundle
+        from edge_emotion.export.bundle_writer import Fallback, content_for, export_bundle
         from edge_emotion.training.checkpoint import load_checkpoint
 
+        fallback_paths = parse_fallbacks(args.fallback)
         content = content_for(load_checkpoint(args.checkpoint))
         if content.heading:
             say(content.heading)
@@ -116,12 +148,28 @@ def main(argv: list[str] | None = None) -> int:
             calibration_method=args.calibration,
             force=args.force,
         )
-        result = export_bundle(content, args.out, calibration, heldout, options, progress=say)
+        fallbacks = {}
+        for modality, path in fallback_paths.items():
+            fb_content = content_for(load_checkpoint(path))
+            fb_cal, fb_held = fb_content.choose_inputs(
+                None, False, args.n_calibration, args.n_heldout, args.seed, say
+            )
+            say(
+                f"fallback {modality} ({path}): calibration {len(fb_cal)} from "
+                f"{fb_cal.source}; held-out {len(fb_held)} from {fb_held.source}"
+            )
+            fallbacks[modality] = Fallback(fb_content, fb_cal, fb_held)
+        result = export_bundle(
+            content, args.out, calibration, heldout, options, progress=say, fallbacks=fallbacks
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for line in content.summary(result.report):
         say(line)
+    for modality, report in result.fallback_reports.items():
+        for line in fallbacks[modality].content.summary(report):
+            say(f"fallback {modality}: {line}")
     if result.manifest["demo"]:
         say("labelled a DEMO bundle (synthetic training data)")
     for path in result.written:

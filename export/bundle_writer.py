@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from edge_emotion.bundle import (
     BATCH_DIM,
+    FALLBACKS_KEY,
     MANIFEST_NAME,
     OUTPUT_LOGITS,
     ROLE_ONNX_FP16,
@@ -39,6 +40,7 @@ from edge_emotion.bundle import (
     ROLE_REPORT,
     ROLE_TORCH_STATE,
     SCHEMA,
+    check_fallback,
     sha256_file,
 )
 from edge_emotion.export.bundle_content import PARITY_BATCH, BundleContent, ExportOptions
@@ -63,16 +65,29 @@ FILE_FP16 = "model.fp16.onnx"
 FILE_TORCH = "model.pt"
 FILE_PARITY_JSON = "parity.json"
 FILE_PARITY_MD = "parity.md"
+FALLBACK_FOLDER = "fallback_"  # + modality: where a fallback sub-bundle is written
 
 
 @dataclass
 class ExportResult:
-    """The manifest as the bundle's loader read it back, the parity report, and every
-    file written (the manifest last)."""
+    """The manifest as the bundle's loader read it back, the parity report, every file
+    written (the manifest last), and the parity report of each fallback sub-bundle."""
 
     manifest: dict[str, Any]
     report: dict[str, Any]
     written: list[Path] = field(default_factory=list)
+    fallback_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A single-modality model exported into a sub-folder of a bundle of both modalities
+    (its manifest's ``fallbacks``; see :mod:`edge_emotion.manifest_checks`): the
+    checkpoint's content and its calibration and held-out inputs."""
+
+    content: BundleContent
+    calibration: InputSet
+    heldout: InputSet
 
 
 def content_for(checkpoint: Mapping[str, Any]) -> BundleContent:
@@ -92,31 +107,112 @@ def export_bundle(
     heldout: InputSet,
     options: ExportOptions | None = None,
     progress: Callable[[str], None] | None = None,
+    fallbacks: Mapping[str, Fallback] | None = None,
 ) -> ExportResult:
     """Write the bundle of ``checkpoint`` (a checkpoint dict, or its :func:`content_for`)
     into ``out_dir`` (created, or a bundle there replaced with ``options.force``; see
     :func:`edge_emotion.out_dir.stage_bundle`).
 
     ``calibration`` feeds INT8 calibration, ``heldout`` the parity report; ``progress``
-    (optional) is called with a short message before each step.
+    (optional) is called with a short message before each step. ``fallbacks``: modality
+    -> a one-modality model exported by the same steps into ``fallback_<modality>/``
+    inside the bundle, checked against it before anything is written; the bundle with
+    its fallbacks is validated as a whole before it is moved into place.
     """
-    import torch
-
     content = content_for(checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
     options = options or ExportOptions()
     say = progress or (lambda msg: None)
+    fallbacks = dict(fallbacks or {})
+    check_fallbacks(content, fallbacks)
+    content.feeds(calibration, "calibration")  # shapes checked before anything is written
+    content.feeds(heldout, "heldout")
+    for modality, fb in fallbacks.items():
+        fb.content.feeds(fb.calibration, f"{modality} fallback calibration")
+        fb.content.feeds(fb.heldout, f"{modality} fallback heldout")
+    staged = stage_bundle(out_dir, force=options.force)
+    out = staged.path
+    folders, reports, written = {}, {}, []
+    sub_options = replace(options, name=None, force=False)
+    for modality, fb in fallbacks.items():
+        folders[modality] = f"{FALLBACK_FOLDER}{modality}"
+        say(f"fallback {modality}: {folders[modality]}/")
+        sub = out / folders[modality]
+        sub.mkdir()
+        _, reports[modality], files = _write_bundle(
+            fb.content, sub, fb.calibration, fb.heldout, sub_options, say, {}
+        )
+        written += [Path(folders[modality]) / p.name for p in files]
+    extra = {FALLBACKS_KEY: folders} if folders else {}
+    if folders:
+        say("the model of both modalities")
+    _, report, files = _write_bundle(content, out, calibration, heldout, options, say, extra)
+    written += [Path(p.name) for p in files]
+    content.validate(out)  # the new bundle verifies before it replaces anything
+    out = staged.commit(say)
+    return ExportResult(
+        manifest=content.validate(out),
+        report=report,
+        written=[out / p for p in written],
+        fallback_reports=reports,
+    )
+
+
+def check_fallbacks(content: BundleContent, fallbacks: Mapping[str, Fallback]) -> None:
+    """Raise ``ValueError`` listing why ``fallbacks`` cannot go with ``content``'s bundle
+    (the rules of :func:`edge_emotion.bundle.load_bundle`, checked before any export)."""
+    if not fallbacks:
+        return
+    problems: list[str] = []
+    parent = getattr(content, "feature_config", None)
+    if content.family is not EEG_ECG or parent is None or len(parent.modalities) < 2:
+        raise ValueError(
+            "--fallback needs a checkpoint of an EEG+ECG model; single-modality fallbacks go "
+            "with a model of both modalities"
+        )
+    for modality, fb in fallbacks.items():
+        if modality not in parent.modalities:
+            problems.append(f"--fallback {modality}=...: expected one of {parent.modalities}")
+            continue
+        if fb.content.family is not EEG_ECG:
+            problems.append(f"--fallback {modality}: not a checkpoint of the EEG+ECG family")
+            continue
+        modes = [(c.normalization.mode, c.normalization.baseline_s) for c in (content, fb.content)]
+        check_fallback(
+            modality,
+            parent,
+            fb.content.feature_config,
+            (tuple(content.targets), tuple(fb.content.targets)),
+            (modes[0], modes[1]),
+            problems,
+        )
+    if problems:
+        raise ValueError("the fallbacks do not fit this model:\n  " + "\n  ".join(problems))
+
+
+def _write_bundle(
+    content: BundleContent,
+    out: Path,
+    calibration: InputSet,
+    heldout: InputSet,
+    options: ExportOptions,
+    say: Callable[[str], None],
+    extra_manifest: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
+    """Every step of one bundle, written into the folder ``out``: (manifest, parity
+    report, files written, the manifest last)."""
+    import torch
+
     family, ckpt, model = content.family, content.checkpoint, content.model
     cal_feeds = content.feeds(calibration, "calibration")
     held_feeds = content.feeds(heldout, "heldout")
-    staged = stage_bundle(out_dir, force=options.force)
-    out = staged.path
 
     say("exporting ONNX (fp32, dynamic batch)")
     fp32 = export_graph(model, family.example_inputs(ckpt["model_config"], 2), out / FILE_FP32)
     names = [name for name, _ in graph_io(fp32)["inputs"]]
-    if names != list(family.input_names):
+    expected = list(family.inputs_of(ckpt["model_config"]))
+    if names != expected:
         raise ValueError(
-            f"the exported graph has inputs {names}, expected {list(family.input_names)}; "
+            f"the exported graph has inputs {names}, expected {expected}; "
             "the runtime feeds all of them, so a graph without one cannot be served"
         )
     onnx_check = compare_feeds_with_torch(model, fp32, held_feeds)
@@ -203,13 +299,9 @@ def export_bundle(
             **int8.parity,
         },
         "versions": export_versions(ckpt),
+        **extra_manifest,
     }
-    written = write_manifest(out, manifest, files)
-    content.validate(out)  # the new bundle verifies before it replaces anything
-    out = staged.commit(say)
-    return ExportResult(
-        manifest=content.validate(out), report=report, written=[out / p.name for p in written]
-    )
+    return manifest, report, write_manifest(out, manifest, files)
 
 
 def export_versions(ckpt: Mapping[str, Any]) -> dict[str, Any]:

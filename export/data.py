@@ -64,37 +64,43 @@ class InputSet:
 
 @dataclass(frozen=True)
 class FeatureSet(InputSet):
-    """Raw features (N windows) and optional labels (N, n_targets) of 0/1."""
+    """Raw features (N windows) and optional labels (N, n_targets) of 0/1; ``eeg`` or
+    ``ecg`` is ``None`` for features of a one-modality model."""
 
-    eeg: np.ndarray
-    ecg: np.ndarray
+    eeg: np.ndarray | None
+    ecg: np.ndarray | None
     labels: np.ndarray | None
     source: str
 
     def __post_init__(self) -> None:
-        eeg = np.asarray(self.eeg, dtype=np.float64)
-        ecg = np.asarray(self.ecg, dtype=np.float64)
-        if ecg.ndim == 2:
+        eeg = None if self.eeg is None else np.asarray(self.eeg, dtype=np.float64)
+        ecg = None if self.ecg is None else np.asarray(self.ecg, dtype=np.float64)
+        if ecg is not None and ecg.ndim == 2:
             ecg = ecg[:, None, :]
-        if eeg.ndim != 4 or ecg.ndim != 3 or ecg.shape[1] != 1:
+        if (
+            (eeg is None and ecg is None)
+            or (eeg is not None and eeg.ndim != 4)
+            or (ecg is not None and (ecg.ndim != 3 or ecg.shape[1] != 1))
+        ):
             raise ValueError(
-                "features: eeg must be (N, bands, channels, subwindows) and ecg (N, 1, L), "
-                f"got {eeg.shape} and {ecg.shape}"
+                "features: eeg must be (N, bands, channels, subwindows) and ecg (N, 1, L) "
+                "(one may be absent for a one-modality model), got "
+                f"{None if eeg is None else eeg.shape} and {None if ecg is None else ecg.shape}"
             )
-        if len(eeg) != len(ecg) or len(eeg) == 0:
-            raise ValueError(
-                f"features: eeg and ecg need the same N >= 1, got {len(eeg)}, {len(ecg)}"
-            )
-        if not (np.isfinite(eeg).all() and np.isfinite(ecg).all()):
+        arrays = [x for x in (eeg, ecg) if x is not None]
+        sizes = [len(x) for x in arrays]
+        if len(set(sizes)) != 1 or sizes[0] == 0:
+            raise ValueError(f"features: eeg and ecg need the same N >= 1, got {sizes}")
+        if not all(np.isfinite(x).all() for x in arrays):
             raise ValueError("features contain NaN or infinite values")
         labels = self.labels
         if labels is not None:
             labels = np.asarray(labels)
             if labels.ndim == 1:
                 labels = labels[:, None]
-            if len(labels) != len(eeg) or not np.isin(labels, (0, 1)).all():
+            if len(labels) != sizes[0] or not np.isin(labels, (0, 1)).all():
                 raise ValueError(
-                    f"features: labels must be (N, n_targets) of 0/1 with N={len(eeg)}, "
+                    f"features: labels must be (N, n_targets) of 0/1 with N={sizes[0]}, "
                     f"got shape {labels.shape}"
                 )
             labels = labels.astype(np.int8)
@@ -103,17 +109,17 @@ class FeatureSet(InputSet):
         object.__setattr__(self, "labels", labels)
 
     def __len__(self) -> int:
-        return len(self.eeg)
+        return len(self.eeg if self.eeg is not None else self.ecg)
 
     def take(self, idx: np.ndarray, source: str | None = None) -> FeatureSet:
         return FeatureSet(
-            self.eeg[idx],
-            self.ecg[idx],
+            None if self.eeg is None else self.eeg[idx],
+            None if self.ecg is None else self.ecg[idx],
             None if self.labels is None else self.labels[idx],
             source or self.source,
         )
 
-    def normalized(self, norm: Normalization) -> tuple[np.ndarray, np.ndarray]:
+    def normalized(self, norm: Normalization) -> tuple[np.ndarray | None, np.ndarray | None]:
         return norm.apply(self.eeg, self.ecg)
 
 
@@ -154,12 +160,16 @@ def split_features(
 def gaussian_features(
     norm: Normalization, n_subwindows: int, hrv_length: int, n: int, seed: int = 0
 ) -> FeatureSet:
-    """Unlabelled features drawn as mean + std * N(0, 1) from the normalisation statistics."""
+    """Unlabelled features drawn as mean + std * N(0, 1) from the normalisation statistics
+    (of the modalities they hold)."""
     rng = np.random.default_rng(seed)
-    bands, channels = norm.eeg_mean.shape
-    z = rng.standard_normal((n, bands, channels, n_subwindows))
-    eeg = norm.eeg_mean[None, :, :, None] + norm.eeg_std[None, :, :, None] * z
-    ecg = norm.ecg_mean + norm.ecg_std * rng.standard_normal((n, 1, hrv_length))
+    eeg = ecg = None
+    if norm.eeg_mean is not None:
+        bands, channels = norm.eeg_mean.shape
+        z = rng.standard_normal((n, bands, channels, n_subwindows))
+        eeg = norm.eeg_mean[None, :, :, None] + norm.eeg_std[None, :, :, None] * z
+    if norm.ecg_mean is not None:
+        ecg = norm.ecg_mean + norm.ecg_std * rng.standard_normal((n, 1, hrv_length))
     return FeatureSet(eeg, ecg, None, f"gaussian draws from normalisation statistics (seed {seed})")
 
 

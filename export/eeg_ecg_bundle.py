@@ -51,11 +51,14 @@ class EegEcgBundle:
         given = {t: float(v) for t, v in (checkpoint.get("thresholds") or {}).items()}
         self.thresholds = {t: given.get(t, 0.5) for t in self.targets}
         self.normalization = Normalization.from_dict(
-            checkpoint["normalization"], n_bands=len(fc.bands), n_channels=len(fc.eeg_channels)
+            checkpoint["normalization"],
+            n_bands=len(fc.bands),
+            n_channels=len(fc.eeg_channels),
+            modalities=fc.modalities,
         )
         config = EEG_ECG.config_dict(checkpoint["model_config"])
         shapes = EEG_ECG.input_shapes(config)
-        expected = {INPUT_EEG: tuple(fc.eeg_shape), INPUT_ECG: (1, *fc.hrv_shape)}
+        expected = {m: self._shapes[m] for m in fc.modalities}
         if shapes != expected:
             raise ValueError(
                 f"the model config's input shapes {shapes} differ from the feature "
@@ -68,13 +71,20 @@ class EegEcgBundle:
             )
         self.model = EEG_ECG.load_model(checkpoint)
         self.outputs = (len(self.targets), "sigmoid -> P(high) per target")
-        self.input_notes = {
+        notes = {
             INPUT_EEG: {"layout": "bands, channels, subwindows", "normalized_by_caller": True},
             INPUT_ECG: {
                 "layout": "1, hrv_length (RR seconds, zero-embedded)",
                 "normalized_by_caller": True,
             },
         }
+        self.input_notes = {m: notes[m] for m in fc.modalities}
+
+    @property
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        """One window's input shape per modality (the model takes those of its config)."""
+        fc = self.feature_config
+        return {INPUT_EEG: tuple(fc.eeg_shape), INPUT_ECG: (1, *fc.hrv_shape)}
 
     def choose_inputs(
         self,
@@ -107,22 +117,23 @@ class EegEcgBundle:
         return calibration.at_most(n_cal), heldout.at_most(n_held)
 
     def feeds(self, inputs: FeatureSet, what: str) -> dict[str, np.ndarray]:
-        """Normalised model inputs of ``inputs`` after checking their shapes and labels."""
-        fc = self.feature_config
-        if inputs.eeg.shape[1:] != tuple(fc.eeg_shape) or inputs.ecg.shape[1:] != (
-            1,
-            *fc.hrv_shape,
-        ):
+        """Normalised model inputs of ``inputs`` (the modalities the model takes) after
+        checking their shapes and labels."""
+        takes = self.feature_config.modalities
+        given = {INPUT_EEG: inputs.eeg, INPUT_ECG: inputs.ecg}
+        got = {m: None if given[m] is None else given[m].shape[1:] for m in takes}
+        needed = {m: self._shapes[m] for m in takes}
+        if got != needed:
             raise ValueError(
-                f"{what} features have shapes {inputs.eeg.shape[1:]} / {inputs.ecg.shape[1:]}; "
-                f"the feature config needs {tuple(fc.eeg_shape)} / {(1, *fc.hrv_shape)}"
+                f"{what} features have shapes {got}; the feature config needs {needed}"
             )
         if inputs.labels is not None and inputs.labels.shape[1] != len(self.targets):
             raise ValueError(
                 f"{what} labels have {inputs.labels.shape[1]} columns, targets {self.targets}"
             )
         eeg, ecg = inputs.normalized(self.normalization)
-        return {INPUT_EEG: eeg, INPUT_ECG: ecg}
+        normalized = {INPUT_EEG: eeg, INPUT_ECG: ecg}
+        return {m: normalized[m] for m in takes}
 
     def compare(
         self, reference: np.ndarray, logits: np.ndarray, labels: np.ndarray | None
@@ -184,7 +195,7 @@ class EegEcgBundle:
             "feature_config": fc.to_dict(),
             "feature_config_digest": fc.digest(),
             "channels": [{"name": c, "role": "eeg", "fs": fc.eeg_fs} for c in fc.eeg_channels]
-            + [{"name": fc.ecg_channel, "role": "ecg", "fs": fc.ecg_fs}],
+            + ([{"name": fc.ecg_channel, "role": "ecg", "fs": fc.ecg_fs}] if fc.has_ecg else []),
             "normalization": self.normalization.to_dict(),
             "targets": list(self.targets),
             "thresholds": self.thresholds,

@@ -18,8 +18,13 @@ import numpy as np
 SMALL_MODEL = {"eeg_width": 4, "ecg_width": 4, "depth": 1, "hidden": 16, "reduction": 2}
 
 
-def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overrides) -> Path:
-    """A contract checkpoint (edge_emotion.checkpoint/1) of a small random MAAN."""
+def write_checkpoint(
+    path: Path, seed: int = 0, synthetic: bool = True, modality: str | None = None, **overrides
+) -> Path:
+    """A contract checkpoint (edge_emotion.checkpoint/1) of a small random MAAN, or with
+    ``modality`` ("eeg"/"ecg") of a small random one-modality model (the ``base`` model,
+    as the training CLI's ``--modalities`` writes; ``channels``: its EEG channels);
+    ``thresholds``: the targets' decision thresholds."""
     import torch
 
     from edge_emotion.kernels.config import FeatureConfig
@@ -29,21 +34,34 @@ def write_checkpoint(path: Path, seed: int = 0, synthetic: bool = True, **overri
     from edge_emotion.training.models.maan import build_model, model_config
 
     torch.manual_seed(seed)
-    cfg = model_config("maan", **{**SMALL_MODEL, **overrides})
+    channels = overrides.pop("channels", None)
+    thresholds = overrides.pop("thresholds", {"arousal": 0.5, "valence": 0.45})
+    fc = FeatureConfig()
+    name = "maan"
+    if modality is not None:
+        eeg_channels = tuple(channels or fc.eeg_channels) if modality == "eeg" else ()
+        fc = FeatureConfig(modalities=(modality,), eeg_channels=eeg_channels)
+        name = "base"
+        overrides = {"modalities": [modality], "n_channels": max(len(eeg_channels), 1), **overrides}
+    cfg = model_config(name, **{**SMALL_MODEL, **overrides})
     model = build_model(cfg)
     rng = np.random.default_rng(seed)
+    n_ch = len(fc.eeg_channels)
     norm = Normalization(
-        rng.normal(1.0, 0.3, (4, 14)), rng.uniform(0.5, 1.5, (4, 14)), 0.4, 0.3
+        rng.normal(1.0, 0.3, (4, n_ch)) if fc.has_eeg else None,
+        rng.uniform(0.5, 1.5, (4, n_ch)) if fc.has_eeg else None,
+        0.4 if fc.has_ecg else None,
+        0.3 if fc.has_ecg else None,
     ).to_dict()
     ckpt = EEG_ECG.make_checkpoint(
         model,
         cfg,
         metrics={"val_accuracy": {"arousal": 0.5, "valence": 0.5}},
         dataset={"name": "test-random", "synthetic": synthetic},
-        feature_config=FeatureConfig().to_dict(),
+        feature_config=fc.to_dict(),
         normalization=norm,
         targets=["arousal", "valence"],
-        thresholds={"arousal": 0.5, "valence": 0.45},
+        thresholds=thresholds,
     )
     return save_checkpoint(ckpt, path)
 

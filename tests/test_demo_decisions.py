@@ -19,9 +19,16 @@ pytest.importorskip("brainflow")
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
 
 DEMO_DIGEST = "8d68d9fef1192153d5406a1e3fd7b70dd37fd45fe224d4b28083e137e24e69e6"
-# reason_code, missing_fraction, gap_s and markers were added after the digest was taken;
-# they are checked on their own.
-DIGEST_IGNORES = (*UNSTABLE_FIELDS, "reason_code", "missing_fraction", "gap_s", "markers")
+# reason_code, missing_fraction, gap_s, markers and model were added after the digest was
+# taken; they are checked on their own.
+DIGEST_IGNORES = (
+    *UNSTABLE_FIELDS,
+    "reason_code",
+    "missing_fraction",
+    "gap_s",
+    "markers",
+    "model",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +44,8 @@ def test_demo_decisions_are_unchanged(records):
     # The demo loses nothing: every record says so; no gaps, no markers.
     assert all(r["missing_fraction"] == 0.0 for r in records)
     assert all(r["gap_s"] is None and r["markers"] == [] for r in records)
+    # The bundle's own model decides every classified window (no fallback policy).
+    assert [r["model"] for r in records] == [None] * 39 + ["main"] * (248 - 39)
 
 
 def test_demo_decisions_do_not_depend_on_chunking(records, tmp_path):

@@ -46,41 +46,55 @@ class Engine:
     def targets(self) -> tuple[str, ...]:
         return self.bundle.targets
 
-    def check_inputs(self, eeg: Any, ecg: Any) -> tuple[np.ndarray, np.ndarray]:
+    def check_inputs(self, eeg: Any, ecg: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Return (eeg, ecg) as float64 arrays with a batch axis, or raise ``ValueError``.
 
         A single window without its batch axis — eeg (bands, channels, subwindows), ecg
-        (1, L) or (L,) — is accepted and treated as batch 1.
+        (1, L) or (L,) — is accepted and treated as batch 1. An input the bundle's model
+        does not take (one-modality bundles) comes back ``None``, whatever was passed.
         """
-        eeg = np.asarray(eeg, dtype=np.float64)
-        ecg = np.asarray(ecg, dtype=np.float64)
-        if eeg.shape == self._eeg_shape:
-            eeg = eeg[None]
-        if ecg.shape in (self._ecg_shape, self._ecg_shape[1:]):
-            ecg = ecg.reshape(1, *self._ecg_shape)
-        if eeg.ndim != 4 or eeg.shape[1:] != self._eeg_shape:
+        takes = self.bundle.feature_config.modalities
+        out: dict[str, np.ndarray] = {}
+        for name, value, shape, layout in (
+            ("eeg", eeg, self._eeg_shape, " (bands, channels, subwindows)"),
+            ("ecg", ecg, self._ecg_shape, ""),
+        ):
+            if name not in takes:
+                continue
+            if value is None:
+                raise ValueError(f"this model takes {'+'.join(takes)}; {name} is missing")
+            x = np.asarray(value, dtype=np.float64)
+            if x.shape == shape or (name == "ecg" and x.shape == shape[1:]):
+                x = x.reshape(1, *shape)
+            if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
+                raise ValueError(
+                    f"{name} must have shape (batch, {', '.join(map(str, shape))}){layout}, "
+                    f"got {x.shape}"
+                )
+            out[name] = x
+        sizes = {x.shape[0] for x in out.values()}
+        if len(sizes) > 1:
             raise ValueError(
-                f"eeg must have shape (batch, {', '.join(map(str, self._eeg_shape))}) "
-                f"(bands, channels, subwindows), got {eeg.shape}"
+                f"eeg and ecg batch sizes differ: {out['eeg'].shape[0]} vs {out['ecg'].shape[0]}"
             )
-        if ecg.ndim != 3 or ecg.shape[1:] != self._ecg_shape:
+        if 0 in sizes:
+            raise ValueError(f"{' and '.join(out)} must hold at least one window (batch >= 1)")
+        if not all(np.isfinite(x).all() for x in out.values()):
             raise ValueError(
-                f"ecg must have shape (batch, {', '.join(map(str, self._ecg_shape))}), "
-                f"got {ecg.shape}"
+                f"{' and '.join(out)} must be finite (no NaN/inf); abstain on such windows"
             )
-        if eeg.shape[0] != ecg.shape[0]:
-            raise ValueError(f"eeg and ecg batch sizes differ: {eeg.shape[0]} vs {ecg.shape[0]}")
-        if eeg.shape[0] == 0:
-            raise ValueError("eeg and ecg must hold at least one window (batch >= 1)")
-        if not (np.isfinite(eeg).all() and np.isfinite(ecg).all()):
-            raise ValueError("eeg and ecg must be finite (no NaN/inf); abstain on such windows")
-        return eeg, ecg
+        return out.get("eeg"), out.get("ecg")
+
+    def feeds(self, eeg: np.ndarray | None, ecg: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Normalised inputs by the model's input names, in its order (for graph runners)."""
+        given = {"eeg": eeg, "ecg": ecg}
+        return {name: np.ascontiguousarray(given[name]) for name in self.bundle.input_names}
 
     def predict(self, eeg: Any, ecg: Any) -> np.ndarray:
         """P(high) per target, (B, n_targets) float32, for raw (unnormalised) features."""
         eeg, ecg = self.check_inputs(eeg, ecg)
         eeg_n, ecg_n = self.bundle.normalization.apply(eeg, ecg)
-        logits = self._logits(np.ascontiguousarray(eeg_n), np.ascontiguousarray(ecg_n))
+        logits = self._logits(eeg_n, ecg_n)
         return _sigmoid(np.asarray(logits, dtype=np.float32).reshape(-1, self.n_targets))
 
     def predict_logits(self, eeg: Any, ecg: Any) -> np.ndarray:
@@ -89,7 +103,9 @@ class Engine:
         eeg_n, ecg_n = self.bundle.normalization.apply(eeg, ecg)
         return np.asarray(self._logits(eeg_n, ecg_n), dtype=np.float32)
 
-    def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:  # pragma: no cover
+    def _logits(
+        self, eeg: np.ndarray | None, ecg: np.ndarray | None
+    ) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -49,8 +49,7 @@ class OnnxRuntimeEngine(Engine):
             ) from None
         self.precision = precision
         self.name = "onnxruntime" if precision == "int8" else f"onnxruntime-{precision}"
-        self._in = bundle.input_names
         self._out = bundle.output_name
 
-    def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
-        return self.session.run([self._out], {self._in[0]: eeg, self._in[1]: ecg})[0]
+    def _logits(self, eeg: np.ndarray | None, ecg: np.ndarray | None) -> np.ndarray:
+        return self.session.run([self._out], self.feeds(eeg, ecg))[0]

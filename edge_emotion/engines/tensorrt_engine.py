@@ -40,10 +40,8 @@ class TensorRTEngine(Engine):
         if verified is None:
             raise EngineUnavailable(f"bundle {bundle.path} has no {role} model for TensorRT")
         onnx_path, onnx_bytes = verified
-        shapes = {
-            bundle.input_names[0]: self._eeg_shape,
-            bundle.input_names[1]: self._ecg_shape,
-        }
+        by_name = {"eeg": self._eeg_shape, "ecg": self._ecg_shape}
+        shapes = {name: by_name[name] for name in bundle.input_names}
         try:
             cached = trt_support.build_or_load_plan(
                 onnx_bytes,
@@ -59,11 +57,10 @@ class TensorRTEngine(Engine):
                 f"TensorRT cannot build or load {onnx_path.name}: {describe_error(exc)}"
             ) from None
         self.name = "tensorrt" if precision == "int8" else f"tensorrt-{precision}"
-        self._in = bundle.input_names
         self._out = bundle.output_name
 
-    def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
-        return self.runner.run({self._in[0]: eeg, self._in[1]: ecg})[self._out]
+    def _logits(self, eeg: np.ndarray | None, ecg: np.ndarray | None) -> np.ndarray:
+        return self.runner.run(self.feeds(eeg, ecg))[self._out]
 
 
 def default_plan_cache(bundle: Bundle) -> Path:

@@ -86,9 +86,10 @@ class TorchEngine(Engine):
         self._torch = torch
         self.model = model
 
-    def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
+    def _logits(self, eeg: np.ndarray | None, ecg: np.ndarray | None) -> np.ndarray:
+        inputs = [self._torch.from_numpy(x) for x in self.feeds(eeg, ecg).values()]
         with self._torch.inference_mode():
-            out = self.model(self._torch.from_numpy(eeg), self._torch.from_numpy(ecg))
+            out = self.model(*inputs)
         return out.numpy()
 
 
