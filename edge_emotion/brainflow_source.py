@@ -284,6 +284,8 @@ class BoardConfig:
 class BrainFlowSource:
     """A :class:`~edge_emotion.source.Source` over ``brainflow.BoardShim``."""
 
+    buffered = True  # BrainFlow's ring buffer holds the samples between reads (pacing)
+
     def __init__(self, config: BoardConfig) -> None:
         bf = _brainflow()
         self.config = config
