@@ -75,8 +75,8 @@ def run(
     stopped (BrainFlow's ``release_session``) before returning.
 
     A source that buffers between reads (``source.buffered``: BrainFlow, LSL) is read at
-    the pace of the hops: ``pacer`` (default :class:`HopPacer`) sleeps until shortly
-    before the next hop's data is due and primes the engine (:mod:`edge_emotion.pacing`).
+    the pace of the hops: ``pacer`` (default :class:`HopPacer`) sleeps until the next hop's
+    data is due and primes the engine just before (:mod:`edge_emotion.pacing`).
     """
     sinks = list(sinks)
     stats = RunStats()
@@ -107,6 +107,7 @@ def run(
                         classifier = make_classifier(tuple(streams))
                     delay = backoff_s[0]
                 chunks = source.read(timeout_s=0.05)
+                read_at = clock()
                 if chunks:
                     last_data = clock()
                 elif clock() - last_data > stall_timeout_s:
@@ -117,7 +118,7 @@ def run(
                         stats.abstained += decision.abstained
                         _write(sinks, decision)
                 if pacer is not None and chunks:
-                    pacer.pause(classifier, sleep)
+                    pacer.pause(classifier, sleep, clock, read_at)
             except _SinkFailed as exc:
                 stats.errors.append(str(exc))
                 log.error("%s; stopping", exc)

@@ -18,9 +18,9 @@ model, sigmoid) in the conditions that separate the causes:
 Each option row builds one engine with those session options. Rows are interleaved
 round by round (every row sleeps, then is called, in turn), so they share the machine's
 load conditions; the table gives median and p99 (µs) over ``--rounds`` rounds, and the
-process CPU time per call. INT8 rows also give the agreement of their decisions and the
-largest probability difference with fp32 on ``--agree`` random windows around the
-bundle's normalisation (with and without ``session.x64quantprecision``).
+process CPU time per call. Every row also gives the agreement of its decisions with fp32's
+and the largest probability difference, on the hops of ``--agree-s`` seconds of the
+generated demo recording (INT8 with and without ``session.x64quantprecision``).
 
     python scripts/cold_start.py --rounds 40
 """
@@ -36,7 +36,10 @@ import time
 import numpy as np
 
 from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+from edge_emotion.classifier import Classifier
 from edge_emotion.engines.onnxruntime_engine import OnnxRuntimeEngine
+from edge_emotion.source import Chunk
+from edge_emotion.synthetic import recording_streams, synthetic_recording
 
 OPTION_ROWS: dict[str, dict] = {
     # name: OnnxRuntimeEngine keyword arguments
@@ -47,8 +50,8 @@ OPTION_ROWS: dict[str, dict] = {
     "fp32 graph opt basic": {"precision": "fp32", "graph_level": "basic"},
     "fp32 graph opt off": {"precision": "fp32", "graph_level": "off"},
     "fp32 io binding": {"precision": "fp32", "io_binding": True},
-    "int8 as shipped": {"precision": "int8", "quant_precision": False},
-    "int8 x64quantprecision": {"precision": "int8", "quant_precision": True},
+    "int8 without x64quantprec.": {"precision": "int8", "quant_precision": False},
+    "int8 (x64quantprecision)": {"precision": "int8"},
     "int8 io binding": {"precision": "int8", "io_binding": True},
 }
 
@@ -76,13 +79,34 @@ def window(bundle, rng):
     return eeg.astype(np.float32), ecg.astype(np.float32)
 
 
-def agreement(bundle, engines, n: int) -> dict[str, tuple[float, float]]:
-    rng = np.random.default_rng(1)
-    batch = [window(bundle, rng) for _ in range(n)]
-    ref = np.concatenate([engines["fp32 as shipped (1 thread)"].predict(*w) for w in batch])
+def demo_windows(bundle, seconds: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
+    """The engine inputs of the runtime's hops over a generated demo recording."""
+    fc = bundle.feature_config
+    seen = []
+
+    class Capture:
+        name = "capture"
+
+        def predict(self, eeg, ecg):
+            seen.append((eeg.copy(), ecg.copy()))
+            return np.full((1, len(bundle.targets)), 0.5)
+
+    fs = 250.0
+    sig = synthetic_recording(fc.eeg_channels, seconds, fs, np.random.default_rng(0))
+    clf = Classifier(bundle, Capture(), recording_streams(fc.eeg_channels, fs, fc.ecg_channel))
+    for i in range(0, sig.shape[1], 125):
+        clf.feed(Chunk(0, sig[:, i : i + 125], np.arange(i, min(i + 125, sig.shape[1])) / fs))
+    return np.concatenate([e for e, _ in seen]), np.concatenate([c for _, c in seen])
+
+
+def agreement(bundle, engines, seconds: float) -> dict[str, tuple[float, float]]:
+    """Per engine: the share of hops whose decisions (all targets) equal fp32's, and the
+    largest probability difference, on the demo recording's hops."""
+    eeg, ecg = demo_windows(bundle, seconds)
+    ref = engines["fp32 as shipped (1 thread)"].predict(eeg, ecg)
     out = {}
     for name, eng in engines.items():
-        p = np.concatenate([eng.predict(*w) for w in batch])
+        p = eng.predict(eeg, ecg)
         agree = float(np.mean(np.all(bundle.decide(p) == bundle.decide(ref), axis=1)))
         out[name] = (agree, float(np.max(np.abs(p - ref))))
     return out
@@ -94,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sleep", type=float, default=0.25)
     p.add_argument("--prime-ms", type=float, default=5.0)
     p.add_argument("--thrash-mb", type=float, default=32.0)
-    p.add_argument("--agree", type=int, default=400)
+    p.add_argument("--agree-s", type=float, default=120.0, help="s of demo recording")
     args = p.parse_args(argv)
     bundle = load_bundle(DEMO_BUNDLE_PATH)
     engines = {name: OnnxRuntimeEngine(bundle, **kw) for name, kw in OPTION_ROWS.items()}
@@ -141,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         spins["sleep"].append(spin())
         print(f"round {r + 1}/{args.rounds}", end="\r", file=sys.stderr, flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    agree = agreement(bundle, engines, args.agree)
+    agree = agreement(bundle, engines, args.agree_s)
     head = "".join(f"{c + ' p50/p99':>22}" for c in conds)
     print(f"\n{'µs per call':<28}{head}{'cpu µs':>9}{'faults':>8}{'agree':>8}{'max|dp|':>9}")
     for name in engines:

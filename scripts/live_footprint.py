@@ -10,7 +10,9 @@ each run, reads:
   between ``--settle`` seconds after the first decision and the last decision, over the
   wall time between them, in % of one core — start-up excluded;
 - peak RSS: ``ru_maxrss`` of the child from ``wait4`` (the high-water mark, start-up
-  included, where it is reached);
+  included, where it is reached), and at the last decision its two parts: ``anon``
+  (the process's own memory) and ``file`` (mapped files' pages: shared libraries' code,
+  which the kernel can drop and share);
 - the run's own summary line: latency median and p99 (features / inference / total).
 
 It prints one line per run, then the median and the spread (min–max) of each figure, and
@@ -47,6 +49,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
+def rss_parts(pid: int) -> dict[str, float]:
+    """RssAnon (the process's own memory) and RssFile (pages of mapped files, mostly the
+    shared libraries' code: numba's LLVM, onnxruntime, numpy's BLAS), MB, now."""
+    parts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                parts[key] = int(value.split()[0]) / 1024.0
+    return parts
+
+
 def one_run(duration: float, settle: float, extra: list[str], workdir: Path) -> dict:
     out = workdir / "live.jsonl"
     out.unlink(missing_ok=True)
@@ -56,6 +70,7 @@ def one_run(duration: float, settle: float, extra: list[str], workdir: Path) -> 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
     first = mark = None
     cpu_mark = cpu_end = t_end = None
+    rss = {}
     header = ""
     lines = []
     for line in proc.stdout:
@@ -70,6 +85,7 @@ def one_run(duration: float, settle: float, extra: list[str], workdir: Path) -> 
             mark, cpu_mark = now, cpu_seconds(proc.pid)
         if mark is not None and is_decision:
             cpu_end, t_end = cpu_seconds(proc.pid), now
+            rss = rss_parts(proc.pid)
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit("the run failed:\n" + "\n".join(lines[-20:]))
@@ -78,6 +94,8 @@ def one_run(duration: float, settle: float, extra: list[str], workdir: Path) -> 
         "startup_s": (first - t0) if first else float("nan"),
         "cpu_pct": 100.0 * (cpu_end - cpu_mark) / (t_end - mark) if t_end and mark else np.nan,
         "rss_mb": usage.ru_maxrss / 1024.0,
+        "anon_mb": rss.get("RssAnon", np.nan),
+        "file_mb": rss.get("RssFile", np.nan),
         "total_cpu_s": usage.ru_utime + usage.ru_stime,
         "p50_ms": float(summary.group(3)) if summary else float("nan"),
         "p99_ms": float(summary.group(6)) if summary else float("nan"),
@@ -95,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("extra", nargs="*", help="more arguments for edge_emotion.run (after --)")
     args = p.parse_args(argv)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    keys = ("startup_s", "cpu_pct", "rss_mb", "total_cpu_s", "p50_ms", "p99_ms")
+    keys = ("startup_s", "cpu_pct", "rss_mb", "anon_mb", "file_mb", "total_cpu_s")
+    keys += ("p50_ms", "p99_ms")
     keys += ("inf_p50_ms", "inf_p99_ms")
     runs = []
     with tempfile.TemporaryDirectory(prefix="live_footprint_") as tmp:
