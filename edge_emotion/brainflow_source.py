@@ -259,6 +259,9 @@ def _channel_position(name: str, value) -> int | str:
     return pos
 
 
+BUFFER_S = 60.0  # board samples BrainFlow keeps between reads (s); the loop reads every hop
+
+
 @dataclass
 class BoardConfig:
     """A BrainFlow board and how to reach it.
@@ -348,7 +351,9 @@ class BrainFlowSource:
             self._shim.prepare_session()
             for cmd in self.config.commands:
                 self._shim.config_board(cmd)
-            self._shim.start_stream()
+            # BrainFlow's ring buffer is touched as it wraps: its default (450000 samples,
+            # 110 MB at 32 rows) became resident within an hour though drained every hop.
+            self._shim.start_stream(max(1000, round(BUFFER_S * self.sampling_rate)))
             self._streaming = True
         except bf.BrainFlowError as exc:
             self.stop()
