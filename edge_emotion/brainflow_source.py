@@ -259,6 +259,9 @@ def _channel_position(name: str, value) -> int | str:
     return pos
 
 
+BUFFER_S = 60.0  # board samples BrainFlow keeps between reads (s); the loop reads every hop
+
+
 @dataclass
 class BoardConfig:
     """A BrainFlow board and how to reach it.
@@ -283,6 +286,8 @@ class BoardConfig:
 
 class BrainFlowSource:
     """A :class:`~edge_emotion.source.Source` over ``brainflow.BoardShim``."""
+
+    buffered = True  # BrainFlow's ring buffer holds the samples between reads (pacing)
 
     def __init__(self, config: BoardConfig) -> None:
         bf = _brainflow()
@@ -346,7 +351,9 @@ class BrainFlowSource:
             self._shim.prepare_session()
             for cmd in self.config.commands:
                 self._shim.config_board(cmd)
-            self._shim.start_stream()
+            # BrainFlow's ring buffer is touched as it wraps: its default (450000 samples,
+            # 110 MB at 32 rows) became resident within an hour though drained every hop.
+            self._shim.start_stream(max(1000, round(BUFFER_S * self.sampling_rate)))
             self._streaming = True
         except bf.BrainFlowError as exc:
             self.stop()
@@ -422,10 +429,9 @@ def board_layouts() -> list[BoardRows]:
     out = []
     for b in sorted(bf.BoardIds, key=lambda b: b.value):
         try:
-            rows = board_rows(b.value)
+            out.append(board_rows(b.value))
         except (bf.BrainFlowError, KeyError):  # no layout of its own (NO_BOARD, PLAYBACK...)
             continue
-        out.append(rows)
     return out
 
 
@@ -434,11 +440,8 @@ def layout_for(
 ) -> BoardRows | None:
     """A board layout that can hold ``n_channels`` ExG channels at ``sampling_rate`` (Hz)
     — ``prefer`` if it can, else the fewest spare ExG inputs — or None."""
-    fits = [
-        b
-        for b in board_layouts()
-        if abs(b.sampling_rate - sampling_rate) < 1e-6 and len(b.exg) >= n_channels
-    ]
+    rate_ok = [b for b in board_layouts() if abs(b.sampling_rate - sampling_rate) < 1e-6]
+    fits = [b for b in rate_ok if len(b.exg) >= n_channels]
     for b in fits:
         if b.board_id == prefer:
             return b

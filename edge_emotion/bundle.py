@@ -161,9 +161,12 @@ class Bundle:
         running unverified.
         """
         path = self.file_for_role(role)
-        if path is None:
-            return None
-        entry = self.manifest["files"][path.name]
+        return None if path is None else (path, self.read_verified_file(path.name))
+
+    def read_verified_file(self, name: str) -> bytes:
+        """The checked bytes of the file ``name`` (a key of the manifest's ``files``)."""
+        path = self.files[name]
+        entry = self.manifest["files"][name]
         try:
             with open(path, "rb") as f:
                 data = f.read(int(entry["bytes"]) + 1)  # never more than the manifest says
@@ -179,7 +182,7 @@ class Bundle:
                     "bytes); refusing to run it"
                 ],
             )
-        return path, data
+        return data
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Boolean decisions, (..., n_targets) like ``probabilities``: P(high) >= the

@@ -162,6 +162,19 @@ class Classifier:
         self._markers: list[tuple[float, str]] = []
         self.reset()
 
+    def seconds_to_next_hop(self) -> float:
+        """Seconds of data, at the streams' nominal rates, the next hop still waits for
+        (0 when a lane holds a break or samples to skip: the next feed decides at once).
+        :class:`edge_emotion.pacing.HopPacer` sleeps on it between reads."""
+        k = self.hop - self._base_hop + 1
+        due = 0.0
+        for m, lane in self.lanes.items():
+            if lane.queue or lane.skip:
+                return 0.0
+            need = lane.resampler.inputs_for(k * self.hop_samples[m]) - lane.board_count
+            due = max(due, need / lane.plan.fs_in)
+        return due
+
     def warm_up(self) -> None:
         """See :func:`warm_up`."""
         warm_up(self.bundle, self.engine, self._extractor_factory)

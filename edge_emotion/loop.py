@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from edge_emotion.classifier import Classifier
+from edge_emotion.pacing import HopPacer
 from edge_emotion.source import FatalSourceError, SourceError, SourceExhausted, StreamInfo
 
 log = logging.getLogger("edge_emotion.run")
@@ -59,6 +60,7 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
+    pacer: HopPacer | None = None,
 ) -> RunStats:
     """Read ``source`` until ``duration_s`` (s), Ctrl-C, the end of a recording or
     ``should_stop()``; write every decision to every sink; reconnect after errors.
@@ -71,6 +73,10 @@ def run(
     cost become a gap that the next record reports. A :class:`FatalSourceError`, or an
     ``OSError`` from a sink, ends the run with ``stats.failed``. The source is always
     stopped (BrainFlow's ``release_session``) before returning.
+
+    A source that buffers between reads (``source.buffered``: BrainFlow, LSL) is read at
+    the pace of the hops: ``pacer`` (default :class:`HopPacer`) sleeps until the next hop's
+    data is due and primes the engine just before (:mod:`edge_emotion.pacing`).
     """
     sinks = list(sinks)
     stats = RunStats()
@@ -80,6 +86,8 @@ def run(
     connect_failures = 0
     delay = backoff_s[0]
     last_data = clock()
+    if pacer is None and getattr(source, "buffered", False):
+        pacer = HopPacer()
     try:
         while True:
             if should_stop():
@@ -99,6 +107,7 @@ def run(
                         classifier = make_classifier(tuple(streams))
                     delay = backoff_s[0]
                 chunks = source.read(timeout_s=0.05)
+                read_at = clock()
                 if chunks:
                     last_data = clock()
                 elif clock() - last_data > stall_timeout_s:
@@ -108,6 +117,8 @@ def run(
                         stats.records += 1
                         stats.abstained += decision.abstained
                         _write(sinks, decision)
+                if pacer is not None and chunks:
+                    pacer.pause(classifier, sleep, clock, read_at)
             except _SinkFailed as exc:
                 stats.errors.append(str(exc))
                 log.error("%s; stopping", exc)

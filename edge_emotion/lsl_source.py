@@ -133,6 +133,8 @@ def _channels(info) -> list[tuple[str, str, str]]:
 class LslSource:
     """Reads LSL streams (see the module docstring)."""
 
+    buffered = True  # the inlets hold the samples between reads (pacing)
+
     def __init__(self, config: LslConfig) -> None:
         self.config = config
         self._inlets: list = []

@@ -350,6 +350,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         print(f"model  : {kind} {bundle.path}")
         print(
             f"engine : {engine.name}"
+            + (f" — {engine.selection}" if getattr(engine, "selection", "") else "")
             + (
                 f"  (skipped: {'; '.join(engine.fallback)})"
                 if getattr(engine, "fallback", None)

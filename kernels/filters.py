@@ -60,10 +60,10 @@ its section loop out for the same reason.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.signal
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -71,6 +71,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
 from edge_emotion.kernels._validate import as_signal, check_fs, check_positive_int
+from edge_emotion.kernels.design_cache import cached_design
 
 DEFAULT_ORDER = 4
 
@@ -126,8 +127,12 @@ def design_bandpass_sos(low_hz: float, high_hz: float, fs: float, order: int = D
 
 @functools.lru_cache(maxsize=256)
 def _design(lo: float, hi: float, fs: float, order: int) -> np.ndarray:
-    sos = scipy.signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    def butter():  # scipy.signal only on a miss (kernels/design_cache.py says why)
+        import scipy.signal
+
+        return scipy.signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")
+
+    sos = cached_design(f"butter bandpass {order} {lo.hex()} {hi.hex()} {fs.hex()}", butter)
     sos.flags.writeable = False
     return sos
 
@@ -188,8 +193,13 @@ def _check_sos_bank(sos_bank, name: str = "sos_bank") -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _zi_cached(key: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     sos_bank = np.frombuffer(key, dtype=np.float64).reshape(shape)
-    zi = np.stack([scipy.signal.sosfilt_zi(sos) for sos in sos_bank])
-    zi = np.ascontiguousarray(zi, dtype=np.float64)
+
+    def step_states():
+        import scipy.signal
+
+        return np.stack([scipy.signal.sosfilt_zi(sos) for sos in sos_bank])
+
+    zi = cached_design(f"sosfilt_zi {hashlib.sha256(key).hexdigest()} {shape}", step_states)
     zi.flags.writeable = False
     return zi
 

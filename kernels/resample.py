@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from edge_emotion.kernels._validate import as_signal, check_fs
+from edge_emotion.kernels.design_cache import cached_design
 
 
 def rational_ratio(fs_in: float, fs_out: float, max_denominator: int = 1000) -> tuple[int, int]:
@@ -46,11 +47,15 @@ def design_resample_filter(up: int, down: int) -> np.ndarray:
 
     Returns the filter (float64) taps.
     """
-    from scipy.signal import firwin
-
     max_rate = max(up, down)
     half_len = 10 * max_rate
-    h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
+
+    def low_pass():  # scipy.signal only on a miss (kernels/design_cache.py says why)
+        from scipy.signal import firwin
+
+        return firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
+
+    h = cached_design(f"firwin resample_poly {up} {down}", low_pass)
     n_pre_pad = down - half_len % down
     return np.concatenate((np.zeros(n_pre_pad), h))
 

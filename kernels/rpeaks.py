@@ -63,9 +63,9 @@ from functools import lru_cache
 
 import numpy as np
 from numba import njit
-from scipy.signal import butter
 
 from edge_emotion.kernels._validate import as_signal, check_fs
+from edge_emotion.kernels.design_cache import cached_design
 
 __all__ = ["FS_MAX_HZ", "FS_MIN_HZ", "StreamingRPeakDetector", "detect_rpeaks"]
 
@@ -635,9 +635,14 @@ def _delay_samples(fs: float) -> int:
 @lru_cache(maxsize=32)
 def _design(fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Band-pass sections and integer/float parameters for one sampling rate (read-only)."""
-    sos = np.ascontiguousarray(
-        butter(_BAND_ORDER, _BAND_HZ, btype="bandpass", fs=fs, output="sos"), np.float64
-    )
+
+    def band_pass():  # scipy.signal only on a miss (kernels/design_cache.py says why)
+        from scipy.signal import butter
+
+        return butter(_BAND_ORDER, _BAND_HZ, btype="bandpass", fs=fs, output="sos")
+
+    key = f"butter rpeaks {_BAND_ORDER} {_BAND_HZ} {float(fs).hex()}"
+    sos = np.ascontiguousarray(cached_design(key, band_pass), np.float64)
     smooth = max(1, round(_SMOOTH_S * fs))
     if smooth % 2 == 0:
         smooth += 1  # odd, so the moving average is centred on a sample

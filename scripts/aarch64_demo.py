@@ -132,21 +132,14 @@ def engine_outputs(features: dict, backend: str, x64_quant_precision: bool = Fal
 
     ``x64_quant_precision``: set onnxruntime's ``session.x64quantprecision`` (u8 x u8
     instead of saturating u8 x s8 products on x86-64 without VNNI; no effect elsewhere)."""
-    import onnxruntime as ort
-
-    from edge_emotion.bundle import DEMO_BUNDLE_PATH, ROLE_ONNX_INT8, load_bundle
-    from edge_emotion.engines import create_engine
+    from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.engines import OnnxRuntimeEngine, create_engine
 
     bundle = load_bundle(DEMO_BUNDLE_PATH)
-    engine = create_engine(bundle, backend)
-    if x64_quant_precision:  # the engine's own session options, plus this one
-        opts = engine.session.get_session_options()
-        opts.add_session_config_entry("session.x64quantprecision", "1")
-        engine.session = ort.InferenceSession(
-            str(bundle.file_for_role(ROLE_ONNX_INT8)),
-            sess_options=opts,
-            providers=["CPUExecutionProvider"],
-        )
+    if backend == "onnxruntime":  # the INT8 engine sets the option itself unless told not to
+        engine = OnnxRuntimeEngine(bundle, "int8", quant_precision=x64_quant_precision)
+    else:
+        engine = create_engine(bundle, backend)
     return np.concatenate(
         [
             engine.predict(d[None].astype(np.float32), h.reshape(1, 1, -1).astype(np.float32))

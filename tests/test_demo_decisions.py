@@ -18,7 +18,11 @@ from demo_harness import UNSTABLE_FIELDS, demo_decisions, digest
 pytest.importorskip("brainflow")
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
 
-DEMO_DIGEST = "8d68d9fef1192153d5406a1e3fd7b70dd37fd45fe224d4b28083e137e24e69e6"
+# Retaken when the INT8 engine got session.x64quantprecision=1 (issue 16): x86's INT8 then
+# computes what ARM's does. Only that moved: without the option the digest is the old
+# 8d68d9fe...; with it, labels differ from the old in 80 of 209 classified hops (max |dP|
+# 0.434), the very difference the aarch64 check found between this host and aarch64.
+DEMO_DIGEST = "39271dd31d8362748cb199e5d56f2a11c18345c79481cd22a16f997aa2ad06f1"
 # reason_code, missing_fraction, gap_s, markers and model were added after the digest was
 # taken; they are checked on their own.
 DIGEST_IGNORES = (

@@ -13,6 +13,7 @@ from edge_emotion.engines import (
     BACKENDS,
     EngineUnavailable,
     OnnxRuntimeEngine,
+    auto,
     create_engine,
 )
 from edge_emotion.engines import tensorrt as trt_support
@@ -113,9 +114,15 @@ def test_auto_falls_back_and_says_why(bundle, monkeypatch):
     monkeypatch.setattr(
         trt_support, "tensorrt_available", lambda: (False, "tensorrt is not importable (test)")
     )
+    # INT8 timed faster (fake timings: the rule, not this machine's clock)
+    monkeypatch.setattr(
+        auto, "median_call_ms", lambda engines: {"onnxruntime": 0.2, "onnxruntime-fp32": 0.4}
+    )
+    monkeypatch.setattr(auto, "int8_refusal", lambda bundle: None)
     eng = create_engine(bundle, "auto")
     assert eng.name == "onnxruntime"
     assert eng.fallback == ["tensorrt: tensorrt is not importable (test)"]
+    assert eng.selection.startswith("auto: INT8 is the faster")
 
 
 def test_auto_skips_missing_int8_file(tmp_path, monkeypatch):

@@ -13,8 +13,10 @@ backend is optional and finds its model builder through an entry point
 (:mod:`edge_emotion.engines.torch_engine`), never by importing training code.
 
 ``create_engine(bundle, "auto")`` tries TensorRT (the INT8 Q/DQ graph, built on the
-device and cached next to the bundle), then onnxruntime INT8, then onnxruntime fp32,
-then torch; ``engine.fallback`` records why each earlier choice was skipped.
+device and cached next to the bundle), then onnxruntime — INT8 or fp32, whichever is
+faster on this device among those the bundle's parity report certifies, timed at
+start-up (:mod:`edge_emotion.engines.auto`; ``engine.selection`` says why) — then
+torch; ``engine.fallback`` records why each earlier choice was skipped.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_emotion.bundle import Bundle, load_bundle
+from edge_emotion.engines.auto import measured_onnxruntime
 from edge_emotion.engines.base import Engine, EngineUnavailable
 from edge_emotion.engines.onnxruntime_engine import OnnxRuntimeEngine
 from edge_emotion.engines.tensorrt_engine import PRECISIONS, TensorRTEngine, default_plan_cache
 from edge_emotion.engines.torch_engine import TorchEngine
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "onnxruntime-fp32", "torch")
-AUTO_ORDER = ("tensorrt", "onnxruntime", "onnxruntime-fp32", "torch")
+# "onnxruntime": INT8 or fp32, by measurement (edge_emotion.engines.auto).
+AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
 
 __all__ = [
     "AUTO_ORDER",
@@ -55,8 +59,10 @@ def create_engine(
 
     ``backend``: ``"tensorrt"`` (INT8 Q/DQ graph built by TensorRT on this device),
     ``"onnxruntime"`` (INT8), ``"onnxruntime-fp32"``, ``"torch"``, or ``"auto"`` — the
-    first of those that works here, in that order; the engine's ``fallback`` lists why
-    earlier ones were skipped. ``threads`` is the CPU thread count of onnxruntime/torch;
+    first of those that works here, in that order, onnxruntime's INT8 and fp32 timed
+    against each other (the faster certified one); the engine's ``fallback`` lists why
+    earlier ones were skipped, its ``selection`` why it was chosen. ``threads`` is the CPU
+    thread count of onnxruntime/torch;
     ``trt_cache_dir`` where TensorRT plans are cached (default: :func:`default_plan_cache`);
     ``trt_precision`` which graph TensorRT builds: ``"int8"`` (Q/DQ), ``"fp16"`` (needs
     ``model.fp16.onnx``, export with ``--fp16``) or ``"fp32"``.
@@ -75,7 +81,11 @@ def create_engine(
     reasons: list[str] = []
     for name in AUTO_ORDER:
         try:
-            engine = _create(bundle, name, **options)
+            if name == "onnxruntime":
+                engine, skipped = measured_onnxruntime(bundle, threads)
+                reasons += skipped
+            else:
+                engine = _create(bundle, name, **options)
         except EngineUnavailable as exc:
             reasons.append(f"{name}: {exc}")
             continue

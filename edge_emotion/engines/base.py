@@ -41,6 +41,7 @@ class Engine:
         self._ecg_shape = (1, *tuple(fc.hrv_shape))
         self.n_targets = len(bundle.targets)
         self.fallback: list[str] = []
+        self.selection = ""  # how --backend auto chose this engine (the header line)
 
     @property
     def targets(self) -> tuple[str, ...]:
