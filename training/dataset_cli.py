@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_emotion.training.cli_options import RenamedOption
+
 NORMALIZATION_MODES = ("global", "session_baseline")
 
 
@@ -49,15 +51,37 @@ def add_data_args(p: argparse.ArgumentParser, *, features: bool = True) -> None:
     g.add_argument(
         "--segment-hop", type=float, default=2.0, help="seconds between 10-s training windows"
     )
-    g.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
     g.add_argument(
-        "--label-method", choices=("fixed", "subject_mean", "subject_median"), default="fixed"
+        "--workers",
+        type=int,
+        default=max(1, min(8, os.cpu_count() or 1)),
+        help="parallel processes computing features (default here: CPU count, at most 8)",
+    )
+    g.add_argument(
+        "--label-method",
+        choices=("fixed", "subject_mean", "subject_median"),
+        default="fixed",
+        help="high/low split: rating >= --threshold, or above each subject's mean / median",
     )
     g.add_argument("--threshold", type=float, default=5.0, help="rating >= threshold is high")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("AMIGOS layout (without --labels)")
-    g.add_argument("--ecg-lead", choices=("right", "left"), default="right")
-    g.add_argument("--trials", choices=("short", "long", "all"), default="short")
+    g.add_argument(
+        "--ecg-lead",
+        choices=("right", "left"),
+        default="right",
+        help="ECG lead (the other lead replaces it in trials where it is NaN)",
+    )
+    g.add_argument(
+        "--trial-set",
+        "--trials",
+        dest="trials",
+        action=RenamedOption,
+        old=("--trials",),
+        choices=("short", "long", "all"),
+        default="short",
+        help="which AMIGOS experiment: the 16 short videos, the 4 long ones, or all",
+    )
     g = p.add_argument_group("recordings (with --labels)")
     g.add_argument(
         "--ecg-channel", help="the ECG channel's name in the files (default: the one ECG channel)"

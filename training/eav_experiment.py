@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edge_emotion.figures import FigureOptions
 from edge_emotion.training.checkpoint import save_checkpoint
 from edge_emotion.training.cv import subject_folds
 from edge_emotion.training.datasets.eav_cache import EAVWindows
@@ -264,8 +265,10 @@ def run_experiment(
     base_model: EAVModelConfig | None = None,
     dataset_info: dict | None = None,
     progress: bool = True,
+    figure: FigureOptions | None = None,
 ) -> dict[str, Any]:
-    """Every variant on the same splits; writes results.json, report.md, PNGs, checkpoints.
+    """Every variant on the same splits; writes results.json, report.md, figures (in
+    ``figure``'s formats), checkpoints.
 
     Under ``torchrun`` (a process group initialised, see :func:`main`) every rank trains its
     share of each epoch through the loop's DistributedDataParallel, all ranks compute the
@@ -344,7 +347,7 @@ def run_experiment(
         return results
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "report.md").write_text(report_markdown(results))
-    results["figures"] = [str(p) for p in write_figures(results, embeddings, out)]
+    results["figures"] = [str(p) for p in write_figures(results, embeddings, out, figure)]
     return results
 
 
