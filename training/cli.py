@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "eav",
         help="EEG + audio + video transformers on the EAV layout (see `eav --help`)",
         description="EEG + audio + video transformers on the EAV layout (arXiv 2411.00822).",
+        epilog="example: %(prog)s run --data /tmp/eav --synthetic --out /tmp/eav-run\n"
+        "each command has --help: %(prog)s run --help",
     )
     eav_cli.add_commands(eav.add_subparsers(dest="eav_command", required=True))
     return apply_help_format(parser)
