@@ -274,8 +274,31 @@ def load_data(
     )
 
 
+# What each skip reason of a trial or span means (datasets/amigos.py, recordings).
+SKIP_REASONS = {
+    "empty": "trial stored empty (AMIGOS leaves unrecorded trials empty; synth stores "
+    "--missing of its trials and every trial beyond --trials empty)",
+    "missing": "trial absent from the file",
+    "bad_shape": "trial array of an unexpected shape",
+    "too_short": "shorter than one window",
+    "nan_eeg": "NaN in the EEG",
+    "nan_ecg": "NaN in both ECG leads",
+    "no_rating": "no arousal/valence rating",
+}
+
+
+def _skipped(by_reason: dict[str, int]) -> str:
+    """``"48 (empty: 48, trial stored empty ...)"``: counts with what each reason means."""
+    parts = [
+        f"{reason}: {n}" + (f", {SKIP_REASONS[reason]}" if reason in SKIP_REASONS else "")
+        for reason, n in by_reason.items()
+    ]
+    return f"({'; '.join(parts)})" if parts else ""
+
+
 def describe_line(info: dict) -> str:
-    """One line: windows, spans, subjects, what was skipped and the class balance."""
+    """One line: windows, spans, subjects, what was skipped (and why) and the class
+    balance."""
     ls = info["load_summary"]
     skipped = ls.get("trials_skipped", ls.get("segments_skipped", 0))
     by_reason = ls.get("skipped_by_reason", {})
@@ -286,7 +309,7 @@ def describe_line(info: dict) -> str:
     line = (
         f"data: {info['segments']} windows, {info['trials']} trials/spans, "
         f"{info['subjects']} subjects, inputs {'+'.join(info['modalities'])}; "
-        f"skipped spans/trials: {skipped} {by_reason}"
+        f"skipped spans/trials: {skipped} {_skipped(by_reason)}"
     )
     if windows is not None:
         line += f"; windows the device would abstain on: {sum(windows.values())} {windows}"
