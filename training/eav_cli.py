@@ -169,23 +169,22 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from edge_emotion.training.eav_experiment import model_size_table
+    from edge_emotion.training.eav_experiment import model_sizes
 
     print(
-        "building each variant and counting its FLOPs (the paper preset takes about 30 s)...",
+        "building each variant and counting its FLOPs (a paper-size model takes 10-60 s)...",
         file=sys.stderr,
         flush=True,
     )
     print(f"{'preset':7s} {'variant':14s} {'parameters':>12s} {'GFLOPs/window':>14s}")
-    for preset_name in args.presets:
-        t0 = time.perf_counter()
-        for row in model_size_table([preset_name]):
-            print(
-                f"{row['preset']:7s} {row['variant']:14s} {row['parameters']:12,d} "
-                f"{row['flops_per_window'] / 1e9:14.3f}",
-                flush=True,
-            )
-        print(f"({preset_name}: {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    for row in model_sizes(args.presets):
+        print(
+            f"{row['preset']:7s} {row['variant']:14s} {row['parameters']:12,d} "
+            f"{row['flops_per_window'] / 1e9:14.3f}",
+            flush=True,
+        )
+    print(f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     return 0
 
 

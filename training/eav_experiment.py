@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -352,12 +352,14 @@ def run_experiment(
 
 
 def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[str, Any]]:
-    rows = []
+    return list(model_sizes(presets))
+
+
+def model_sizes(presets: Sequence[str] = ("edge", "paper")) -> Iterator[dict[str, Any]]:
+    """Parameters and FLOPs per window of each variant of each preset, one row at a time
+    (a paper-size model takes tens of seconds to build and count)."""
     for p in presets:
         for v in VARIANTS:
             cfg = variant_config(v, preset(p))
             parameters, flops = EAV_FUSION.size(build_eav_model(cfg), cfg)
-            rows.append(
-                {"preset": p, "variant": v, "parameters": parameters, "flops_per_window": flops}
-            )
-    return rows
+            yield {"preset": p, "variant": v, "parameters": parameters, "flops_per_window": flops}
