@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge_emotion.cli_help import HelpFormatter, command_name
+from edge_emotion.decision import AbstainReason
 from edge_emotion.figures import (
     FigureError,
     FigureOptions,
@@ -151,6 +152,12 @@ def read_session(path: str | Path, run: int | None = None) -> Session:
     return Session(path, runs[index - 1], index, len(runs), notes)
 
 
+def reason_label(name: str) -> str:
+    """The run's own words for a reason code (``NOT_ENOUGH_DATA`` -> ``warming up``)."""
+    member = AbstainReason.__members__.get(name)
+    return member.label if member is not None else name.lower().replace("_", " ")
+
+
 def _runs(values: list) -> list[tuple[int, int, Any]]:
     """``(start, stop, value)`` of each stretch of equal consecutive values."""
     out, start = [], 0
@@ -219,9 +226,7 @@ def draw_session(
     ax_dec.invert_yaxis()
     ax_dec.set_title("decision per hop (shaded: abstained, by reason)", fontsize=10)
     handles = [Patch(color=c, label=lab) for lab, c in LABEL_COLOURS.items()]
-    handles += [
-        Patch(color=c, alpha=0.45, label=n.lower().replace("_", " ")) for n, c in colours.items()
-    ]
+    handles += [Patch(color=c, alpha=0.45, label=reason_label(n)) for n, c in colours.items()]
     ax_dec.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax_p.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax_p.set_ylim(-0.02, 1.02)
@@ -237,6 +242,7 @@ def draw_session(
         ax_hr.text(0.5, 0.5, "no ECG in this run", transform=ax_hr.transAxes, ha="center")
 
     # 3. quality per modality
+    worst = 0.0
     for i, m in enumerate(modalities):
         miss = session.column(
             lambda r, m=m: ((r["quality"] or {}).get(m) or {}).get("missing_fraction")
@@ -244,6 +250,7 @@ def draw_session(
         bad = np.array(
             [not ((r["quality"] or {}).get(m) or {}).get("ok", True) for r in session.records]
         )
+        worst = max(worst, 100 * float(np.nan_to_num(miss).max(initial=0.0)))
         line = ax_q.plot(t, 100 * miss, lw=1.3, ls=("-", "--")[i % 2], label=f"{m} missing")[0]
         if bad.any():
             ax_q.plot(
@@ -254,6 +261,8 @@ def draw_session(
                 color=line.get_color(),
                 label=f"{m} check failed",
             )
+    top = max(5.0, 1.1 * worst)
+    ax_q.set_ylim(-0.04 * top, top)  # a line at 0 % stays visible above the axis
     ax_q.set_ylabel("missing\nsamples (%)")
     if modalities:
         ax_q.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -280,7 +289,7 @@ def summary(session: Session) -> str:
     reasons = session.reasons
     abstained = [r for r in reasons if r != "NONE"]
     counts = {name: abstained.count(name) for name in dict.fromkeys(abstained)}
-    text = ", ".join(f"{n.lower().replace('_', ' ')}: {c}" for n, c in counts.items())
+    text = ", ".join(f"{reason_label(n)}: {c}" for n, c in counts.items())
     return (
         f"{len(reasons)} decisions, {len(reasons) - len(abstained)} classified, "
         f"{len(abstained)} abstained" + (f" ({text})" if text else "")
@@ -318,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figure = figure_options_from_args(args)
     out = args.out if args.out is not None else args.session.parent
-    target = out / f"{args.session.stem}.session.png"
+    target = out / f"{args.session.stem}.png"  # run.jsonl -> run.png (run.svg, ...)
     try:
         session = read_session(args.session, args.run)
         existing = [target.with_suffix(f".{f}") for f in figure.formats]

@@ -34,7 +34,7 @@ def test_draws_a_demo_run_as_png_svg_and_pdf(session_file, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     written = [Path(line.removeprefix("wrote ")) for line in out.splitlines() if "wrote" in line]
-    assert [p.name for p in written] == [f"session.session.{f}" for f in ("png", "svg", "pdf")]
+    assert [p.name for p in written] == [f"session.{f}" for f in ("png", "svg", "pdf")]
     records = [json.loads(line) for line in session_file.read_text().splitlines()]
     classified = sum(not r["abstained"] for r in records)
     assert f"{len(records)} decisions, {classified} classified" in out
