@@ -36,6 +36,7 @@ from edge_emotion.brainflow_source import (
     read_brainflow_file,
     write_brainflow_file,
 )
+from edge_emotion.cli_help import apply_help_format, command_name
 
 SIDECAR_FORMAT = "edge_emotion.recording/1"
 
@@ -270,17 +271,28 @@ def convert_openbci_txt(
     return Conversion(out_path, side, board_name(bid), fs, n_ch, n)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m edge_emotion.playback",
+        prog=command_name("edge_emotion.playback"),
         description="Convert recordings for BrainFlow's playback board.",
+        epilog="example: %(prog)s convert OpenBCI-RAW.txt session.csv",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="OpenBCI GUI .txt -> BrainFlow file (+ .json sidecar)")
+    conv = sub.add_parser(
+        "convert",
+        help="OpenBCI GUI .txt -> BrainFlow file (+ .json sidecar)",
+        description="Convert an OpenBCI GUI text recording to a BrainFlow file and its JSON "
+        "sidecar, for --source playback:FILE.",
+        epilog="example: %(prog)s OpenBCI-RAW.txt session.csv",
+    )
     conv.add_argument("txt", help="OpenBCI GUI recording (OpenBCI-RAW-*.txt)")
     conv.add_argument("out", help="BrainFlow file to write (e.g. session.csv)")
     conv.add_argument("--master-board", default=None, help="board layout (default: by channels)")
-    args = parser.parse_args(argv)
+    return apply_help_format(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         c = convert_openbci_txt(args.txt, args.out, args.master_board)
     except (ValueError, OSError) as exc:

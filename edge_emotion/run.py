@@ -31,9 +31,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Only the standard library and run_args here: main() installs the Ctrl-C handlers before
+# Only the standard library, cli_help and run_args here: main() installs the Ctrl-C handlers before
 # the runtime's imports (numpy, scipy, numba: about 2 s), so a Ctrl-C during them ends the
 # start-up quietly instead of with Python's KeyboardInterrupt traceback.
+from edge_emotion.cli_help import command_name
 from edge_emotion.run_args import (
     Interrupts,
     OneLineErrorParser,
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_emotion.quality import QualityConfig
 
     p = OneLineErrorParser(
-        prog="python -m edge_emotion.run",
+        prog=command_name("edge_emotion.run"),
         description="Continuous arousal/valence recognition from a BrainFlow board, a "
         "recording or the firmware bridge. No arguments: the built-in demo.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

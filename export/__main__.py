@@ -17,14 +17,19 @@ shapes that do not fit); never a traceback for those.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
+from edge_emotion.cli_help import HelpFormatter, command_name
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m edge_emotion.export",
+        prog=command_name("edge_emotion.export"),
+        formatter_class=HelpFormatter,
+        epilog="example: %(prog)s runs/maan/model.pt --out bundles/maan",
         description=(
             "Export a trained checkpoint to a model bundle: model.onnx (fp32, dynamic batch), "
             "model.int8.onnx (Q/DQ, TensorRT-ready), manifest.json and a parity report "
@@ -98,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="label the bundle a demo")
     p.add_argument("--name", default=None, help="bundle name in the manifest")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling/splitting features")
+    p.add_argument(
+        "--verbose", action="store_true", help="show the exporter's and quantiser's own output"
+    )
     return p
 
 
@@ -122,6 +130,9 @@ def parse_fallbacks(values: list[str]) -> dict[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        logging.getLogger("edge_emotion").setLevel(logging.DEBUG)
 
     def say(msg: str) -> None:
         print(f"[export] {msg}", flush=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -250,9 +251,11 @@ def _write_bundle(
     files = {FILE_FP32: ROLE_ONNX_FP32}
 
     say(f"quantising to INT8 Q/DQ (calibration: {len(calibration)} {content.unit})")
+    t_int8 = time.perf_counter()
     int8 = content.int8(
         fp32, out / FILE_INT8, calibration, cal_feeds, heldout, held_feeds, fp32_logits, options
     )
+    say(f"INT8 calibrated and checked in {time.perf_counter() - t_int8:.1f} s")
     report.update(int8.report)
     if int8.shipped:
         files[FILE_INT8] = ROLE_ONNX_INT8

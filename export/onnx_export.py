@@ -98,16 +98,22 @@ def export_graph(
 
 @contextlib.contextmanager
 def quiet_loggers(*names: str) -> Iterator[None]:
-    """Raise the named loggers to ERROR for the block: the exporter's and onnxruntime's
-    tools log progress and deprecation chatter that says nothing about the result (which
-    is checked after each step)."""
+    """Raise the named loggers to ERROR and hold back what the tools print (onnxruntime's
+    calibrator prints "Collecting tensor data and making histogram ...") for the block:
+    progress and deprecation chatter that says nothing about the result (which is checked
+    after each step). With ``python -m edge_emotion.export --verbose`` (the
+    ``edge_emotion.export`` logger at DEBUG) all of it is shown."""
+    if logging.getLogger("edge_emotion.export").isEnabledFor(logging.DEBUG):
+        yield
+        return
     saved = []
     for name in names:
         logger = logging.getLogger(name)
         saved.append((logger, logger.level))
         logger.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         for logger, level in saved:
             logger.setLevel(level)

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from edge_emotion.cli_help import HelpFormatter, command_name
 from edge_emotion.firmware_bridge.emulated_device import DeviceEmulator, EmulatorConfig
 from edge_emotion.firmware_bridge.emulator_endpoints import PtyPair, serve_pty, serve_tcp
 from edge_emotion.kernels.config import EMOTIV_EPOC_CHANNELS
@@ -38,10 +39,13 @@ def _load_npz(path: str, config: EmulatorConfig) -> dict[int, np.ndarray]:
     return {0: eeg, 1: ecg}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m edge_emotion.firmware_bridge.emulator",
+        prog=command_name("edge_emotion.firmware_bridge.emulator"),
         description="Emulate a wearable speaking the bridge protocol (loopback only).",
+        epilog="example: %(prog)s --tcp 0 --duration 60\n"
+        "then: python -m edge_emotion.run --source bridge:tcp://127.0.0.1:PORT",
+        formatter_class=HelpFormatter,
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -52,25 +56,40 @@ def main(argv: list[str] | None = None) -> int:
         help="listen on 127.0.0.1:PORT (0 = any free port; default)",
     )
     where.add_argument("--pty", action="store_true", help="use a pseudo-terminal pair instead")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds of signal (30)")
-    p.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = max (1)")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of signal")
     p.add_argument(
-        "--eeg-names", default=",".join(EMOTIV_EPOC_CHANNELS), help="comma-separated names"
+        "--speed", type=float, default=1.0, help="1 = real time, 0 = as fast as possible"
     )
-    p.add_argument("--eeg-fs", type=float, default=128.0)
-    p.add_argument("--ecg-fs", type=float, default=128.0)
-    p.add_argument("--samples-per-frame", type=int, default=16)
-    p.add_argument("--drop-prob", type=float, default=0.0, help="drop DATA frames (0)")
-    p.add_argument("--corrupt-prob", type=float, default=0.0, help="flip a bit in frames (0)")
+    p.add_argument(
+        "--eeg-names",
+        default=",".join(EMOTIV_EPOC_CHANNELS),
+        help="comma-separated EEG channel names",
+    )
+    p.add_argument("--eeg-fs", type=float, default=128.0, help="EEG sampling rate, Hz")
+    p.add_argument("--ecg-fs", type=float, default=128.0, help="ECG sampling rate, Hz")
+    p.add_argument(
+        "--samples-per-frame", type=int, default=16, help="samples per DATA frame and channel"
+    )
+    p.add_argument(
+        "--drop-prob", type=float, default=0.0, help="probability of dropping a DATA frame"
+    )
+    p.add_argument(
+        "--corrupt-prob", type=float, default=0.0, help="probability of flipping a bit in a frame"
+    )
     p.add_argument("--npz", help="play arrays eeg (channels, n) and ecg (n,) in µV from a file")
     p.add_argument(
         "--accept-timeout",
         type=float,
         default=30.0,
-        help="end after this many seconds without a host (30)",
+        help="end after this many seconds without a host",
     )
-    p.add_argument("--max-clients", type=int, default=4, help="hosts served at once (4)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-clients", type=int, default=4, help="hosts served at once")
+    p.add_argument("--seed", type=int, default=0, help="random seed of signals and faults")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     a = p.parse_args(argv)
     try:
         config = EmulatorConfig(

@@ -32,6 +32,7 @@ from edge_emotion.kernels.config import FeatureConfig
 from edge_emotion.kernels.de import band_de_windows
 from edge_emotion.kernels.de_stream import StreamingBandDE
 from edge_emotion.kernels.hrv import hrv_window
+from edge_emotion.kernels.jit_cache import note_first_compile
 from edge_emotion.kernels.rpeaks import StreamingRPeakDetector, detect_rpeaks
 
 # --------------------------------------------------------------------------------------
@@ -206,6 +207,7 @@ class StreamingFeatureExtractor:
 
     def __init__(self, config: FeatureConfig) -> None:
         self.config = _check_config(config)
+        note_first_compile()
         c = self.config
         # A modality the config does not take gets no filters; its push_* refuses data.
         self._de = (

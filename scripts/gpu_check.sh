@@ -150,7 +150,7 @@ run "$LIMIT_REAL" "$PYTHON" -m edge_emotion.training cv "${DATA[@]}" --protocol 
     --out "$OUT/eegmat"
 
 step "synthetic AMIGOS size: ${SYN[*]}, $SYN_FOLDS subject folds on $DEVICE (NOT emotion data)"
-run 0 "$PYTHON" -m edge_emotion.training synth "$OUT/synth" "${SYN[@]}" --workers "$WORKERS"
+run 0 "$PYTHON" -m edge_emotion.training synth --out "$OUT/synth" "${SYN[@]}" --workers "$WORKERS"
 run 0 "$PYTHON" -m edge_emotion.training prepare --data "$OUT/synth" --cache-dir "$OUT/cache" \
     --workers "$WORKERS" --no-progress
 run "$LIMIT_SYN" "$PYTHON" -m edge_emotion.training cv --data "$OUT/synth" \

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ee_demo_") as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        run(["edge_emotion.training", "synth", str(work / "data"), *SYNTH,
+        run(["edge_emotion.training", "synth", "--out", str(work / "data"), *SYNTH,
              "--workers", args.workers], work)  # fmt: skip
         run(["edge_emotion.training", "train", "--data", str(work / "data"),
              "--cache-dir", str(work / "cache"), "--out", str(work / "run"),

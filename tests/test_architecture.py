@@ -29,6 +29,8 @@ RUNTIME_CONTRACTS = (
     "edge_emotion.quality",  # the device's window checks; training drops what it abstains on
     "edge_emotion.brainflow_source",  # BrainFlow board layouts and file I/O (recordings)
     "edge_emotion.out_dir",  # output folders that keep users' files (export --out, synth)
+    "edge_emotion.figures",  # --format/--dpi and figure files, for every command that draws
+    "edge_emotion.cli_help",  # --help with defaults, the name the command was started by
 )
 MAX_LINES = 450
 

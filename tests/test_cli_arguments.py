@@ -114,7 +114,7 @@ def test_loop_and_master_board_are_accepted_where_a_recording_is_replayed(argv):
 TRAINING_CASES = {
     "eav synth --trials 2": (["eav", "synth", "--out", "{tmp}/e", "--trials", "2"], "--trials"),
     "eav synth onto a file": (["eav", "synth", "--out", "{plain}"], "--out"),
-    "synth onto a file": (["synth", "{plain}", "--subjects", "1"], "OUT"),
+    "synth onto a file": (["synth", "--out", "{plain}", "--subjects", "1"], "--out"),
 }
 
 

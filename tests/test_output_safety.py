@@ -162,13 +162,16 @@ def test_training_synth_refuses_to_overwrite_a_users_file(tmp_path, capsys):
     data = tmp_path / "A"
     data.mkdir()
     (data / "Data_Preprocessed_P01.mat").write_bytes(b"my real recording")
-    assert training_main(["synth", str(data), "--subjects", "1", *AMIGOS_TINY]) == 2
+    assert training_main(["synth", "--out", str(data), "--subjects", "1", *AMIGOS_TINY]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Data_Preprocessed_P01.mat" in err and "--force" in err
     assert _snapshot(data) == {"Data_Preprocessed_P01.mat": b"my real recording"}
 
     (data / "notes.txt").write_text("keep")
-    assert training_main(["synth", str(data), "--subjects", "1", *AMIGOS_TINY, "--force"]) == 0
+    assert (
+        training_main(["synth", "--out", str(data), "--subjects", "1", *AMIGOS_TINY, "--force"])
+        == 0
+    )
     assert (data / "Data_Preprocessed_P01.mat").read_bytes() != b"my real recording"
     assert (data / "notes.txt").read_text() == "keep"  # --force overwrites names it writes only
     ledger = json.loads((data / LEDGER_NAME).read_text())
@@ -177,10 +180,13 @@ def test_training_synth_refuses_to_overwrite_a_users_file(tmp_path, capsys):
 
 def test_training_synth_rewrites_its_own_output_and_refuses_once_it_was_edited(tmp_path, capsys):
     data = tmp_path / "A"
-    assert training_main(["synth", str(data), "--subjects", "2", *AMIGOS_TINY]) == 0
+    assert training_main(["synth", "--out", str(data), "--subjects", "2", *AMIGOS_TINY]) == 0
     assert "wrote" in capsys.readouterr().out
     # its own unchanged output: rewritten without --force; fewer subjects leave no stale ones
-    assert training_main(["synth", str(data), "--subjects", "1", *AMIGOS_TINY, "--seed", "2"]) == 0
+    assert (
+        training_main(["synth", "--out", str(data), "--subjects", "1", *AMIGOS_TINY, "--seed", "2"])
+        == 0
+    )
     assert sorted(p.name for p in data.iterdir()) == [
         LEDGER_NAME,
         "Data_Preprocessed_P01.mat",
@@ -188,7 +194,7 @@ def test_training_synth_rewrites_its_own_output_and_refuses_once_it_was_edited(t
     ]
     edited = (data / "Data_Preprocessed_P01.mat").read_bytes() + b"\0"
     (data / "Data_Preprocessed_P01.mat").write_bytes(edited)
-    assert training_main(["synth", str(data), "--subjects", "1", *AMIGOS_TINY]) == 2
+    assert training_main(["synth", "--out", str(data), "--subjects", "1", *AMIGOS_TINY]) == 2
     assert "did not write, or that changed since" in capsys.readouterr().err
     assert (data / "Data_Preprocessed_P01.mat").read_bytes() == edited
 

@@ -33,6 +33,7 @@ def prepared(tmp_path_factory):
         main(
             [
                 "synth",
+                "--out",
                 str(data),
                 "--subjects",
                 "4",

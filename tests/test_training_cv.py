@@ -202,9 +202,10 @@ def test_run_cv_reports_and_plots(tmp_path):
         with np.load(tmp_path / f"embeddings-{name}.npz") as z:
             emb[name] = (z["embedding"], z["labels"])
     figs = [
-        plot_tsne(emb, tmp_path / "tsne.png"),
-        plot_curves(results["models"], tmp_path / "curves.png"),
-        plot_confusions(results["models"], tmp_path / "confusion.png"),
+        *plot_tsne(emb, tmp_path / "tsne.png"),
+        *plot_curves(results["models"], tmp_path / "curves.png"),
+        *plot_confusions(results["models"], tmp_path / "confusion.png"),
     ]
+    assert [f.name for f in figs] == ["tsne.png", "curves.png", "confusion.png"]
     for f in figs:
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -14,14 +14,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edge_emotion.cli_help import HelpFormatter, apply_help_format, command_name
 from edge_emotion.training import eav_cli, maan_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m edge_emotion.training",
+        prog=command_name("edge_emotion.training"),
         description="Train and evaluate the MAAN arousal/valence model (Woo et al. 2023) and "
         "the EEG + audio + video transformers (EAV).",
+        epilog="example: %(prog)s cv --data data/synth --folds 10 --out runs/cv10\n"
+        "each command has --help: %(prog)s cv --help",
+        formatter_class=HelpFormatter,
     )
     parser.set_defaults(distributed=False)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -30,9 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         "eav",
         help="EEG + audio + video transformers on the EAV layout (see `eav --help`)",
         description="EEG + audio + video transformers on the EAV layout (arXiv 2411.00822).",
+        epilog="example: %(prog)s run --data /tmp/eav --synthetic --out /tmp/eav-run\n"
+        "each command has --help: %(prog)s run --help",
     )
     eav_cli.add_commands(eav.add_subparsers(dest="eav_command", required=True))
-    return parser
+    return apply_help_format(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

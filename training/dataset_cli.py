@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_emotion.training.cli_options import RenamedOption
+
 NORMALIZATION_MODES = ("global", "session_baseline")
 
 
@@ -49,15 +51,37 @@ def add_data_args(p: argparse.ArgumentParser, *, features: bool = True) -> None:
     g.add_argument(
         "--segment-hop", type=float, default=2.0, help="seconds between 10-s training windows"
     )
-    g.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
     g.add_argument(
-        "--label-method", choices=("fixed", "subject_mean", "subject_median"), default="fixed"
+        "--workers",
+        type=int,
+        default=max(1, min(8, os.cpu_count() or 1)),
+        help="parallel processes computing features (default here: CPU count, at most 8)",
+    )
+    g.add_argument(
+        "--label-method",
+        choices=("fixed", "subject_mean", "subject_median"),
+        default="fixed",
+        help="high/low split: rating >= --threshold, or above each subject's mean / median",
     )
     g.add_argument("--threshold", type=float, default=5.0, help="rating >= threshold is high")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("AMIGOS layout (without --labels)")
-    g.add_argument("--ecg-lead", choices=("right", "left"), default="right")
-    g.add_argument("--trials", choices=("short", "long", "all"), default="short")
+    g.add_argument(
+        "--ecg-lead",
+        choices=("right", "left"),
+        default="right",
+        help="ECG lead (the other lead replaces it in trials where it is NaN)",
+    )
+    g.add_argument(
+        "--trial-set",
+        "--trials",
+        dest="trials",
+        action=RenamedOption,
+        old=("--trials",),
+        choices=("short", "long", "all"),
+        default="short",
+        help="which AMIGOS experiment: the 16 short videos, the 4 long ones, or all",
+    )
     g = p.add_argument_group("recordings (with --labels)")
     g.add_argument(
         "--ecg-channel", help="the ECG channel's name in the files (default: the one ECG channel)"
@@ -250,8 +274,31 @@ def load_data(
     )
 
 
+# What each skip reason of a trial or span means (datasets/amigos.py, recordings).
+SKIP_REASONS = {
+    "empty": "trial stored empty (AMIGOS leaves unrecorded trials empty; synth stores "
+    "--missing of its trials and every trial beyond --trials empty)",
+    "missing": "trial absent from the file",
+    "bad_shape": "trial array of an unexpected shape",
+    "too_short": "shorter than one window",
+    "nan_eeg": "NaN in the EEG",
+    "nan_ecg": "NaN in both ECG leads",
+    "no_rating": "no arousal/valence rating",
+}
+
+
+def _skipped(by_reason: dict[str, int]) -> str:
+    """``"48 (empty: 48, trial stored empty ...)"``: counts with what each reason means."""
+    parts = [
+        f"{reason}: {n}" + (f", {SKIP_REASONS[reason]}" if reason in SKIP_REASONS else "")
+        for reason, n in by_reason.items()
+    ]
+    return f"({'; '.join(parts)})" if parts else ""
+
+
 def describe_line(info: dict) -> str:
-    """One line: windows, spans, subjects, what was skipped and the class balance."""
+    """One line: windows, spans, subjects, what was skipped (and why) and the class
+    balance."""
     ls = info["load_summary"]
     skipped = ls.get("trials_skipped", ls.get("segments_skipped", 0))
     by_reason = ls.get("skipped_by_reason", {})
@@ -262,7 +309,7 @@ def describe_line(info: dict) -> str:
     line = (
         f"data: {info['segments']} windows, {info['trials']} trials/spans, "
         f"{info['subjects']} subjects, inputs {'+'.join(info['modalities'])}; "
-        f"skipped spans/trials: {skipped} {by_reason}"
+        f"skipped spans/trials: {skipped} {_skipped(by_reason)}"
     )
     if windows is not None:
         line += f"; windows the device would abstain on: {sum(windows.values())} {windows}"

@@ -18,7 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from edge_emotion.training.cli_options import add_train_args, train_config_from_args
+from edge_emotion.figures import add_figure_args, figure_options_from_args
+from edge_emotion.training.cli_options import (
+    add_out_arg,
+    add_train_args,
+    resolve_out,
+    train_config_from_args,
+)
 from edge_emotion.training.families import EAV_FUSION
 
 PRESETS = ("edge", "paper")
@@ -28,9 +34,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """The ``eav`` subcommands, each with its handler (``args.run``)."""
     from edge_emotion.training.eav_experiment import VARIANTS
 
-    s = sub.add_parser("synth", help="write a synthetic EAV-layout set (pipeline tests only)")
-    s.add_argument("--out", required=True, type=Path)
-    s.add_argument("--subjects", type=int, default=4)
+    s = sub.add_parser(
+        "synth",
+        help="write a synthetic EAV-layout set (pipeline tests only)",
+        description="Write a small synthetic EAV-layout set (.mat EEG, .wav audio, .mp4 "
+        "video; NOT emotion data) for pipeline checks.",
+        epilog="example: %(prog)s --out /tmp/eav --subjects 6 --trials 20",
+    )
+    add_out_arg(s, "folder to write subject<N>/{EEG,Audio,Video} into")
+    s.add_argument("--subjects", type=int, default=4, help="participants to generate")
     s.add_argument(
         "--trials", type=_trials_per_participant, default=20, help="per participant, multiple of 10"
     )
@@ -39,18 +51,43 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write into --out even if it holds files synth did not write (same names overwritten)",
     )
-    s.add_argument("--trial-s", type=float, default=10.0)
-    s.add_argument("--mat-version", choices=("v5", "v7.3"), default="v5")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--trial-s", type=float, default=10.0, help="length of each trial, s")
+    s.add_argument(
+        "--mat-version",
+        choices=("v5", "v7.3"),
+        default="v5",
+        help="MATLAB file format of the EEG (v7.3 is HDF5)",
+    )
+    s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     s.set_defaults(run=cmd_synth)
 
-    i = sub.add_parser("info", help="parameters and FLOPs per variant and preset")
-    i.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    i = sub.add_parser(
+        "info",
+        help="parameters and FLOPs per variant and preset",
+        description="Parameters and FLOPs per 5-s window of every variant, for each preset.",
+        epilog="example: %(prog)s --presets edge",
+    )
+    i.add_argument(
+        "--presets",
+        nargs="+",
+        default=list(PRESETS),
+        choices=PRESETS,
+        help="model sizes: edge (this project's) and/or paper (ViT-B/AST sizes, slow to count)",
+    )
     i.set_defaults(run=cmd_info)
 
-    r = sub.add_parser("run", help="train and evaluate variants on an EAV-layout folder")
+    r = sub.add_parser(
+        "run",
+        help="train and evaluate variants on an EAV-layout folder",
+        description="Decode an EAV-layout folder once into a cache, train and evaluate the "
+        "variants, write report.md, results.json, figures and one checkpoint per variant.",
+        epilog="example: %(prog)s --data /tmp/eav --synthetic --out /tmp/eav-run "
+        "--protocol subject --folds 3 --epochs 15",
+    )
     r.add_argument("--data", required=True, type=Path, help="folder holding subject1/ ...")
-    r.add_argument("--out", required=True, type=Path)
+    r.add_argument(
+        "--out", required=True, type=Path, help="run folder (report, figures, checkpoints)"
+    )
     r.add_argument(
         "--cache-dir",
         type=Path,
@@ -58,12 +95,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="decoded windows, memory-mapped (default: OUT/eav_cache; reuse it across runs)",
     )
     r.add_argument("--synthetic", action="store_true", help="data came from `synth` (tiny sizes)")
-    r.add_argument("--subjects", type=int, nargs="*", default=None)
-    r.add_argument("--protocol", choices=EAV_FUSION.protocols, default="per-subject")
-    r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    r.add_argument("--folds", type=int, default=5)
-    r.add_argument("--train-fraction", type=float, default=0.5)
-    r.add_argument("--preset", choices=PRESETS, default="edge")
+    r.add_argument(
+        "--subjects", type=int, nargs="*", default=None, help="participant numbers (default: all)"
+    )
+    r.add_argument(
+        "--protocol",
+        choices=EAV_FUSION.protocols,
+        default="per-subject",
+        help="per-subject: the paper's split per participant; subject: hold out participants",
+    )
+    r.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="models to train",
+    )
+    r.add_argument("--folds", type=int, default=5, help="splits of --protocol subject")
+    r.add_argument(
+        "--train-fraction",
+        type=float,
+        default=0.5,
+        help="per-subject: share of each class's trials used for training",
+    )
+    r.add_argument("--preset", choices=PRESETS, default="edge", help="model and input sizes")
     r.add_argument(
         "--pretrained",
         nargs="*",
@@ -74,6 +129,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "video=vit/model.safetensors; see training/models/pretrained.py)",
     )
     add_train_args(r, batch_size=32, lr=1e-3)
+    add_figure_args(r)
     r.set_defaults(run=cmd_run, distributed=True)
 
 
@@ -101,8 +157,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         mat_version=args.mat_version,
         seed=args.seed,
     )
-    folder = OwnedFolder(args.out, "training eav synth", force=args.force)
-    root = write_synthetic_eav(args.out, cfg)
+    out = Path(resolve_out(args))
+    folder = OwnedFolder(out, "training eav synth", force=args.force)
+    root = write_synthetic_eav(out, cfg)
     written = folder.record()
     print(
         f"wrote {cfg.n_subjects} synthetic participants x {cfg.n_trials} trials to {root} "
@@ -112,14 +169,22 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from edge_emotion.training.eav_experiment import model_size_table
+    from edge_emotion.training.eav_experiment import model_sizes
 
+    print(
+        "building each variant and counting its FLOPs (a paper-size model takes 10-60 s)...",
+        file=sys.stderr,
+        flush=True,
+    )
     print(f"{'preset':7s} {'variant':14s} {'parameters':>12s} {'GFLOPs/window':>14s}")
-    for row in model_size_table(args.presets):
+    t0 = time.perf_counter()
+    for row in model_sizes(args.presets):
         print(
             f"{row['preset']:7s} {row['variant']:14s} {row['parameters']:12,d} "
-            f"{row['flops_per_window'] / 1e9:14.3f}"
+            f"{row['flops_per_window'] / 1e9:14.3f}",
+            flush=True,
         )
+    print(f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     return 0
 
 
@@ -190,6 +255,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.out,
         base_model=preset(args.preset, pretrained=pretrained),
         dataset_info=info,
+        figure=figure_options_from_args(args),
     )
     if not main_rank:
         return 0

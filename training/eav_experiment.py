@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edge_emotion.figures import FigureOptions
 from edge_emotion.training.checkpoint import save_checkpoint
 from edge_emotion.training.cv import subject_folds
 from edge_emotion.training.datasets.eav_cache import EAVWindows
@@ -264,8 +265,10 @@ def run_experiment(
     base_model: EAVModelConfig | None = None,
     dataset_info: dict | None = None,
     progress: bool = True,
+    figure: FigureOptions | None = None,
 ) -> dict[str, Any]:
-    """Every variant on the same splits; writes results.json, report.md, PNGs, checkpoints.
+    """Every variant on the same splits; writes results.json, report.md, figures (in
+    ``figure``'s formats), checkpoints.
 
     Under ``torchrun`` (a process group initialised, see :func:`main`) every rank trains its
     share of each epoch through the loop's DistributedDataParallel, all ranks compute the
@@ -344,17 +347,19 @@ def run_experiment(
         return results
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "report.md").write_text(report_markdown(results))
-    results["figures"] = [str(p) for p in write_figures(results, embeddings, out)]
+    results["figures"] = [str(p) for p in write_figures(results, embeddings, out, figure)]
     return results
 
 
 def model_size_table(presets: Sequence[str] = ("edge", "paper")) -> list[dict[str, Any]]:
-    rows = []
+    return list(model_sizes(presets))
+
+
+def model_sizes(presets: Sequence[str] = ("edge", "paper")) -> Iterator[dict[str, Any]]:
+    """Parameters and FLOPs per window of each variant of each preset, one row at a time
+    (a paper-size model takes tens of seconds to build and count)."""
     for p in presets:
         for v in VARIANTS:
             cfg = variant_config(v, preset(p))
             parameters, flops = EAV_FUSION.size(build_eav_model(cfg), cfg)
-            rows.append(
-                {"preset": p, "variant": v, "parameters": parameters, "flops_per_window": flops}
-            )
-    return rows
+            yield {"preset": p, "variant": v, "parameters": parameters, "flops_per_window": flops}

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_emotion.figures import FigureOptions
 from edge_emotion.training.datasets.eav_layout import EMOTIONS, MODALITIES
+from edge_emotion.training.metrics import majority_rate
 from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
 from edge_emotion.training.reports import SYNTHETIC_NOTE, markdown_table, mean_std_cell
 
@@ -35,6 +37,7 @@ def report_markdown(results: dict[str, Any]) -> str:
             [
                 name,
                 mean_std_cell(s["accuracy"]),
+                mean_std_cell(s["balanced_accuracy"]) if "balanced_accuracy" in s else "—",
                 mean_std_cell(s["macro_f1"]),
                 f"{v['parameters']:,}",
                 f"{v['flops_per_window'] / 1e6:.1f} M",
@@ -44,11 +47,13 @@ def report_markdown(results: dict[str, Any]) -> str:
                 ),
             ]
         )
-    header = ["Variant", "Acc", "Macro F1", "Parameters", "FLOPs / window"]
+    header = ["Variant", "Acc", "BAcc", "Macro F1", "Parameters", "FLOPs / window"]
     lines += markdown_table(header + [f"Acc w/o {m}" for m in MODALITIES], rows)
     lines += [
         "",
-        "Values: mean ± SD over splits, in %.",
+        "Values: mean ± SD over splits, in %. BAcc: balanced accuracy, the mean recall over",
+        "the classes (chance: 20 % whatever the balance).",
+        *_majority_line(results),
         "`fusion`: tokens of every modality attend to each other (a fusion [CLS] reads them);",
         "`fusion-concat`: the modalities' [CLS] vectors concatenated into one linear layer",
         "(the dense-layer fusion of the reference code, nubcico/EAV).",
@@ -60,17 +65,36 @@ def report_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _chance(results: dict[str, Any]) -> float | None:
+    """Majority-class rate of the test windows (summed over splits; every variant is tested
+    on the same splits)."""
+    variants = list(results["variants"].values())
+    return majority_rate(variants[0]["summary"]["confusion"]) if variants else None
+
+
+def _majority_line(results: dict[str, Any]) -> list[str]:
+    rate = _chance(results)
+    if rate is None:
+        return []
+    return [f"Majority class: always answering the most frequent class scores {100 * rate:.2f} %."]
+
+
 def write_figures(
-    results: dict[str, Any], embeddings: dict[str, tuple[np.ndarray, np.ndarray]], out: Path
+    results: dict[str, Any],
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray]],
+    out: Path,
+    figure: FigureOptions | None = None,
 ) -> list[Path]:
-    """``confusion.png`` (summed over splits), ``curves.png`` and, with at least 5 test
-    windows per variant, ``tsne.png`` (the paper's Fig. 2 for 5 classes, last split)."""
+    """``confusion`` (summed over splits), ``curves`` and, with at least 5 test windows per
+    variant, ``tsne`` (the paper's Fig. 2 for 5 classes, last split), in ``figure``'s
+    formats."""
     variants = results["variants"]
     synthetic = bool(results.get("dataset", {}).get("synthetic"))
     protocol = results["protocol"]
     target = ("emotion",)
+    rate = _chance(results)
     paths = [
-        plot_confusions(
+        *plot_confusions(
             {n: {"summary": {"emotion": v["summary"]}} for n, v in variants.items()},
             out / "confusion.png",
             target,
@@ -78,18 +102,20 @@ def write_figures(
             title=f"EAV confusion matrices summed over splits ({protocol}); "
             "colour: share of the true class",
             synthetic=synthetic,
+            figure=figure,
         ),
-        plot_curves(
+        *plot_curves(
             {n: {"folds": [{"history": h} for h in v["histories"]]} for n, v in variants.items()},
             out / "curves.png",
             "cross-entropy loss",
-            chance=1 / len(EMOTIONS),
+            chance=None if rate is None else {"accuracy": rate},
             title=f"EAV training curves ({protocol}; thin: splits, bold: mean)",
             synthetic=synthetic,
+            figure=figure,
         ),
     ]
     if embeddings and min(len(e[1]) for e in embeddings.values()) >= 5:
-        paths.append(
+        paths.extend(
             plot_tsne(
                 embeddings,
                 out / "tsne.png",
@@ -97,6 +123,7 @@ def write_figures(
                 EMOTIONS,
                 title="t-SNE of the features before the classifier (last split, test windows)",
                 synthetic=synthetic,
+                figure=figure,
             )
         )
     return paths

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_emotion.figures import add_figure_args, figure_options_from_args
 from edge_emotion.training.dataset_cli import add_data_args, describe_line, load_data
 
 BUNDLE_BACKENDS = ("onnxruntime", "onnxruntime-fp32", "torch", "tensorrt")
@@ -36,6 +37,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a trained checkpoint or bundle on other recordings (no retraining)",
         description=__doc__.splitlines()[0],
+        epilog="example: %(prog)s --bundle bundles/maan --data recordings --labels "
+        "recordings/labels.csv --out runs/eval",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="model.pt written by `train`")
@@ -54,6 +57,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="sessions of a session-baseline model (default: as in training)",
     )
     p.add_argument("--device", default="cpu", help="torch device of a --checkpoint")
+    add_figure_args(p)
     p.set_defaults(run=cmd_evaluate)
 
 
@@ -168,14 +172,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - t0, 3),
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    figure = plot_confusions(
+    figures = plot_confusions(
         {"evaluate": {"summary": {t: {"confusion": metrics[t]["confusion"]} for t in metrics}}},
         out / "confusion.png",
         model.targets,
         title=f"Confusion on {len(arrays)} windows of {len(arrays.subject_names)} subjects",
         synthetic=arrays.synthetic,
+        figure=figure_options_from_args(args),
     )
-    for p in (out / "results.json", figure):
+    for p in (out / "results.json", *figures):
         print(f"wrote {p}")
     for t in model.targets:
         m = metrics[t]

@@ -1,7 +1,8 @@
 """``python -m edge_emotion.training {synth,prepare,info,train,cv,evaluate}``: the EEG+ECG
 family.
 
-- ``synth OUT``: write a synthetic AMIGOS-layout dataset (NOT emotion data).
+- ``synth --out OUT``: write a synthetic AMIGOS-layout dataset (NOT emotion data;
+  :mod:`.synth_cli`).
 - ``prepare --data ROOT [--labels FILE]``: compute (or reuse) the feature cache; print
   counts and balance.
 - ``info``: parameters and FLOPs of the base and MAAN models.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_emotion.training import evaluate_cli
+from edge_emotion.figures import add_figure_args, figure_options_from_args
+from edge_emotion.training import evaluate_cli, synth_cli
 from edge_emotion.training.cli_options import add_train_args, train_config_from_args
 from edge_emotion.training.dataset_cli import LoadedData, add_data_args, describe_line, load_data
 from edge_emotion.training.families import EEG_ECG
@@ -37,37 +38,41 @@ from edge_emotion.training.families import EEG_ECG
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """The EEG+ECG family's subcommands, each with its handler (``args.run``)."""
-    p = sub.add_parser("synth", help="write a synthetic AMIGOS-layout dataset (not emotion data)")
-    p.add_argument("out", help="folder to write Data_Preprocessed_P##.mat files into")
-    p.add_argument("--subjects", type=int, default=8)
-    p.add_argument("--trials", type=int, default=16, help="trials per subject (<= 20)")
-    p.add_argument("--min-s", type=float, default=50.0, help="shortest stimulus, s")
-    p.add_argument("--max-s", type=float, default=120.0, help="longest stimulus, s")
-    p.add_argument("--missing", type=float, default=0.05, help="share of trials stored empty")
-    p.add_argument("--effect", type=float, default=1.0, help="strength of planted effects")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", choices=("flat", "per_participant"), default="flat")
-    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="write into OUT even if it holds files synth did not write (same names overwritten)",
-    )
-    p.set_defaults(run=cmd_synth)
+    synth_cli.add_command(sub)
 
-    p = sub.add_parser("prepare", help="compute or reuse the feature cache and summarise it")
+    p = sub.add_parser(
+        "prepare",
+        help="compute or reuse the feature cache and summarise it",
+        description="Compute (or reuse) the feature cache of a dataset; print counts, "
+        "skipped trials and class balance.",
+        epilog="example: %(prog)s --data data/synth --cache-dir feature_cache",
+    )
     add_data_args(p)
     p.add_argument("--force", action="store_true", help="recompute even if cached")
     p.set_defaults(run=cmd_prepare)
 
-    info = sub.add_parser("info", help="parameters and FLOPs of the models")
-    _add_option_groups(info, data=False)
+    info = sub.add_parser(
+        "info",
+        help="parameters and FLOPs of the models",
+        description="Parameters and FLOPs per 10-s segment of the base and MAAN models at the "
+        "given model size (the default input shapes: 14 EEG channels and ECG).",
+        epilog="example: %(prog)s --hidden 128",
+    )
+    _add_model_args(info)
     info.set_defaults(run=cmd_info)
 
-    train = sub.add_parser("train", help="train one model and write the export checkpoint")
+    train = sub.add_parser(
+        "train",
+        help="train one model and write the export checkpoint",
+        description="Train one model on all but the held-out subjects; write model.pt (for "
+        "python -m edge_emotion.export), metrics.json and curves.",
+        epilog="example: %(prog)s --data data/synth --out runs/maan --epochs 30",
+    )
     _add_option_groups(train)
     train.add_argument("--out", required=True, help="run folder (checkpoint, metrics, curves)")
-    train.add_argument("--model", choices=EEG_ECG.model_names, default="maan")
+    train.add_argument(
+        "--model", choices=EEG_ECG.model_names, default="maan", help="which network to train"
+    )
     train.add_argument(
         "--holdout",
         type=float,
@@ -76,11 +81,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     train.set_defaults(run=cmd_train, distributed=True)
 
-    cv = sub.add_parser("cv", help="cross-validate base vs MAAN; Table 1 and figures")
+    cv = sub.add_parser(
+        "cv",
+        help="cross-validate base vs MAAN; Table 1 and figures",
+        description="Cross-validate base vs MAAN (and the logistic-regression baseline); write "
+        "table1.md, results.json and the t-SNE, curves and confusion figures.",
+        epilog="example: %(prog)s --data data/synth --protocol subject --folds 10 --out runs/loso",
+    )
     _add_option_groups(cv)
     cv.add_argument("--out", required=True, help="run folder (reports, figures, fold states)")
-    cv.add_argument("--protocol", choices=EEG_ECG.protocols, default="segment")
-    cv.add_argument("--folds", type=int, default=10)
+    cv.add_argument(
+        "--protocol",
+        choices=EEG_ECG.protocols,
+        default="segment",
+        help="segment: the paper's folds over windows (optimistic); subject: leave subjects out",
+    )
+    cv.add_argument("--folds", type=int, default=10, help="number of folds")
     cv.add_argument(
         "--models",
         help="comma-separated: base, maan, logreg (the feature baseline); default base,maan "
@@ -90,20 +106,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     evaluate_cli.add_command(sub)
 
 
-def _add_option_groups(p: argparse.ArgumentParser, data: bool = True) -> None:
-    if data:
-        add_data_args(p)
+def _add_option_groups(p: argparse.ArgumentParser) -> None:
+    add_data_args(p)
     add_train_args(p)
     _add_model_args(p)
+    add_figure_args(p)
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model size")
-    g.add_argument("--eeg-width", type=int, default=16)
-    g.add_argument("--ecg-width", type=int, default=16)
-    g.add_argument("--hidden", type=int, default=64)
-    g.add_argument("--depth", type=int, default=2)
-    g.add_argument("--dropout", type=float, default=0.3)
+    g.add_argument("--eeg-width", type=int, default=16, help="EEG encoder channels")
+    g.add_argument("--ecg-width", type=int, default=16, help="ECG encoder channels")
+    g.add_argument("--hidden", type=int, default=64, help="width of the fused representation")
+    g.add_argument("--depth", type=int, default=2, help="attention / encoder blocks")
+    g.add_argument("--dropout", type=float, default=0.3, help="dropout probability")
 
 
 def _model_overrides(args) -> dict[str, Any]:
@@ -137,31 +153,6 @@ def _load(args) -> LoadedData:
     if data.arrays.synthetic:
         _log("note: SYNTHETIC data - accuracies are pipeline checks, not emotion results")
     return data
-
-
-def cmd_synth(args) -> int:
-    from edge_emotion.out_dir import OwnedFolder
-    from edge_emotion.training.datasets.synthetic import SyntheticConfig, write_amigos_layout
-
-    cfg = SyntheticConfig(
-        n_subjects=args.subjects,
-        n_trials=args.trials,
-        min_trial_s=args.min_s,
-        max_trial_s=args.max_s,
-        missing_fraction=args.missing,
-        effect=args.effect,
-        seed=args.seed,
-    )
-    t0 = time.perf_counter()
-    folder = OwnedFolder(args.out, "training synth", force=args.force, label="OUT")
-    write_amigos_layout(cfg, args.out, args.layout, args.workers, progress=True)
-    for p in folder.record():
-        print(f"wrote {p}")
-    print(
-        f"synthetic AMIGOS-layout dataset: {cfg.n_subjects} subjects x {cfg.n_trials} trials "
-        f"in {time.perf_counter() - t0:.1f} s (NOT emotion data)"
-    )
-    return 0
 
 
 def cmd_prepare(args) -> int:
@@ -209,7 +200,7 @@ def cmd_train(args) -> int:
         train_one,
     )
     from edge_emotion.training.loop import is_main_process, predict
-    from edge_emotion.training.metrics import multitarget_binary_metrics
+    from edge_emotion.training.metrics import majority_rate, multitarget_binary_metrics
     from edge_emotion.training.plots import plot_curves
 
     data = _load(args)
@@ -283,14 +274,14 @@ def cmd_train(args) -> int:
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     written.append(out / "metrics.json")
-    written.append(
-        plot_curves(
-            {mcfg["name"]: {"folds": [result]}},
-            out / "curves.png",
-            chance=0.5,
-            title=f"Training curves ({mcfg['name']}; test = held-out subjects)",
-            synthetic=arrays.synthetic,
-        )
+    hold = metrics.get("holdout", {})
+    written += plot_curves(
+        {mcfg["name"]: {"folds": [result]}},
+        out / "curves.png",
+        chance={t: majority_rate(hold[t]["confusion"]) for t in hold},
+        title=f"Training curves ({mcfg['name']}; test = held-out subjects)",
+        synthetic=arrays.synthetic,
+        figure=figure_options_from_args(args),
     )
     for p in written:
         print(f"wrote {p}")
@@ -325,6 +316,7 @@ def cmd_cv(args) -> int:
     from edge_emotion.training.baseline import LOGREG, baseline_size
     from edge_emotion.training.cv import CVConfig, run_cv
     from edge_emotion.training.loop import is_main_process
+    from edge_emotion.training.metrics import majority_rate
     from edge_emotion.training.plots import plot_confusions, plot_curves, plot_tsne
     from edge_emotion.training.reports import write_cv_report
 
@@ -381,14 +373,15 @@ def cmd_cv(args) -> int:
         if f.is_file():
             with np.load(f, allow_pickle=False) as z:
                 embeddings[name] = (z["embedding"], z["labels"])
-    synthetic = arrays.synthetic
+    style = {"synthetic": arrays.synthetic, "figure": figure_options_from_args(args)}
     if embeddings and min(len(v[0]) for v in embeddings.values()) >= 5:
-        written.append(plot_tsne(embeddings, out / "tsne.png", targets, synthetic=synthetic))
+        written += plot_tsne(embeddings, out / "tsne.png", targets, **style)
     if deep:
-        written.append(plot_curves(deep, out / "curves.png", chance=0.5, synthetic=synthetic))
-    written.append(
-        plot_confusions(results["models"], out / "confusion.png", targets, synthetic=synthetic)
-    )
+        # every segment is tested once: the summed confusions count the test labels
+        summary = next(iter(results["models"].values()))["summary"]
+        chance = {t: majority_rate(summary[t]["confusion"]) for t in targets}
+        written += plot_curves(deep, out / "curves.png", chance=chance, **style)
+    written += plot_confusions(results["models"], out / "confusion.png", targets, **style)
     for p in written:
         print(f"wrote {p}")
     print((out / "table1.md").read_text())

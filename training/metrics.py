@@ -82,8 +82,16 @@ def multitarget_binary_metrics(
     return out
 
 
+def majority_rate(confusion: Sequence[Sequence[int]]) -> float:
+    """The accuracy of always answering the most frequent true class of a confusion matrix
+    (rows: true): the chance level a classifier must beat, 0.5 only for balanced classes."""
+    counts = np.asarray(confusion, dtype=np.float64).sum(axis=1)
+    return _ratio(counts.max(initial=0.0), counts.sum())
+
+
 def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """Accuracy, macro F1, per-class recall/precision and the confusion matrix."""
+    """Accuracy, balanced accuracy (mean recall over the classes present), macro F1,
+    per-class recall/precision and the confusion matrix."""
     y_true = np.asarray(y_true).astype(np.int64).ravel()
     y_pred = np.asarray(y_pred).astype(np.int64).ravel()
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -92,8 +100,10 @@ def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -
     recall = [_ratio(tp[k], cm[k].sum()) for k in range(n_classes)]
     precision = [_ratio(tp[k], cm[:, k].sum()) for k in range(n_classes)]
     f1 = [_ratio(2 * p * r, p + r) for p, r in zip(precision, recall, strict=True)]
+    present = cm.sum(axis=1) > 0
     return {
         "accuracy": _ratio(tp.sum(), cm.sum()),
+        "balanced_accuracy": float(np.mean(np.asarray(recall)[present])) if present.any() else 0.0,
         "macro_f1": float(np.mean(f1)),
         "recall": recall,
         "precision": precision,

@@ -1,65 +1,70 @@
-"""PNG figures shared by the MAAN (binary arousal/valence) and EAV (5-class) experiments.
+"""Figures shared by the MAAN (binary arousal/valence) and EAV (5-class) experiments.
 
 - :func:`plot_tsne`: the paper's Fig. 2 (Woo et al. 2023), a 2-D t-SNE of the features
   before the classifier, coloured by class;
 - :func:`plot_curves`: loss per epoch (train solid, test dashed) and, when the histories
-  hold ``test_acc*`` entries, test accuracy per epoch;
+  hold ``test_acc*`` entries, test accuracy per epoch with each target's majority-class
+  rate (what always answering the larger class scores);
 - :func:`plot_confusions`: confusion matrices summed over folds, coloured by the share of
   each true class (recall), annotated with counts.
 
 All three take ``class_names`` / ``targets`` so one function serves binary multi-target
-and N-class problems, and ``synthetic=True`` stamps every figure as synthetic data.
-matplotlib's non-interactive Agg backend is used, so plots work without a display.
+and N-class problems, ``synthetic=True`` stamps every figure as synthetic data, and
+``figure`` (:class:`edge_emotion.figures.FigureOptions`) sets the formats and resolution;
+each returns the files written (one per format). Many models are laid out as a grid of at
+most :data:`GRID_COLUMNS` columns, so a figure stays legible at a paper's column width.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_emotion.figures import FigureOptions, pyplot, save_figure
+
 BINARY_CLASSES = ("low", "high")
 SYNTHETIC_STAMP = "SYNTHETIC data: pipeline check, not emotion results"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+GRID_COLUMNS = 3
+# one style per accuracy line: equal curves (arousal = valence) stay visible
+LINE_STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"))
 
 
 def _grid(plt, names: Sequence[str], targets: Sequence[str], width: float, height: float):
-    """Figure and ``axis(model_index, target_index)``: models x targets, or one row of models
-    when there is a single target (an N-class problem)."""
-    rows, cols = (1, len(names)) if len(targets) == 1 else (len(names), len(targets))
+    """Figure and ``axis(model_index, target_index)``: models x targets, or, with a single
+    target (an N-class problem), the models in rows of at most ``GRID_COLUMNS``."""
+    if len(targets) == 1:
+        cols = min(len(names), GRID_COLUMNS)
+        rows = math.ceil(len(names) / cols)
+    else:
+        rows, cols = len(names), len(targets)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    if len(targets) == 1:
+        for k in range(len(names), rows * cols):
+            axes.flat[k].set_visible(False)
 
     def axis(r: int, c: int):
-        return axes[0, r] if len(targets) == 1 else axes[r, c]
+        return axes.flat[r] if len(targets) == 1 else axes[r, c]
 
     return fig, axis
 
 
-def _save(fig, plt, path: str | Path, title: str, synthetic: bool) -> Path:
+def _save(
+    fig, path: str | Path, title: str, synthetic: bool, figure: FigureOptions | None
+) -> list[Path]:
     import textwrap
 
-    # ~12 characters of 10-pt text per inch: a one-panel figure must not clip its title
-    width = max(30, int(12 * fig.get_figwidth()))
+    # ~11 characters of 11-pt text per inch: the title must not run past the figure
+    width = max(30, int(11 * fig.get_figwidth()))
     lines = textwrap.wrap(title, width)
     if synthetic:
         lines += textwrap.wrap(SYNTHETIC_STAMP, width)
-    title = "\n".join(lines)
-    fig.suptitle(title, fontsize=10, color="darkred" if synthetic else "black")
+    fig.suptitle("\n".join(lines), fontsize=11, color="darkred" if synthetic else "black")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, figure)
 
 
 def _panel_title(name: str, target: str, n_targets: int) -> str:
@@ -87,15 +92,16 @@ def plot_tsne(
     *,
     title: str = "t-SNE of the features before the classifier (test data)",
     synthetic: bool = False,
-) -> Path:
+    figure: FigureOptions | None = None,
+) -> list[Path]:
     """One panel per model and target; points coloured by class.
 
     ``embeddings[name] = (features (N, D), labels)`` with integer labels ``(N, targets)``
     (or ``(N,)`` for a single target) indexing ``class_names``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     names = list(embeddings)
-    fig, axis = _grid(plt, names, targets, 4.2, 3.9)
+    fig, axis = _grid(plt, names, targets, 3.4, 3.2)
     binary = len(class_names) == 2
     colours = ("tab:blue", "tab:red") if binary else [f"C{k}" for k in range(len(class_names))]
     for r, name in enumerate(names):
@@ -119,8 +125,9 @@ def plot_tsne(
             ax.set_ylabel("t-SNE 2", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.legend(fontsize=7, markerscale=2, loc="best", framealpha=0.7)
-    return _save(fig, plt, path, title, synthetic)
+            if r == 0 or len(targets) > 1:  # one class legend is enough for N classes
+                ax.legend(fontsize=7, markerscale=2, loc="best", framealpha=0.7)
+    return _save(fig, path, title, synthetic, figure)
 
 
 def _fold_matrix(histories: Sequence[Sequence[dict]], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +142,7 @@ def _fold_matrix(histories: Sequence[Sequence[dict]], key: str) -> tuple[np.ndar
     return epochs, values
 
 
-def _fold_lines(ax, epochs, values, colour, ls, label) -> None:
+def _fold_lines(ax, epochs, values, colour, ls, label, marker: str | None = None) -> None:
     """Thin line per fold, bold mean over folds (the only one in the legend)."""
     present = ~np.all(np.isnan(values), axis=1)
     if not present.any():
@@ -145,10 +152,14 @@ def _fold_lines(ax, epochs, values, colour, ls, label) -> None:
         for row in values:
             ax.plot(epochs, row, lw=0.7, ls=ls, color=colour, alpha=0.3)
         label = f"{label} (mean of {len(values)})"
-    # markers keep runs of one or a few epochs visible
-    marker = "o" if len(epochs) <= 12 else None
+    # markers keep short runs and lines lying on one another visible: ~10 per line
+    every = max(1, len(epochs) // 10)
+    if marker is None and len(epochs) <= 12:
+        marker = "o"
     mean = np.nanmean(values, axis=0)
-    ax.plot(epochs, mean, lw=2, ls=ls, color=colour, marker=marker, ms=4, label=label)
+    ax.plot(
+        epochs, mean, lw=2, ls=ls, color=colour, marker=marker, ms=5, markevery=every, label=label
+    )
 
 
 def _epoch_axis(ax, epochs: np.ndarray, locator) -> None:
@@ -172,17 +183,22 @@ def plot_curves(
     path: str | Path,
     loss_label: str = "BCE loss",
     *,
-    chance: float | None = None,
+    chance: Mapping[str, float] | float | None = None,
     title: str = "Training curves (thin: folds; bold: mean over folds)",
     synthetic: bool = False,
-) -> Path:
-    """One column per model: loss per epoch (train solid, test dashed) on top and, when the
-    histories hold ``test_acc*`` keys, test accuracy per epoch below (``chance`` drawn as a
-    dotted line). ``models[name]["folds"][k]["history"]`` is a list of per-epoch dicts.
+    figure: FigureOptions | None = None,
+) -> list[Path]:
+    """Per model: loss per epoch (train solid, test dashed) and, when the histories hold
+    ``test_acc*`` keys, test accuracy per epoch below it, each target in its own colour,
+    line style and marker. ``chance``: per accuracy line (``test_acc_<target>`` ->
+    ``target``; ``test_accuracy`` -> ``accuracy``) the majority-class rate, drawn dotted
+    in that line's colour, or one number for all. Models sit in a grid of at most
+    ``GRID_COLUMNS`` columns. ``models[name]["folds"][k]["history"]`` is a list of
+    per-epoch dicts.
 
     The test numbers are for curves only: training keeps the last epoch's model.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     names = list(models)
@@ -197,12 +213,16 @@ def plot_curves(
             if k.startswith("test_acc")
         }
     )
-    rows = 2 if acc_keys else 1
-    fig, axes = plt.subplots(
-        rows, len(names), figsize=(4.6 * len(names), 3.3 * rows), squeeze=False
-    )
-    for c, name in enumerate(names):
-        ax = axes[0, c]
+    panels = 2 if acc_keys else 1
+    cols = min(len(names), GRID_COLUMNS)
+    rows = panels * math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(3.6 * cols, 4.6), 2.9 * rows), squeeze=False)
+    for k in range(len(names), rows // panels * cols):
+        for p in range(panels):
+            axes[(k // cols) * panels + p, k % cols].set_visible(False)
+    for k, name in enumerate(names):
+        top, c = (k // cols) * panels, k % cols
+        ax = axes[top, c]
         ep, train = _fold_matrix(histories[name], "train_loss")
         _fold_lines(ax, ep, train, "tab:blue", "-", "train")
         ep, test = _fold_matrix(histories[name], "test_loss")
@@ -211,22 +231,43 @@ def plot_curves(
         _epoch_axis(ax, ep, MaxNLocator)
         ax.set_xlabel("epoch")
         ax.set_ylabel(loss_label)
-        ax.legend(fontsize=7)
-        if not acc_keys:
-            continue
-        ax = axes[1, c]
-        for i, key in enumerate(acc_keys):
-            ep, acc = _fold_matrix(histories[name], key)
-            _fold_lines(ax, ep, acc, f"C{i + 2}", "-", _accuracy_label(key))
-        if chance is not None:
-            ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance ({chance:.2f})")
-        ax.set_ylim(0, 1.15)  # headroom: the legend must not hide a curve at 1.0
-        ax.set_title(f"{name}: test accuracy", fontsize=10)
-        _epoch_axis(ax, ep, MaxNLocator)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy")
-        ax.legend(fontsize=7)
-    return _save(fig, plt, path, title, synthetic)
+        ax.legend(fontsize=8)
+        if acc_keys:
+            _accuracy_panel(axes[top + 1, c], name, histories[name], acc_keys, chance)
+            _epoch_axis(axes[top + 1, c], ep, MaxNLocator)
+    return _save(fig, path, title, synthetic, figure)
+
+
+def _accuracy_panel(ax, name, histories, acc_keys, chance) -> None:
+    for i, key in enumerate(acc_keys):
+        ep, acc = _fold_matrix(histories, key)
+        ls, marker = LINE_STYLES[i % len(LINE_STYLES)]
+        label = _accuracy_label(key)
+        _fold_lines(ax, ep, acc, f"C{i + 2}", ls, label, marker)
+        rate = chance.get(label) if isinstance(chance, Mapping) else None
+        if rate is not None:
+            ax.axhline(
+                rate,
+                color=f"C{i + 2}",
+                lw=1.2,
+                ls=":",
+                label=("" if label == "accuracy" else f"{label} ") + f"majority class {rate:.2f}",
+            )
+    if chance is not None and not isinstance(chance, Mapping):
+        ax.axhline(chance, color="grey", lw=1.2, ls=":", label=f"chance {chance:.2f}")
+    ax.set_ylim(0, 1.04)
+    ax.set_title(f"{name}: test accuracy", fontsize=10)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    # below the panel: a legend inside would hide curves near 1.0 or near chance
+    ax.legend(
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3),
+        ncol=2 if len(acc_keys) > 1 else 1,
+        handlelength=2.5,
+        frameon=False,
+    )
 
 
 def plot_confusions(
@@ -237,13 +278,14 @@ def plot_confusions(
     *,
     title: str = "Confusion matrices summed over folds (colour: share of the true class)",
     synthetic: bool = False,
-) -> Path:
+    figure: FigureOptions | None = None,
+) -> list[Path]:
     """Confusion matrices ``models[name]["summary"][target]["confusion"]`` (rows: true,
     columns: predicted, ``len(class_names)`` square), one panel per model and target."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(models)
     k = len(class_names)
-    size = 2.6 + 0.35 * k
+    size = 1.9 + 0.28 * k
     fig, axis = _grid(plt, names, targets, size, size)
     rotate = max(len(c) for c in class_names) > 4
     for r, name in enumerate(names):
@@ -259,7 +301,7 @@ def plot_confusions(
             ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
             for i in range(k):
                 for j in range(k):
-                    colour = "white" if share[i, j] > 0.5 else "black"
+                    colour = "white" if share[i, j] > 0.6 else "black"
                     ax.text(
                         j,
                         i,
@@ -278,4 +320,4 @@ def plot_confusions(
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
             ax.set_title(_panel_title(name, target, len(targets)), fontsize=10)
-    return _save(fig, plt, path, title, synthetic)
+    return _save(fig, path, title, synthetic, figure)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_emotion.training.metrics import BINARY_METRICS
+from edge_emotion.training.metrics import BINARY_METRICS, majority_rate
 
 COLUMN_NAMES = {
     "accuracy": "Acc",
@@ -104,8 +104,21 @@ def table1_markdown(
         ],
     )
     lines.append("")
-    lines.append("Values: mean ± SD over folds, in %. PPR = precision (positive predictive rate).")
+    lines.append(
+        "Values: mean ± SD over folds, in %. BAcc = balanced accuracy (mean of sensitivity "
+        "and specificity; chance 50 % whatever the balance). PPR = precision (positive "
+        "predictive rate)."
+    )
+    lines.append(majority_line(models, targets))
     return "\n".join(lines) + "\n"
+
+
+def majority_line(models: dict[str, Any], targets: Sequence[str]) -> str:
+    """What always answering the larger class scores, per target, from the test labels
+    (the summed confusion matrix of any model: all are tested on the same windows)."""
+    summary = next(iter(models.values()))["summary"]
+    rates = ", ".join(f"{t} {100 * majority_rate(summary[t]['confusion']):.2f} %" for t in targets)
+    return f"Majority class (accuracy of always answering the larger class): {rates}."
 
 
 def write_cv_report(

@@ -134,6 +134,10 @@ def build_eav_cache(
         plan = plan_subject(root, s, config)
         folder = cache_dir / f"subject{int(s)}-{cache_key(plan, config)}"
         if not (folder / "meta.json").is_file():
+            if bar is not None:
+                # the first participant also loads librosa and PyAV (10-30 s before any trial)
+                first = " (the first also loads the audio/video decoders)" if not folders else ""
+                bar.set_postfix_str(f"decoding subject{int(s)}{first}")
             tmp = folder.with_name(folder.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
