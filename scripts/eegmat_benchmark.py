@@ -166,10 +166,9 @@ def gather(out: Path, names: list[str], timings: dict) -> tuple[str, dict]:
 
 def plot(out: Path, names: list[str]) -> Path | None:
     """Per-fold balanced accuracy of every model of every run (dots) and their means."""
-    import matplotlib
+    from edge_emotion.figures import pyplot, save_figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     points = []
     for name in names:
@@ -185,17 +184,14 @@ def plot(out: Path, names: list[str]) -> Path | None:
     for i, (_, values) in enumerate(points):
         ax.scatter([i] * len(values), values, s=12, alpha=0.6, color="tab:blue")
         ax.plot([i - 0.3, i + 0.3], [sum(values) / len(values)] * 2, color="black", lw=2)
-    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance (any constant answer)")
     ax.set_xticks(range(len(points)), [p[0] for p in points], rotation=90, fontsize=7)
     ax.set_ylabel("balanced accuracy (per fold)")
     ax.set_ylim(0, 1)
     ax.set_title(f"eegmat rest vs arithmetic, {FOLDS} leave-3-subjects-out folds", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = out / "eegmat_bacc.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "eegmat_bacc.png")[0]
 
 
 def main(argv: list[str] | None = None) -> int:
