@@ -189,7 +189,7 @@ def plot(out: Path, names: list[str]) -> Path | None:
     ax.set_ylabel("balanced accuracy (per fold)")
     ax.set_ylim(0, 1)
     ax.set_title(f"eegmat rest vs arithmetic, {FOLDS} leave-3-subjects-out folds", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return save_figure(fig, out / "eegmat_bacc.png")[0]
 
