@@ -119,8 +119,9 @@ class Bundle:
         return bool(self.manifest.get("demo")) or bool(self.manifest.get("synthetic"))
 
     @property
-    def input_names(self) -> tuple[str, str]:
-        return (self.manifest["inputs"][0]["name"], self.manifest["inputs"][1]["name"])
+    def input_names(self) -> tuple[str, ...]:
+        """The model's inputs in order: ``eeg``, ``ecg``, or one of them (one modality)."""
+        return tuple(entry["name"] for entry in self.manifest["inputs"])
 
     @property
     def output_name(self) -> str:
@@ -234,6 +235,7 @@ def load_bundle(path: Path | str = DEMO_BUNDLE_PATH) -> Bundle:
                 manifest["normalization"],
                 n_bands=len(feature_config.bands),
                 n_channels=len(feature_config.eeg_channels),
+                modalities=feature_config.modalities,
             )
         except ValueError as exc:
             problems.append(str(exc))
@@ -363,10 +365,11 @@ def _check_targets(manifest: dict, problems: list[str]) -> tuple[tuple[str, ...]
 
 
 def _check_io(manifest: dict, config: FeatureConfig, n_targets: int, problems: list[str]) -> None:
-    expected_inputs = [
-        (INPUT_EEG, [BATCH_DIM, *config.eeg_shape]),
-        (INPUT_ECG, [BATCH_DIM, 1, *config.hrv_shape]),
-    ]
+    shapes = {
+        INPUT_EEG: [BATCH_DIM, *config.eeg_shape],
+        INPUT_ECG: [BATCH_DIM, 1, *config.hrv_shape],
+    }
+    expected_inputs = [(m, shapes[m]) for m in config.modalities]
     expected_outputs = [(OUTPUT_LOGITS, [BATCH_DIM, n_targets])]
     for key, expected in (("inputs", expected_inputs), ("outputs", expected_outputs)):
         entries = manifest[key]

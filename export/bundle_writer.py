@@ -114,9 +114,10 @@ def export_bundle(
     say("exporting ONNX (fp32, dynamic batch)")
     fp32 = export_graph(model, family.example_inputs(ckpt["model_config"], 2), out / FILE_FP32)
     names = [name for name, _ in graph_io(fp32)["inputs"]]
-    if names != list(family.input_names):
+    if names != list(family.inputs_of(ckpt["model_config"])):
         raise ValueError(
-            f"the exported graph has inputs {names}, expected {list(family.input_names)}; "
+            f"the exported graph has inputs {names}, expected "
+            f"{list(family.inputs_of(ckpt['model_config']))}; "
             "the runtime feeds all of them, so a graph without one cannot be served"
         )
     onnx_check = compare_feeds_with_torch(model, fp32, held_feeds)

@@ -62,6 +62,20 @@ class InputSet:
         return self.take(np.linspace(0, len(self) - 1, n).round().astype(int))
 
 
+def _placeholders(eeg, ecg) -> tuple[np.ndarray, np.ndarray]:
+    """The features as float64; a modality a one-modality model's cache lacks (``None``)
+    becomes zeros of one value per window, which no one-modality model is fed."""
+
+    def given(x) -> bool:
+        return x is not None and np.ndim(x) > 0
+
+    if not given(eeg) and given(ecg):
+        eeg = np.zeros((len(ecg), 1, 1, 1))
+    if not given(ecg) and given(eeg):
+        ecg = np.zeros((len(eeg), 1, 1))
+    return np.asarray(eeg, dtype=np.float64), np.asarray(ecg, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class FeatureSet(InputSet):
     """Raw features (N windows) and optional labels (N, n_targets) of 0/1."""
@@ -72,8 +86,7 @@ class FeatureSet(InputSet):
     source: str
 
     def __post_init__(self) -> None:
-        eeg = np.asarray(self.eeg, dtype=np.float64)
-        ecg = np.asarray(self.ecg, dtype=np.float64)
+        eeg, ecg = _placeholders(self.eeg, self.ecg)
         if ecg.ndim == 2:
             ecg = ecg[:, None, :]
         if eeg.ndim != 4 or ecg.ndim != 3 or ecg.shape[1] != 1:

@@ -51,11 +51,15 @@ class EegEcgBundle:
         given = {t: float(v) for t, v in (checkpoint.get("thresholds") or {}).items()}
         self.thresholds = {t: given.get(t, 0.5) for t in self.targets}
         self.normalization = Normalization.from_dict(
-            checkpoint["normalization"], n_bands=len(fc.bands), n_channels=len(fc.eeg_channels)
+            checkpoint["normalization"],
+            n_bands=len(fc.bands),
+            n_channels=len(fc.eeg_channels),
+            modalities=fc.modalities,
         )
         config = EEG_ECG.config_dict(checkpoint["model_config"])
         shapes = EEG_ECG.input_shapes(config)
         expected = {INPUT_EEG: tuple(fc.eeg_shape), INPUT_ECG: (1, *fc.hrv_shape)}
+        expected = {m: expected[m] for m in fc.modalities}
         if shapes != expected:
             raise ValueError(
                 f"the model config's input shapes {shapes} differ from the feature "
@@ -68,13 +72,14 @@ class EegEcgBundle:
             )
         self.model = EEG_ECG.load_model(checkpoint)
         self.outputs = (len(self.targets), "sigmoid -> P(high) per target")
-        self.input_notes = {
+        notes = {
             INPUT_EEG: {"layout": "bands, channels, subwindows", "normalized_by_caller": True},
             INPUT_ECG: {
                 "layout": "1, hrv_length (RR seconds, zero-embedded)",
                 "normalized_by_caller": True,
             },
         }
+        self.input_notes = {m: notes[m] for m in fc.modalities}  # a one-modality model: one
 
     def choose_inputs(
         self,
@@ -109,9 +114,8 @@ class EegEcgBundle:
     def feeds(self, inputs: FeatureSet, what: str) -> dict[str, np.ndarray]:
         """Normalised model inputs of ``inputs`` after checking their shapes and labels."""
         fc = self.feature_config
-        if inputs.eeg.shape[1:] != tuple(fc.eeg_shape) or inputs.ecg.shape[1:] != (
-            1,
-            *fc.hrv_shape,
+        if ("eeg" in fc.modalities and inputs.eeg.shape[1:] != tuple(fc.eeg_shape)) or (
+            "ecg" in fc.modalities and inputs.ecg.shape[1:] != (1, *fc.hrv_shape)
         ):
             raise ValueError(
                 f"{what} features have shapes {inputs.eeg.shape[1:]} / {inputs.ecg.shape[1:]}; "
@@ -122,7 +126,7 @@ class EegEcgBundle:
                 f"{what} labels have {inputs.labels.shape[1]} columns, targets {self.targets}"
             )
         eeg, ecg = inputs.normalized(self.normalization)
-        return {INPUT_EEG: eeg, INPUT_ECG: ecg}
+        return {m: {INPUT_EEG: eeg, INPUT_ECG: ecg}[m] for m in fc.modalities}
 
     def compare(
         self, reference: np.ndarray, logits: np.ndarray, labels: np.ndarray | None

@@ -53,4 +53,4 @@ class OnnxRuntimeEngine(Engine):
         self._out = bundle.output_name
 
     def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
-        return self.session.run([self._out], {self._in[0]: eeg, self._in[1]: ecg})[0]
+        return self.session.run([self._out], self.feeds(eeg, ecg))[0]

@@ -41,8 +41,8 @@ class TensorRTEngine(Engine):
             raise EngineUnavailable(f"bundle {bundle.path} has no {role} model for TensorRT")
         onnx_path, onnx_bytes = verified
         shapes = {
-            bundle.input_names[0]: self._eeg_shape,
-            bundle.input_names[1]: self._ecg_shape,
+            name: {"eeg": self._eeg_shape, "ecg": self._ecg_shape}[name]
+            for name in bundle.input_names
         }
         try:
             cached = trt_support.build_or_load_plan(
@@ -63,7 +63,7 @@ class TensorRTEngine(Engine):
         self._out = bundle.output_name
 
     def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
-        return self.runner.run({self._in[0]: eeg, self._in[1]: ecg})[self._out]
+        return self.runner.run(self.feeds(eeg, ecg))[self._out]
 
 
 def default_plan_cache(bundle: Bundle) -> Path:

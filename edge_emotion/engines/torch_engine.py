@@ -88,7 +88,7 @@ class TorchEngine(Engine):
 
     def _logits(self, eeg: np.ndarray, ecg: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
-            out = self.model(self._torch.from_numpy(eeg), self._torch.from_numpy(ecg))
+            out = self.model(*(self._torch.from_numpy(x) for x in self.feeds(eeg, ecg).values()))
         return out.numpy()
 
 
