@@ -357,10 +357,14 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
             )
         )
         fc = bundle.feature_config
+        inputs = {
+            "eeg": f"EEG {len(fc.eeg_channels)} ch at {fc.eeg_fs:g} Hz",
+            "ecg": f"ECG at {fc.ecg_fs:g} Hz",
+        }
         print(
-            f"windows: {fc.window_s:g} s every {args.hop or fc.hop_s:g} s; EEG "
-            f"{len(fc.eeg_channels)} ch at {fc.eeg_fs:g} Hz, ECG at {fc.ecg_fs:g} Hz; "
-            f"bad modality -> {args.on_bad_modality}"
+            f"windows: {fc.window_s:g} s every {args.hop or fc.hop_s:g} s; "
+            + ", ".join(inputs[m] for m in fc.modalities)
+            + f"; bad modality -> {args.on_bad_modality}"
             + (f"; stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
             flush=True,
         )

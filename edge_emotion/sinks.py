@@ -203,7 +203,7 @@ class SummarySink:
             self._score(d)
 
     def _score(self, d: Decision) -> None:
-        start = d.window_end_s - self.window_s
+        start = max(d.window_end_s - self.window_s, 0.0)  # warm-up windows are shorter
         state = next(
             (
                 s

@@ -47,6 +47,27 @@ def _int16(x: np.ndarray) -> tuple[np.ndarray, float]:
     return np.round(x / scale).astype(np.int16), scale
 
 
+FLAT_RUN_S = 0.25  # every channel constant this long: no signal (the EDF's padding)
+EDGE_S = 5.0  # flat runs this close to a file's end (rest) or start (task) are cut off
+
+
+def trim_flat_edges(x: np.ndarray, fs: float, path: Path) -> np.ndarray:
+    """``x`` without the flat stretches at its edges (the rest files end with ~2 s of
+    constant samples, which the device rightly reads as leads off); a flat stretch
+    elsewhere is an error naming the file."""
+    moving = np.any(np.diff(x, axis=1) != 0, axis=0)
+    still = np.flatnonzero(~moving)
+    runs = np.split(still, np.flatnonzero(np.diff(still) != 1) + 1) if still.size else []
+    runs = [(r[0], r[-1] + 2) for r in runs if r.size + 1 >= FLAT_RUN_S * fs]
+    edge = round(EDGE_S * fs)
+    start = max([e for s, e in runs if s < edge], default=0)
+    end = min([s for s, e in runs if e > x.shape[1] - edge], default=x.shape[1])
+    inside = [(s, e) for s, e in runs if s >= start and e <= end and (s, e) != (start, end)]
+    if any(s > start or e < end for s, e in inside):
+        raise ValueError(f"{path}: flat stretch inside the recording at {inside[0][0] / fs:.1f} s")
+    return x[:, start:end]
+
+
 def write_demo_npz(data: Path, out_dir: Path) -> list[Path]:
     """Write ``<out_dir>/<DEMO_NAME>.npz`` and ``ATTRIBUTION.md``; returns the paths."""
     from edge_emotion.training.recordings import read_recording
@@ -62,6 +83,7 @@ def write_demo_npz(data: Path, out_dir: Path) -> list[Path]:
         x = np.vstack([eeg.data, ecg.data])
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{path}: missing samples; the demo needs a complete recording")
+        x = trim_flat_edges(x, eeg.sampling_rate, path)
         x = resample_aligned(x, eeg.sampling_rate, DEMO_FS)
         n = round(keep_s * DEMO_FS)
         if x.shape[1] < n:
@@ -103,7 +125,8 @@ Please cite:
 - {PHYSIONET}
 
 Changes made here (by `scripts/make_shipped_bundles.py`): the last {DEMO_REST_S:g} s of
-rest followed by the first {DEMO_TASK_S:g} s of arithmetic; 8 EEG electrodes of the 19
+rest followed by the first {DEMO_TASK_S:g} s of arithmetic (constant stretches at the
+files' edges left out first: the rest file ends with about 2 s of them); 8 EEG electrodes of the 19
 (the OpenBCI Cyton's positions {", ".join(CYTON_POSITIONS)}; the files' T5/T6 are P7/P8)
 and the ECG lead; resampled from 500 Hz to {DEMO_FS:g} Hz (edge_emotion's resampler);
 stored as int16 with a µV-per-count scale per modality. {DEMO_SUBJECT} was held out of the

@@ -261,7 +261,17 @@ def test_record_survives_kill_9_and_replays(tmp_path):
 
     rec = tmp_path / "session.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_emotion.run", "--record", str(rec), "--duration", "60"],
+        [
+            sys.executable,
+            "-m",
+            "edge_emotion.run",
+            "--source",
+            "demo:synthetic",
+            "--record",
+            str(rec),
+            "--duration",
+            "60",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
