@@ -59,12 +59,16 @@ def describe(name: str, bundle: Bundle) -> dict[str, str]:
     if bundle.is_demo:
         trained = "synthetic data (a pipeline demo; not an emotion model)"
     else:
-        held = (about.get("held_out_result") or {}).get("checkpoint_fp32") or {}
+        held = about.get("held_out_result") or {}
+        scores = ", ".join(
+            f"{held[key].get('balanced_accuracy', float('nan')):.2f} ({what})"
+            for key, what in (("checkpoint_fp32", "fp32"), ("bundle_int8", "INT8"))
+            if key in held
+        )
         subjects = about.get("training_subjects") or []
         trained = (
             f"eegmat, {len(subjects)} subjects (rest vs mental arithmetic); held-out "
-            f"{about.get('held_out_subject', '?')} balanced accuracy "
-            f"{held.get('balanced_accuracy', float('nan')):.2f}"
+            f"{about.get('held_out_subject', '?')} balanced accuracy {scores}"
             if about
             else str((bundle.manifest.get("dataset") or {}).get("name", "?"))
         )
