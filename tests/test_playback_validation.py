@@ -111,6 +111,8 @@ def test_a_recording_with_a_cut_last_line_reaches_the_end(tmp_path):
             rec.master_board,
             "--channel-map",
             cmap,
+            "--bundle",
+            "synthetic-demo",  # the recording's 14 Emotiv channels
             "--quiet",
         ],
         capture_output=True,

@@ -123,6 +123,8 @@ def test_run_refuses_a_channel_map_that_cannot_feed_the_bundle(tmp_path):
             "SYNTHETIC_BOARD",
             "--channel-map",
             "AF3=1,F7=2,ECG=16",
+            "--bundle",
+            "synthetic-demo",
             "--duration",
             "5",
         ],
