@@ -189,6 +189,7 @@ class SummarySink:
         """Score the decisions from now on against ``known_states`` (see the class)."""
         self.known_states = tuple(known_states)
         self.by_state = {s.name: [0, 0, Counter()] for s in self.known_states}
+        self.scored_targets: set[str] = set()
 
     def write(self, d: Decision) -> None:
         self.records += 1
@@ -221,7 +222,9 @@ class SummarySink:
             return
         counts[0] += 1
         for target, want in state.labels.items():
-            counts[2][target] += d.labels.get(target) == want
+            if target in d.labels:  # a bundle without the target is not scored on it
+                self.scored_targets.add(target)
+                counts[2][target] += d.labels[target] == want
 
     def close(self) -> None:
         pass
@@ -254,9 +257,12 @@ class SummarySink:
         if not self.known_states:
             return []
         out = ["agreement with the known states (windows wholly inside a part):"]
+        any_classified = any(counts[0] for counts in self.by_state.values())
         for s in self.known_states:
             classified, abstained, matches = self.by_state[s.name]
             for target, want in s.labels.items():
+                if target not in self.scored_targets and any_classified:
+                    continue
                 share = f"{100 * matches[target] / classified:.0f}%" if classified else "-"
                 out.append(
                     f"  {s.name:<12} {target} {want}: {matches[target]} of {classified} "

@@ -111,6 +111,11 @@ def test_the_summary_scores_only_windows_inside_one_state():
     assert "rest         arousal low: 1 of 2 classified (50%); 0 abstained" in text
     assert "task         arousal high: 1 of 2 classified (50%); 1 abstained" in text
     assert SummarySink().state_lines() == []
+    # a bundle without the part's target (valence only) is not scored on it
+    other = SummarySink(known_states=states, window_s=10.0)
+    other.write(Decision(0, 10.0, probabilities={"valence": 0.5}, labels={"valence": "low"}))
+    assert other.by_state["rest"][:2] == [1, 0] and other.by_state["rest"][2]["arousal"] == 0
+    assert not any("arousal" in line for line in other.state_lines())
 
 
 # The fp32 engine's decisions that match the part (of 251 classified in each).
