@@ -56,6 +56,7 @@ def describe(name: str, bundle: Bundle) -> dict[str, str]:
     modalities = "+".join(m.upper() for m in fc.modalities)
     channels = ",".join(fc.eeg_channels) if "eeg" in fc.modalities else "-"
     rates = sorted({fc.eeg_fs if m == "eeg" else fc.ecg_fs for m in fc.modalities})
+    shipped_as = about.get("fallbacks") or {}  # the shipped bundle each fallback copies
     if bundle.is_demo:
         trained = "synthetic data (a pipeline demo; not an emotion model)"
     else:
@@ -80,6 +81,11 @@ def describe(name: str, bundle: Bundle) -> dict[str, str]:
         "targets": ",".join(bundle.targets),
         "normalization": bundle.normalization.mode,
         "trained on": trained,
+        "fallbacks": ", ".join(
+            f"{m.upper()} alone: {shipped_as.get(m, f.path.name)}"
+            for m, f in sorted(bundle.fallbacks.items())
+        )
+        or "-",
     }
 
 

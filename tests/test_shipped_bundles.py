@@ -51,8 +51,30 @@ def test_each_shipped_bundle_says_what_it_was_trained_on(name):
     assert held not in about["training_subjects"] and len(about["training_subjects"]) == 23
     for scored in about["held_out_result"].values():
         assert 0.0 <= scored["balanced_accuracy"] <= 1.0 and scored["windows"] > 0
-    size = sum(f.stat().st_size for f in bundle.path.iterdir())
-    assert size < 2 * 1024 * 1024
+    for folder in (bundle.path, *(f.path for f in bundle.fallbacks.values())):
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        assert size < 2 * 1024 * 1024  # per model
+
+
+def test_the_default_bundle_carries_the_one_modality_bundles_as_fallbacks():
+    """``run --on-bad-modality fallback`` with the default bundle decides a window whose
+    ECG (EEG) is bad with the shipped cyton8-eeg (ecg) model: the same files."""
+    import hashlib
+
+    bundle = load_bundle(BUNDLES_DIR / DEFAULT_BUNDLE)
+    assert sorted(bundle.fallbacks) == ["ecg", "eeg"]
+    assert bundle.manifest["about"]["fallbacks"] == {"eeg": "cyton8-eeg", "ecg": "ecg"}
+
+    def digest(folder: Path) -> str:
+        return hashlib.sha256((folder / "model.int8.onnx").read_bytes()).hexdigest()
+
+    for modality, name in (("eeg", "cyton8-eeg"), ("ecg", "ecg")):
+        fallback = bundle.fallbacks[modality]
+        assert fallback.feature_config.modalities == (modality,)
+        assert digest(fallback.path) == digest(BUNDLES_DIR / name)
+        assert fallback.thresholds == load_bundle(BUNDLES_DIR / name).thresholds
+    for one in ("cyton8-eeg", "ecg"):
+        assert not load_bundle(BUNDLES_DIR / one).fallbacks
 
 
 @pytest.mark.parametrize("name", ["cyton8-eeg", "ecg"])
@@ -101,6 +123,7 @@ def test_list_bundles_shows_what_ships(capsys):
     assert f"{DEFAULT_BUNDLE} (default)" in out
     assert "Fp1,Fp2,C3,C4,P7,P8,O1,O2" in out and "EEG+ECG" in out
     assert "held-out Subject01" in out
+    assert "fallbacks      ECG alone: ecg, EEG alone: cyton8-eeg" in out  # the default's
 
 
 def test_shipped_files_are_package_data():
