@@ -196,6 +196,19 @@ def _field(obj, *names):
 
 # OpenBCI boards by ExG channel count (the GUI's own file says which; the count decides).
 _MASTER_BY_CHANNELS = {4: "GANGLION_BOARD", 8: "CYTON_BOARD", 16: "CYTON_DAISY_BOARD"}
+# The electrode placement OpenBCI's documentation wires to each board's inputs (1-based).
+_STANDARD_PLACEMENT = {"CYTON_BOARD": "cyton", "CYTON_DAISY_BOARD": "cyton-daisy"}
+
+
+def openbci_standard_map(master_board: str) -> dict[str, int] | None:
+    """Electrode name -> ExG input of OpenBCI's standard placement on ``master_board``
+    (Cyton: Fp1, Fp2, C3, C4, P7, P8, O1, O2 on inputs 1-8), or ``None`` for a board
+    without one. The GUI's files do not record positions: a run assumes this placement
+    when no channel map is given, and says so."""
+    from edge_emotion.kernels.config import MONTAGES
+
+    montage = _STANDARD_PLACEMENT.get(master_board)
+    return None if montage is None else {n: i + 1 for i, n in enumerate(MONTAGES[montage])}
 
 
 def convert_openbci_txt(

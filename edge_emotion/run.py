@@ -1,9 +1,11 @@
 """``python -m edge_emotion.run``: continuous arousal/valence decisions from a board.
 
-With no arguments it runs the built-in demo: a generated recording (ECG with QRS
-complexes, EEG with band structure; see :mod:`edge_emotion.demo_recording`) replayed in
-real time through BrainFlow's playback board and classified by the demo bundle, for
-25 s. Otherwise::
+With no arguments it runs the built-in demo: 3 minutes of a real recording (PhysioNet
+eegmat, one subject held out of training: rest, then mental arithmetic; see
+:mod:`edge_emotion.demo_recording`) replayed in real time through BrainFlow's playback
+board in a Cyton+Daisy's layout and classified by the default bundle (``cyton8-ecg``);
+its summary scores the decisions against the known states. ``--source demo:synthetic``
+runs the generated demo through the synthetic demo bundle (25 s). Otherwise::
 
     python -m edge_emotion.run --board CYTON_DAISY_BOARD --serial-port /dev/ttyUSB0 \\
         --channel-map AF3=1,F7=2,...,AF4=14,ECG=16 --bundle path/to/bundle --out run.jsonl
@@ -12,6 +14,7 @@ real time through BrainFlow's playback board and classified by the demo bundle, 
     python -m edge_emotion.run --source bridge:/dev/ttyACM0
     python -m edge_emotion.run --source lsl:EEG,ECG?markers=Markers --record session.csv
     python -m edge_emotion.run --list-boards
+    python -m edge_emotion.run --list-bundles
 
 Each hop (0.25 s) prints one line — P(high) per target and its label, or the reason it
 abstained — and ``--out`` appends the full record as JSON lines. Ctrl-C ends cleanly.
@@ -38,6 +41,7 @@ from edge_emotion.cli_help import command_name
 from edge_emotion.run_args import (
     Interrupts,
     OneLineErrorParser,
+    board_params,
     channel_map_arg,
     check_args,
     check_hop,
@@ -69,13 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         type=non_empty,
         default=None,
-        help="demo (default) | board | playback:FILE | openbci:FILE.txt | bridge:SPEC | "
-        "lsl:NAME_OR_TYPE[,NAME_OR_TYPE][?markers=NAME_OR_TYPE]",
+        help="demo (default: a real recording) | demo:synthetic | board | playback:FILE | "
+        "openbci:FILE.txt | bridge:SPEC | lsl:NAME_OR_TYPE[,NAME_OR_TYPE][?markers=NAME_OR_TYPE]",
     )
     src.add_argument(
         "--list-boards",
         action="store_true",
         help="list BrainFlow's boards (id, name, ExG channels, rate) and exit",
+    )
+    src.add_argument(
+        "--list-bundles",
+        action="store_true",
+        help="list the bundles that ship (montage, modalities, rate, training data) and exit",
     )
     src.add_argument(
         "--connect-retries",
@@ -104,7 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument("--loop", action="store_true", help="repeat a playback file")
     run_g = p.add_argument_group("model and loop")
-    run_g.add_argument("--bundle", default=None, help="model bundle folder (default: demo)")
+    run_g.add_argument(
+        "--bundle",
+        default=None,
+        help="a shipped bundle's name (--list-bundles) or a bundle folder (default: "
+        "cyton8-ecg; the synthetic demo's own with --source demo:synthetic)",
+    )
     run_g.add_argument("--backend", choices=BACKENDS, default="auto")
     run_g.add_argument("--hop", type=positive_float, default=None, help="seconds between decisions")
     run_g.add_argument(
@@ -127,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration",
         type=positive_float,
         default=None,
-        help=f"stop after this many seconds (demo default {DEMO_DURATION_S:g})",
+        help="stop after this many seconds (default: the end of a recording; the "
+        f"synthetic demo {DEMO_DURATION_S:g})",
     )
     out = p.add_argument_group("output")
     out.add_argument("--out", default=None, help="append decisions to this JSONL file")
@@ -158,25 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _board_params(args) -> dict:
-    params = {}
-    for key in (
-        "serial_port",
-        "mac_address",
-        "ip_address",
-        "other_info",
-        "serial_number",
-        "ip_port",
-        "ip_protocol",
-        "timeout",
-        "master_board",
-    ):
-        value = getattr(args, key)
-        if value is not None:
-            params[key] = value
-    return params
-
-
 def open_source(args, bundle, workdir: Path):
     """Build the source the arguments ask for; returns (source, description)."""
     from edge_emotion.brainflow_source import BoardConfig, BrainFlowSource, parse_channel_map
@@ -195,22 +191,19 @@ def open_source(args, bundle, workdir: Path):
         from edge_emotion.firmware_bridge.source import open_bridge_source
 
         return open_bridge_source(spec), f"firmware bridge {spec.partition(':')[2]}"
-    if spec == "demo":
-        from edge_emotion.demo_recording import write_demo_recording
-        from edge_emotion.playback import playback_config
+    if spec.partition(":")[0] == "demo":
+        from edge_emotion.demo_recording import demo_config
 
-        rec = write_demo_recording(
-            workdir / "demo_recording.csv", eeg_channels=bundle.feature_config.eeg_channels
-        )
-        cfg = playback_config(
-            rec.path, rec.master_board, rec.channel_map, loop=True, ecg_names=ecg_names
-        )
-        return BrainFlowSource(cfg), (
-            f"demo recording ({rec.duration_s:g} s generated EEG+ECG, {rec.master_board} "
-            f"layout at {rec.sampling_rate:g} Hz) on BrainFlow PLAYBACK_FILE_BOARD"
-        )
+        cfg, rec = demo_config(spec, bundle, workdir, ecg_names)
+        source = BrainFlowSource(cfg)
+        source.known_states = rec.known_states  # what the summary scores decisions against
+        return source, rec.description
     if spec.startswith("playback:") or spec.startswith("openbci:"):
-        from edge_emotion.playback import convert_openbci_txt, playback_config
+        from edge_emotion.playback import (
+            convert_openbci_txt,
+            openbci_standard_map,
+            playback_config,
+        )
 
         kind, _, path = spec.partition(":")
         if kind == "openbci":
@@ -219,6 +212,9 @@ def open_source(args, bundle, workdir: Path):
             )
             log.info("converted %s -> %s (%s)", path, conv.path, conv.master_board)
             path = str(conv.path)
+            if not channel_map and openbci_standard_map(conv.master_board):
+                channel_map = openbci_standard_map(conv.master_board)
+                log.info("no --channel-map: OpenBCI's standard placement %s", channel_map)
         cfg = playback_config(
             path, args.master_board, channel_map, loop=args.loop, ecg_names=ecg_names
         )
@@ -228,7 +224,7 @@ def open_source(args, bundle, workdir: Path):
             raise ValueError("--source board needs --board NAME (e.g. CYTON_DAISY_BOARD)")
         cfg = BoardConfig(
             board=args.board,
-            params=_board_params(args),
+            params=board_params(args),
             channel_map=channel_map,
             ecg_names=ecg_names,
         )
@@ -268,6 +264,11 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     args = parser.parse_args(argv)
     if args.list_boards:
         return _list_boards()
+    if args.list_bundles:
+        from edge_emotion.shipped import list_bundles_lines
+
+        print("\n".join(list_bundles_lines()))
+        return 0
     check_args(parser, args)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
@@ -275,22 +276,25 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
+    from edge_emotion.bundle import load_bundle
     from edge_emotion.classifier import Classifier, LoopConfig, warm_up
     from edge_emotion.engines import create_engine
     from edge_emotion.lane_plan import ConfigurationError, plan_lanes
     from edge_emotion.loop import run
     from edge_emotion.quality import QualityConfig
+    from edge_emotion.shipped import DEFAULT_BUNDLE, SYNTHETIC_DEMO_BUNDLE, resolve_bundle
     from edge_emotion.sinks import JsonlSink, LslSink, StdoutSink, SummarySink
     from edge_emotion.source import SourceError, StreamInfo
     from edge_emotion.window_model import create_fallbacks
 
-    is_demo = (args.source or ("board" if args.board else "demo")) == "demo"
+    synthetic = args.source == "demo:synthetic"
     duration = (
-        args.duration if args.duration is not None else (DEMO_DURATION_S if is_demo else None)
+        args.duration if args.duration is not None else (DEMO_DURATION_S if synthetic else None)
     )
     try:
-        bundle = load_bundle(args.bundle or DEMO_BUNDLE_PATH)
+        bundle = load_bundle(
+            resolve_bundle(args.bundle, SYNTHETIC_DEMO_BUNDLE if synthetic else DEFAULT_BUNDLE)
+        )
         check_hop(parser, args.hop, bundle.feature_config)
         engine = create_engine(bundle, args.backend)
         fallbacks = {}
@@ -309,7 +313,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     if interrupts.requested:
         print(f"ended: {interrupts.why} during start-up")
         return 0
-    summary = SummarySink()
+    summary = SummarySink(window_s=bundle.feature_config.window_s)
     sinks: list = [summary]
     if not args.quiet:
         sinks.append(StdoutSink(every=args.print_every))
@@ -317,6 +321,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         source = None
         try:
             source, description = open_source(args, bundle, Path(tmp))
+            summary.set_known_states(getattr(source, "known_states", ()))
             if description.startswith("firmware bridge") and not args.no_downlink:
                 from edge_emotion.firmware_bridge.downlink import BridgeSink
 
@@ -359,10 +364,14 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
             )
         )
         fc = bundle.feature_config
+        inputs = {
+            "eeg": f"EEG {len(fc.eeg_channels)} ch at {fc.eeg_fs:g} Hz",
+            "ecg": f"ECG at {fc.ecg_fs:g} Hz",
+        }
         print(
-            f"windows: {fc.window_s:g} s every {args.hop or fc.hop_s:g} s; EEG "
-            f"{len(fc.eeg_channels)} ch at {fc.eeg_fs:g} Hz, ECG at {fc.ecg_fs:g} Hz; "
-            f"bad modality -> {args.on_bad_modality}"
+            f"windows: {fc.window_s:g} s every {args.hop or fc.hop_s:g} s; "
+            + ", ".join(inputs[m] for m in fc.modalities)
+            + f"; bad modality -> {args.on_bad_modality}"
             + "".join(f", {m} fallback on {f.name}" for m, f in fallbacks.items())
             + (f"; stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
             flush=True,

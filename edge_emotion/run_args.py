@@ -81,6 +81,27 @@ def channel_map_arg(text: str) -> dict:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("channel map: ")) from None
 
 
+def board_params(args: argparse.Namespace) -> dict:
+    """The BrainFlow connection options given on the command line (``BrainFlowInputParams``
+    field names)."""
+    params = {}
+    for key in (
+        "serial_port",
+        "mac_address",
+        "ip_address",
+        "other_info",
+        "serial_number",
+        "ip_port",
+        "ip_protocol",
+        "timeout",
+        "master_board",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = value
+    return params
+
+
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What one argument cannot say alone: options that the chosen source would ignore."""
     spec = args.source or ("board" if args.board else "demo")

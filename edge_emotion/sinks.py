@@ -1,5 +1,6 @@
 """Where decisions go: the terminal, a JSON-lines file, a Lab Streaming Layer outlet, and
-the counts of the run's end-of-run summary.
+the counts of the run's end-of-run summary (with, for a recording whose parts are known,
+the share of decisions that match each part: :class:`KnownState`).
 
 Each sink has ``write(decision)`` and ``close()``. The JSONL file is written through
 (no buffer) after every record, so a run that is killed loses nothing already decided; a
@@ -13,6 +14,8 @@ import os
 import stat
 import sys
 from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
@@ -144,11 +147,37 @@ class LslSink:
         self._outlet = None
 
 
+@dataclass(frozen=True)
+class KnownState:
+    """A part of a recording whose state is known: ``[start_s, end_s)`` on the data clock
+    (s since the first sample) and the label each target should get there (e.g. rest:
+    ``{"arousal": "low"}``)."""
+
+    name: str
+    start_s: float
+    end_s: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 class SummarySink:
     """Counts and recent latencies for the run's end-of-run summary (:meth:`lines`); memory
-    bounded by ``keep`` latencies."""
+    bounded by ``keep`` latencies.
 
-    def __init__(self, keep: int = 20_000) -> None:
+    With ``known_states`` (and the model's ``window_s``) it also scores each decision whose
+    whole window lies inside one known part against that part's labels; windows that
+    span a change of state are counted apart, not scored.
+    """
+
+    def __init__(
+        self,
+        keep: int = 20_000,
+        known_states: tuple[KnownState, ...] = (),
+        window_s: float = 0.0,
+    ) -> None:
+        self.window_s = float(window_s)
+        # state name -> [classified, abstained, {target: matches}]
+        self.set_known_states(known_states)
+        self.across_change = 0
         self.records = 0
         self.abstained = 0
         self.reasons: Counter = Counter()
@@ -157,6 +186,12 @@ class SummarySink:
         self.total_ms: deque = deque(maxlen=keep)
         self.features_ms: deque = deque(maxlen=keep)
         self.inference_ms: deque = deque(maxlen=keep)
+
+    def set_known_states(self, known_states: tuple[KnownState, ...]) -> None:
+        """Score the decisions from now on against ``known_states`` (see the class)."""
+        self.known_states = tuple(known_states)
+        self.by_state = {s.name: [0, 0, Counter()] for s in self.known_states}
+        self.scored_targets: set[str] = set()
 
     def write(self, d: Decision) -> None:
         self.records += 1
@@ -170,6 +205,31 @@ class SummarySink:
             self.total_ms.append(d.latency_ms["total"])
             self.features_ms.append(d.latency_ms.get("features", np.nan))
             self.inference_ms.append(d.latency_ms["inference"])
+        if self.known_states:
+            self._score(d)
+
+    def _score(self, d: Decision) -> None:
+        start = max(d.window_end_s - self.window_s, 0.0)  # warm-up windows are shorter
+        state = next(
+            (
+                s
+                for s in self.known_states
+                if s.start_s - 1e-9 <= start and d.window_end_s <= s.end_s + 1e-9
+            ),
+            None,
+        )
+        if state is None:
+            self.across_change += 1
+            return
+        counts = self.by_state[state.name]
+        if d.abstained or d.labels is None:
+            counts[1] += 1
+            return
+        counts[0] += 1
+        for target, want in state.labels.items():
+            if target in d.labels:  # a bundle without the target is not scored on it
+                self.scored_targets.add(target)
+                counts[2][target] += d.labels[target] == want
 
     def close(self) -> None:
         pass
@@ -198,4 +258,23 @@ class SummarySink:
             out.append(
                 f"latency ms (features / inference / total): median {stat(50)}, p99 {stat(99)}"
             )
+        return out + self.state_lines()
+
+    def state_lines(self) -> list[str]:
+        """The agreement with the known states, one line per state and target."""
+        if not self.known_states:
+            return []
+        out = ["agreement with the known states (windows wholly inside a part):"]
+        any_classified = any(counts[0] for counts in self.by_state.values())
+        for s in self.known_states:
+            classified, abstained, matches = self.by_state[s.name]
+            for target, want in s.labels.items():
+                if target not in self.scored_targets and any_classified:
+                    continue
+                share = f"{100 * matches[target] / classified:.0f}%" if classified else "-"
+                out.append(
+                    f"  {s.name:<12} {target} {want}: {matches[target]} of {classified} "
+                    f"classified ({share}); {abstained} abstained"
+                )
+        out.append(f"  {self.across_change} windows spanning a change of state, not scored")
         return out

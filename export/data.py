@@ -191,9 +191,18 @@ def features_from_training_cache(
     ``metrics["holdout_subjects"]``; calibration rows are the others (the training
     subjects). Without a recorded hold-out, subjects are split in half with ``seed`` and
     the source says so (the held-out half may then have been seen in training).
+    A session-baseline checkpoint gets its windows as training saw them: each session
+    against its baseline, the baseline windows dropped (as the device's engine gets them).
     """
     cache = resolve_cache(path)
     arrays = read_cache(cache)
+    baseline = (ckpt.get("dataset") or {}).get("session_baseline")
+    if baseline:
+        from edge_emotion.training.recording_data import apply_session_baseline
+
+        arrays, _ = apply_session_baseline(
+            arrays, float(baseline["baseline_s"]), baseline.get("scope", "subject")
+        )
     label_cfg = (ckpt.get("dataset") or {}).get("labels")
     labels = arrays.labels(LabelConfig(**label_cfg) if isinstance(label_cfg, dict) else None)
     names = list(arrays.subject_names)

@@ -60,7 +60,7 @@ from edge_emotion.kernels.config import EMOTIV_EPOC_CHANNELS  # noqa: E402
 from edge_emotion.kernels.features import StreamingFeatureExtractor  # noqa: E402
 from edge_emotion.source import ChannelInfo, StreamInfo  # noqa: E402
 
-DEMO_SECONDS = 60.0  # write_demo_recording's defaults: the file the harness replays
+DEMO_SECONDS = 60.0  # write_synthetic_demo_recording's defaults: the file the harness replays
 DEMO_SEED = 0
 BACKENDS = {"int8": "onnxruntime", "fp32": "onnxruntime-fp32"}
 FEATURE_COUNTS = ("n_beats", "n_artefacts")
@@ -149,9 +149,9 @@ def engine_outputs(features: dict, backend: str, x64_quant_precision: bool = Fal
 
 
 def demo_signals() -> np.ndarray:
-    """The demo generator's EEG and ECG rows (write_demo_recording's call, before BrainFlow
-    writes them)."""
-    from edge_emotion.demo_recording import DEMO_FS
+    """The synthetic demo's EEG and ECG rows (write_synthetic_demo_recording's call,
+    before BrainFlow writes them)."""
+    from edge_emotion.demo_recording import SYNTHETIC_FS as DEMO_FS
     from edge_emotion.synthetic import synthetic_recording
 
     rng = np.random.default_rng(DEMO_SEED)

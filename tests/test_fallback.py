@@ -308,9 +308,9 @@ def test_lead_off_ecg_falls_back_to_the_eeg_model_or_abstains(exported, tmp_path
 def _lead_off_file(tmp_path: Path) -> tuple[Path, str]:
     """A 14-s demo recording whose ECG goes flat at 11.5 s, and its channel map."""
     from edge_emotion.brainflow_source import board_rows, read_brainflow_file, write_brainflow_file
-    from edge_emotion.demo_recording import write_demo_recording
+    from edge_emotion.demo_recording import write_synthetic_demo_recording
 
-    rec = write_demo_recording(tmp_path / "lead_off.csv", duration_s=14.0)
+    rec = write_synthetic_demo_recording(tmp_path / "lead_off.csv", duration_s=14.0)
     data = read_brainflow_file(rec.path)
     row = board_rows(rec.master_board).exg[rec.channel_map["ECG"] - 1]
     cut = round(11.5 * rec.sampling_rate)
@@ -344,7 +344,9 @@ def test_run_with_fallback_end_to_end_through_the_playback_board(exported, tmp_p
 def test_run_refuses_fallback_before_the_source_starts_when_the_bundle_has_none(capsys):
     from edge_emotion.run import main
 
-    assert main(["--on-bad-modality", "fallback", "--duration", "1"]) == 2
+    # the synthetic demo's bundle carries none (the default bundle, cyton8-ecg, does)
+    argv = ["--source", "demo:synthetic", "--on-bad-modality", "fallback", "--duration", "1"]
+    assert main(argv) == 2
     captured = capsys.readouterr()
     assert "carries no single-modality fallback models" in captured.err
     assert "source :" not in captured.out  # nothing was opened

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("brainflow")
 
-from edge_emotion.demo_recording import write_demo_recording
+from edge_emotion.demo_recording import write_synthetic_demo_recording
 from edge_emotion.playback import playback_config, recording_samples
 from edge_emotion.run import main
 
@@ -96,7 +96,7 @@ def test_the_sample_count_is_what_brainflow_loads_not_the_line_count(tmp_path):
 
 
 def test_a_recording_with_a_cut_last_line_reaches_the_end(tmp_path):
-    rec = write_demo_recording(tmp_path / "r.csv", duration_s=2.0)
+    rec = write_synthetic_demo_recording(tmp_path / "r.csv", duration_s=2.0)
     text = rec.path.read_bytes()
     rec.path.write_bytes(text + text.splitlines()[-1][:37])
     cmap = ",".join(f"{k}={v}" for k, v in rec.channel_map.items())
@@ -111,6 +111,8 @@ def test_a_recording_with_a_cut_last_line_reaches_the_end(tmp_path):
             rec.master_board,
             "--channel-map",
             cmap,
+            "--bundle",
+            "synthetic-demo",  # the recording's 14 Emotiv channels
             "--quiet",
         ],
         capture_output=True,

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from edge_emotion.demo_recording import write_demo_recording
+from edge_emotion.demo_recording import write_synthetic_demo_recording
 from edge_emotion.source import SourceExhausted
 
 pytest.importorskip("brainflow")
@@ -25,7 +25,7 @@ def test_playback_board_replays_the_file_exactly(tmp_path):
     from edge_emotion.brainflow_source import BrainFlowSource
     from edge_emotion.playback import playback_config
 
-    rec = write_demo_recording(tmp_path / "demo.csv", duration_s=2.0, seed=1)
+    rec = write_synthetic_demo_recording(tmp_path / "demo.csv", duration_s=2.0, seed=1)
     src = BrainFlowSource(playback_config(rec.path, rec.master_board, rec.channel_map))
     (stream,) = src.start()
     assert stream.sampling_rate == 250.0
@@ -111,7 +111,7 @@ def test_openbci_gui_txt_converts_and_plays(tmp_path, shared_data):
 
 
 def test_run_refuses_a_channel_map_that_cannot_feed_the_bundle(tmp_path):
-    rec = write_demo_recording(tmp_path / "r.csv", duration_s=1.0)
+    rec = write_synthetic_demo_recording(tmp_path / "r.csv", duration_s=1.0)
     proc = subprocess.run(
         [
             sys.executable,
@@ -123,6 +123,8 @@ def test_run_refuses_a_channel_map_that_cannot_feed_the_bundle(tmp_path):
             "SYNTHETIC_BOARD",
             "--channel-map",
             "AF3=1,F7=2,ECG=16",
+            "--bundle",
+            "synthetic-demo",
             "--duration",
             "5",
         ],

@@ -83,19 +83,22 @@ sys.meta_path.insert(0, Block())
 sys.path.insert(0, sys.argv[1])
 out, workdir = sys.argv[2], sys.argv[3]
 
-sys.argv = ["edge_emotion.run", "--duration", "12", "--backend", "onnxruntime", "--out", out]
-try:
-    runpy.run_module("edge_emotion.run", run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    rc = exc.code
-else:
-    rc = None
+def run(*args):
+    sys.argv = ["edge_emotion.run", *args, "--backend", "onnxruntime"]
+    try:
+        runpy.run_module("edge_emotion.run", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exc.code
+
+rc_real = run("--duration", "2", "--quiet")  # the default demo: the eegmat recording
+rc = run("--source", "demo:synthetic", "--duration", "12", "--out", out)
 
 from pathlib import Path
 from demo_harness import demo_decisions
 records = demo_decisions(Path(workdir), duration_s=11.0)
 loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
-print("ISOLATION " + json.dumps({"rc": rc, "records": records, "loaded": loaded}))
+print("ISOLATION " + json.dumps({"rc": rc, "rc_real": rc_real, "records": records,
+                                "loaded": loaded}))
 """
 
 
@@ -114,8 +117,9 @@ def test_the_demo_runs_with_training_export_and_torch_blocked(tmp_path):
     result = json.loads(lines[-1].removeprefix("ISOLATION "))
     assert result["loaded"] == []
     # python -m edge_emotion.run: exit 0, a line per decision, a JSONL record per hop
-    assert result["rc"] == 0
-    assert lines[0].startswith("source : demo recording")
+    assert result["rc"] == result["rc_real"] == 0
+    assert lines[0].startswith("source : demo recording: PhysioNet eegmat")
+    assert any(s.startswith("source : synthetic demo recording") for s in lines)
     assert any("ended: duration 12 s reached" in s for s in lines)
     recs = [json.loads(s) for s in out.read_text().splitlines()]
     assert [r["hop"] for r in recs] == list(range(len(recs)))

@@ -21,9 +21,8 @@ from edge_emotion.source import FatalSourceError, SourceError
 
 pytestmark = pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
 
-CHANNEL_MAP = (
-    "AF3=1,F7=2,F3=3,FC5=4,T7=5,P7=6,O1=7,O2=8,P8=9,T8=10,FC6=11,F4=12,F8=13,AF4=14,ECG=16"
-)
+# The default bundle's placement on a Cyton+Daisy (README, "The demo").
+CHANNEL_MAP = "Fp1=1,Fp2=2,C3=3,C4=4,P7=5,P8=6,O1=7,O2=8,ECG=9"
 
 
 def _cli(*args, timeout=120):
@@ -261,7 +260,17 @@ def test_record_survives_kill_9_and_replays(tmp_path):
 
     rec = tmp_path / "session.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_emotion.run", "--record", str(rec), "--duration", "60"],
+        [
+            sys.executable,
+            "-m",
+            "edge_emotion.run",
+            "--source",
+            "demo:synthetic",
+            "--record",
+            str(rec),
+            "--duration",
+            "60",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -290,7 +299,10 @@ def test_record_survives_kill_9_and_replays(tmp_path):
     assert again.returncode == 2 and "exists" in again.stderr
     # It replays through BrainFlow's playback board, with its own sidecar.
     out = tmp_path / "replay.jsonl"
-    replay = _cli("--source", f"playback:{rec}", "--out", str(out), "--quiet", timeout=180)
+    replay = _cli(
+        "--source", f"playback:{rec}", "--bundle", "synthetic-demo", "--out", str(out),
+        "--quiet", timeout=180,
+    )  # fmt: skip
     assert replay.returncode == 0, replay.stderr[-2000:]
     assert "ended: end of recording" in replay.stdout
     replayed = [json.loads(s) for s in out.read_text().splitlines()]
