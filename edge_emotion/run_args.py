@@ -1,4 +1,5 @@
-"""The run command's argument checks and its Ctrl-C handling (see :mod:`edge_emotion.run`).
+"""The run command's arguments, their checks and its Ctrl-C handling (see
+:mod:`edge_emotion.run`).
 
 Every argument is checked where it is parsed, so a bad command line ends at once with
 exit status 2 and one line, ``python -m edge_emotion.run: error: argument --hop: ...``,
@@ -12,6 +13,17 @@ import argparse
 import math
 import signal
 import sys
+
+from edge_emotion.cli_help import HelpFormatter, command_name
+
+DEMO_DURATION_S = 25.0
+RUN_EXAMPLES = """examples:
+  python -m edge_emotion.run                                  # the built-in demo (eegmat)
+  python -m edge_emotion.run --list-bundles
+  python -m edge_emotion.run --board CYTON_DAISY_BOARD --serial-port /dev/ttyUSB0 \\
+      --out session.jsonl --record session.csv
+  python -m edge_emotion.run --source openbci:OpenBCI-RAW.txt --bundle cyton8-eeg
+  python -m edge_emotion.run --source lsl:EEG,ECG --bundle my_bundle/"""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -205,3 +217,138 @@ class Interrupts:
             self._raised = False
             return
         self._saved_hook(unraisable)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edge_emotion.classifier import POLICIES
+    from edge_emotion.engines import BACKENDS
+    from edge_emotion.quality import QualityConfig
+
+    p = OneLineErrorParser(
+        prog=command_name("edge_emotion.run"),
+        description="Continuous arousal/valence recognition from a BrainFlow board, a "
+        "recording or the firmware bridge. No arguments: the built-in demo.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
+    src = p.add_argument_group("source")
+    src.add_argument(
+        "--source",
+        type=non_empty,
+        default=None,
+        help="demo (default: a real recording) | demo:synthetic | board | playback:FILE | "
+        "openbci:FILE.txt | bridge:SPEC | lsl:NAME_OR_TYPE[,NAME_OR_TYPE][?markers=NAME_OR_TYPE]",
+    )
+    src.add_argument(
+        "--list-boards",
+        action="store_true",
+        help="list BrainFlow's boards (id, name, ExG channels, rate) and exit",
+    )
+    src.add_argument(
+        "--list-bundles",
+        action="store_true",
+        help="list the bundles that ship (montage, modalities, rate, training data) and exit",
+    )
+    src.add_argument(
+        "--connect-retries",
+        type=non_negative_int,
+        default=2,
+        help="quick retries of the first connection before the run fails; "
+        "a stream that has started is retried for as long as the run lasts",
+    )
+    src.add_argument(
+        "--board",
+        type=non_empty,
+        help="BrainFlow board name or id (e.g. CYTON_DAISY_BOARD, 2)",
+    )
+    for name in ("serial-port", "mac-address", "ip-address", "other-info", "serial-number"):
+        src.add_argument(f"--{name}", default=None, help=f"BrainFlow {name.replace('-', '_')}")
+    src.add_argument("--ip-port", type=int, default=None, help="BrainFlow ip_port")
+    src.add_argument("--ip-protocol", type=int, default=None, help="BrainFlow IpProtocolTypes")
+    src.add_argument("--timeout", type=int, default=None, help="board discovery timeout (s)")
+    src.add_argument("--master-board", default=None, help="board that recorded a playback file")
+    src.add_argument(
+        "--channel-map",
+        type=channel_map_arg,
+        default=None,
+        help="NAME=EXG,... (1-based ExG channel, or row:N) or a JSON file; e.g. "
+        "AF3=1,F7=2,...,ECG=16",
+    )
+    src.add_argument("--loop", action="store_true", help="repeat a playback file")
+    run_g = p.add_argument_group("model and loop")
+    run_g.add_argument(
+        "--bundle",
+        default=None,
+        help="a shipped bundle's name (--list-bundles) or a bundle folder (default: "
+        "cyton8-ecg; the synthetic demo's own with --source demo:synthetic)",
+    )
+    run_g.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference engine; auto times INT8 and fp32 here and keeps the faster one "
+        "the bundle's parity report certifies (TensorRT first where it imports)",
+    )
+    run_g.add_argument(
+        "--hop",
+        type=positive_float,
+        default=None,
+        help="seconds between decisions (default: the bundle's)",
+    )
+    run_g.add_argument(
+        "--on-bad-modality",
+        choices=POLICIES,
+        default="abstain",
+        help="when EEG or ECG alone is bad: abstain, or decide with the bundle's "
+        "single-modality model of the good one (export --fallback)",
+    )
+    run_g.add_argument(
+        "--saturation-uv",
+        type=positive_float,
+        default=QualityConfig.saturation_uv,
+        help="an EEG sample beyond this many µV counts as a railed amplifier",
+    )
+    run_g.add_argument(
+        "--max-missing",
+        type=fraction,
+        default=QualityConfig.max_missing_fraction,
+        help="a window with more than this fraction of missing samples abstains; "
+        "gaps up to this share of the "
+        "window are filled in place, longer ones restart the stream with one GAP record",
+    )
+    run_g.add_argument(
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="stop after this many seconds (default: the end of a recording; the "
+        f"synthetic demo {DEMO_DURATION_S:g} s)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--out", default=None, help="append decisions to this JSONL file")
+    out.add_argument(
+        "--record",
+        default=None,
+        metavar="FILE",
+        help="record the raw signals (BrainFlow file + FILE.json sidecar), decisions "
+        "and markers; replay with --source playback:FILE",
+    )
+    out.add_argument(
+        "--lsl",
+        nargs="?",
+        const="edge_emotion",
+        default=None,
+        help="publish decisions as an LSL stream (optional name)",
+    )
+    out.add_argument(
+        "--no-downlink",
+        action="store_true",
+        help="with a bridge source, do not send decisions back to the device",
+    )
+    out.add_argument(
+        "--print-every", type=positive_int, default=1, help="print every n-th decision"
+    )
+    out.add_argument("--quiet", action="store_true", help="no per-decision lines")
+    out.add_argument(
+        "--log-level", default="INFO", help="DEBUG | INFO | WARNING | ERROR (Python logging)"
+    )
+    return p

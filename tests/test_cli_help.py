@@ -26,7 +26,7 @@ SCRIPTS = {
 
 
 def _parsers():
-    from edge_emotion import playback, plot
+    from edge_emotion import playback, plot, run_args
     from edge_emotion.export.__main__ import build_parser as export_parser
     from edge_emotion.firmware_bridge import emulator
     from edge_emotion.training.cli import build_parser as training_parser
@@ -37,6 +37,7 @@ def _parsers():
         "playback": playback.build_parser(),
         "emulator": emulator.build_parser(),
         "plot": plot.build_parser(),
+        "run": run_args.build_parser(),
     }
 
 
