@@ -37,7 +37,7 @@ from pathlib import Path
 # the runtime's imports (numpy, scipy, numba: about 2 s), so a Ctrl-C during them ends the
 # start-up quietly instead of with Python's KeyboardInterrupt traceback.
 from edge_emotion.run_args import (
-    DEMO_DURATION_S,
+    SYNTHETIC_DEMO_DURATION_S,
     Interrupts,
     board_params,
     build_parser,
@@ -164,7 +164,9 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
 
     synthetic = args.source == "demo:synthetic"
     duration = (
-        args.duration if args.duration is not None else (DEMO_DURATION_S if synthetic else None)
+        args.duration
+        if args.duration is not None
+        else (SYNTHETIC_DEMO_DURATION_S if synthetic else None)
     )
     try:
         bundle = load_bundle(

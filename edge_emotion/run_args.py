@@ -16,7 +16,7 @@ import sys
 
 from edge_emotion.cli_help import HelpFormatter, command_name
 
-DEMO_DURATION_S = 25.0
+SYNTHETIC_DEMO_DURATION_S = 25.0
 RUN_EXAMPLES = """examples:
   python -m edge_emotion.run                                  # the built-in demo (eegmat)
   python -m edge_emotion.run --list-bundles
@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_float,
         default=None,
         help="stop after this many seconds (default: the end of a recording; the "
-        f"synthetic demo {DEMO_DURATION_S:g} s)",
+        f"synthetic demo {SYNTHETIC_DEMO_DURATION_S:g} s)",
     )
     out = p.add_argument_group("output")
     out.add_argument("--out", default=None, help="append decisions to this JSONL file")
