@@ -24,25 +24,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_emotion.bundle import DEMO_BUNDLE_PATH, load_bundle
 from edge_emotion.classifier import Classifier, LoopConfig
+from edge_emotion.demo_recording import SYNTHETIC_FS
 from edge_emotion.engines import create_engine
 from edge_emotion.source import Chunk
-from edge_emotion.synthetic import recording_streams, synthetic_recording
+from edge_emotion.synthetic import recording_streams
 
-FS = 250.0
+FS = SYNTHETIC_FS  # the signal fixture's rate (benchmarks/conftest.py)
 WARM_S = 12.0
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DEMO_BUNDLE_PATH)
-
-
-@pytest.fixture(scope="module")
-def signal(bundle):
-    fc = bundle.feature_config
-    return synthetic_recording(fc.eeg_channels, 60.0, FS, np.random.default_rng(11))
 
 
 def _streams(bundle):
